@@ -1,0 +1,3 @@
+export type { Serde } from './serde.js';
+export type * from './stores.js';
+export type * from './collector.js';
