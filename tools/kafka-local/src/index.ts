@@ -1,0 +1,2 @@
+export * from './kafkaLocal.js';
+export { resolveBrokers, type BrokerSource, type ResolvedBrokers } from './brokers.js';
