@@ -11,3 +11,28 @@ export {
   ConfigError,
 } from './errors.js';
 export type { StreamsErrorOptions, RecordLocation } from './errors.js';
+export { Serdes } from './serdes.js';
+export { murmur2, toPositive, defaultPartition } from './murmur2.js';
+export type {
+  StreamRecord,
+  RecordMetadata,
+  PunctuationType,
+  Punctuator,
+  Cancellable,
+  ProcessorContext,
+  Processor,
+  ProcessorSupplier,
+  Change,
+} from './processor.js';
+export { StreamsBuilder } from './streamsBuilder.js';
+export type { ConsumedOptions, TableOptions } from './streamsBuilder.js';
+export { KStream, BranchedKStream } from './kStream.js';
+export type { Named, ToOptions, RepartitionOptions, MaterializedOptions, GroupedOptions, ProcessOptions, DedupeOptions } from './kStream.js';
+export { KTable } from './kTable.js';
+export { KGroupedStream } from './kGroupedStream.js';
+export { KGroupedTable } from './kGroupedTable.js';
+export { Stores } from './storeSpecs.js';
+export type { KeyValueStoreOptions } from './storeSpecs.js';
+export { Topology, TopologyDescription, topicName } from './topology.js';
+export type { TopologyNode, Subtopology, InternalTopic } from './topology.js';
+export type { NodeDef, SourceNodeDef, ProcessorNodeDef, SinkNodeDef, TopicRef, StreamPartitioner, RepartitionTopicDef } from './graph.js';

@@ -74,6 +74,22 @@ export interface SessionStore<K, V> extends ReadOnlySessionStore<K, V> {
   remove(session: Windowed<K>): void;
 }
 
+/**
+ * Called when the record cache flushes a key (before a commit, or early when the cache is full):
+ * once per key updated since the last flush, with its latest value and its value before those
+ * updates (`undefined`: absent or deleted). Implemented by the stores of `@vltava/state`.
+ */
+export type CacheFlushListener<K, V> = (key: K, newValue: V | undefined, oldValue: V | undefined, timestamp: number) => void;
+
+/** A store whose record cache can report flushed updates (for one downstream update per key). */
+export interface FlushListenable<K, V> {
+  /**
+   * Registers the listener. Returns false if the store has no cache (caching off): the caller
+   * must then forward each update itself.
+   */
+  setFlushListener(listener: CacheFlushListener<K, V> | undefined): boolean;
+}
+
 export type StoreKind = 'keyValue' | 'window' | 'session';
 
 /**
@@ -93,6 +109,11 @@ export interface StoreSpec<K = unknown, V = unknown> {
   readonly retentionMs?: number;
   /** window stores: the window size in ms. */
   readonly windowSizeMs?: number;
+  /**
+   * keyValue stores: whether range(), all() and prefixScan() are used (default true). false skips the
+   * in-memory key index, so opening the store costs nothing per key; range calls then throw.
+   */
+  readonly rangeScans?: boolean;
   /** Extra topic configs for the changelog topic. */
   readonly changelogConfig?: Readonly<Record<string, string>>;
 }

@@ -1,0 +1,305 @@
+/**
+ * The processors behind the built-in DSL operators. Each is a small class: the per-record path
+ * allocates at most the record it forwards.
+ */
+import type { Change, Processor, ProcessorContext, StreamRecord } from './processor.js';
+import type { KeyValue, KeyValueStore } from './stores.js';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type Ctx = ProcessorContext<any, any>;
+
+abstract class Base<KIn, VIn> implements Processor<KIn, VIn, any, any> {
+  protected ctx!: Ctx;
+  init(context: Ctx): void {
+    this.ctx = context;
+  }
+  abstract process(record: StreamRecord<KIn, VIn>): void;
+}
+
+export class FilterProcessor<K, V> extends Base<K, V> {
+  constructor(private readonly predicate: (key: K, value: V) => boolean, private readonly expected: boolean) {
+    super();
+  }
+  process(r: StreamRecord<K, V>): void {
+    if (Boolean(this.predicate(r.key, r.value)) === this.expected) this.ctx.forward(r);
+  }
+}
+
+export class MapProcessor<K, V, K2, V2> extends Base<K, V> {
+  constructor(private readonly mapper: (key: K, value: V) => KeyValue<K2, V2>) {
+    super();
+  }
+  process(r: StreamRecord<K, V>): void {
+    const kv = this.mapper(r.key, r.value);
+    this.ctx.forward({ key: kv.key, value: kv.value, timestamp: r.timestamp, headers: r.headers });
+  }
+}
+
+export class MapValuesProcessor<K, V, V2> extends Base<K, V> {
+  constructor(private readonly mapper: (value: V, key: K) => V2) {
+    super();
+  }
+  process(r: StreamRecord<K, V>): void {
+    this.ctx.forward({ key: r.key, value: this.mapper(r.value, r.key), timestamp: r.timestamp, headers: r.headers });
+  }
+}
+
+export class SelectKeyProcessor<K, V, K2> extends Base<K, V> {
+  constructor(private readonly selector: (key: K, value: V) => K2) {
+    super();
+  }
+  process(r: StreamRecord<K, V>): void {
+    this.ctx.forward({ key: this.selector(r.key, r.value), value: r.value, timestamp: r.timestamp, headers: r.headers });
+  }
+}
+
+export class FlatMapProcessor<K, V, K2, V2> extends Base<K, V> {
+  constructor(private readonly mapper: (key: K, value: V) => Iterable<KeyValue<K2, V2>>) {
+    super();
+  }
+  process(r: StreamRecord<K, V>): void {
+    for (const kv of this.mapper(r.key, r.value)) {
+      this.ctx.forward({ key: kv.key, value: kv.value, timestamp: r.timestamp, headers: r.headers });
+    }
+  }
+}
+
+export class FlatMapValuesProcessor<K, V, V2> extends Base<K, V> {
+  constructor(private readonly mapper: (value: V, key: K) => Iterable<V2>) {
+    super();
+  }
+  process(r: StreamRecord<K, V>): void {
+    const out = this.mapper(r.value, r.key);
+    if (Array.isArray(out)) {
+      // Fast path for arrays: no iterator object.
+      for (let i = 0; i < out.length; i++) {
+        this.ctx.forward({ key: r.key, value: out[i] as V2, timestamp: r.timestamp, headers: r.headers });
+      }
+      return;
+    }
+    for (const v of out) this.ctx.forward({ key: r.key, value: v, timestamp: r.timestamp, headers: r.headers });
+  }
+}
+
+export class PeekProcessor<K, V> extends Base<K, V> {
+  constructor(private readonly action: (key: K, value: V) => void, private readonly forwards: boolean) {
+    super();
+  }
+  process(r: StreamRecord<K, V>): void {
+    this.action(r.key, r.value);
+    if (this.forwards) this.ctx.forward(r);
+  }
+}
+
+export class PassThroughProcessor<K, V> extends Base<K, V> {
+  process(r: StreamRecord<K, V>): void {
+    this.ctx.forward(r);
+  }
+}
+
+export class SplitProcessor<K, V> extends Base<K, V> {
+  constructor(
+    private readonly predicates: readonly ((key: K, value: V) => boolean)[],
+    private readonly children: readonly string[],
+    private readonly defaultChild: string | undefined,
+  ) {
+    super();
+  }
+  process(r: StreamRecord<K, V>): void {
+    for (let i = 0; i < this.predicates.length; i++) {
+      if (this.predicates[i]!(r.key, r.value)) {
+        this.ctx.forward(r, this.children[i]);
+        return;
+      }
+    }
+    if (this.defaultChild !== undefined) this.ctx.forward(r, this.defaultChild);
+  }
+}
+
+/** Stream aggregation (count, reduce, aggregate): one store update and one change per record. */
+export class StreamAggregateProcessor<K, V, VA> extends Base<K, V> {
+  private store!: KeyValueStore<K, VA>;
+  constructor(
+    private readonly storeName: string,
+    private readonly initializer: (() => VA) | undefined,
+    private readonly aggregator: (key: K, value: V, aggregate: VA) => VA,
+  ) {
+    super();
+  }
+  override init(context: Ctx): void {
+    super.init(context);
+    this.store = context.getStateStore<KeyValueStore<K, VA>>(this.storeName);
+  }
+  process(r: StreamRecord<K, V>): void {
+    if (r.key === null || r.key === undefined || r.value === null || r.value === undefined) {
+      this.ctx.recordDropped(r.key == null ? 'null key in aggregation' : 'null value in aggregation');
+      return;
+    }
+    const old = this.store.get(r.key);
+    let agg: VA;
+    if (old === undefined) {
+      agg = this.initializer === undefined ? (r.value as unknown as VA) : this.aggregator(r.key, r.value, this.initializer());
+    } else {
+      agg = this.aggregator(r.key, r.value, old);
+    }
+    this.store.put(r.key, agg);
+    const change: Change<VA> = { newValue: agg, oldValue: old === undefined ? null : old };
+    this.ctx.forward({ key: r.key, value: change, timestamp: r.timestamp, headers: r.headers });
+  }
+}
+
+/** Materializes a changelog stream (builder.table, KStream.toTable) and emits changes with old values. */
+export class TableSourceProcessor<K, V> extends Base<K, V | null> {
+  private store!: KeyValueStore<K, V>;
+  constructor(private readonly storeName: string) {
+    super();
+  }
+  override init(context: Ctx): void {
+    super.init(context);
+    this.store = context.getStateStore<KeyValueStore<K, V>>(this.storeName);
+  }
+  process(r: StreamRecord<K, V | null>): void {
+    if (r.key === null || r.key === undefined) {
+      this.ctx.recordDropped('null key in table');
+      return;
+    }
+    let old: V | undefined;
+    if (r.value === null || r.value === undefined) {
+      old = this.store.delete(r.key);
+      if (old === undefined) return; // deleting an absent key changes nothing
+    } else {
+      old = this.store.get(r.key);
+      this.store.put(r.key, r.value);
+    }
+    const change: Change<V> = { newValue: r.value ?? null, oldValue: old === undefined ? null : old };
+    this.ctx.forward({ key: r.key, value: change, timestamp: r.timestamp, headers: r.headers });
+  }
+}
+
+export class TableFilterProcessor<K, V> extends Base<K, Change<V>> {
+  constructor(private readonly predicate: (key: K, value: V) => boolean, private readonly expected: boolean) {
+    super();
+  }
+  process(r: StreamRecord<K, Change<V>>): void {
+    const c = r.value;
+    const newValue = c.newValue !== null && Boolean(this.predicate(r.key, c.newValue)) === this.expected ? c.newValue : null;
+    const oldValue = c.oldValue !== null && Boolean(this.predicate(r.key, c.oldValue)) === this.expected ? c.oldValue : null;
+    if (newValue === null && oldValue === null) return; // not in the filtered table before or after
+    this.ctx.forward({ key: r.key, value: { newValue, oldValue }, timestamp: r.timestamp, headers: r.headers });
+  }
+}
+
+export class TableMapValuesProcessor<K, V, V2> extends Base<K, Change<V>> {
+  constructor(private readonly mapper: (value: V, key: K) => V2) {
+    super();
+  }
+  process(r: StreamRecord<K, Change<V>>): void {
+    const c = r.value;
+    const change: Change<V2> = {
+      newValue: c.newValue === null ? null : this.mapper(c.newValue, r.key),
+      oldValue: c.oldValue === null ? null : this.mapper(c.oldValue, r.key),
+    };
+    this.ctx.forward({ key: r.key, value: change, timestamp: r.timestamp, headers: r.headers });
+  }
+}
+
+export class TableToStreamProcessor<K, V> extends Base<K, Change<V>> {
+  process(r: StreamRecord<K, Change<V>>): void {
+    this.ctx.forward({ key: r.key, value: r.value.newValue, timestamp: r.timestamp, headers: r.headers });
+  }
+}
+
+/** KTable.groupBy: re-keys each change as a subtraction of the old value and an addition of the new. */
+export class TableGroupByProcessor<K, V, K2, V2> extends Base<K, Change<V>> {
+  constructor(private readonly selector: (key: K, value: V) => KeyValue<K2, V2>) {
+    super();
+  }
+  process(r: StreamRecord<K, Change<V>>): void {
+    const c = r.value;
+    if (c.oldValue !== null) {
+      const kv = this.selector(r.key, c.oldValue);
+      this.ctx.forward({ key: kv.key, value: { newValue: null, oldValue: kv.value }, timestamp: r.timestamp, headers: r.headers });
+    }
+    if (c.newValue !== null) {
+      const kv = this.selector(r.key, c.newValue);
+      this.ctx.forward({ key: kv.key, value: { newValue: kv.value, oldValue: null }, timestamp: r.timestamp, headers: r.headers });
+    }
+  }
+}
+
+/** KGroupedTable aggregation: subtract the old value, add the new one. */
+export class TableAggregateProcessor<K, V, VA> extends Base<K, Change<V>> {
+  private store!: KeyValueStore<K, VA>;
+  constructor(
+    private readonly storeName: string,
+    private readonly initializer: (() => VA) | undefined,
+    private readonly adder: (key: K, value: V, aggregate: VA) => VA,
+    private readonly subtractor: (key: K, value: V, aggregate: VA) => VA,
+  ) {
+    super();
+  }
+  override init(context: Ctx): void {
+    super.init(context);
+    this.store = context.getStateStore<KeyValueStore<K, VA>>(this.storeName);
+  }
+  process(r: StreamRecord<K, Change<V>>): void {
+    if (r.key === null || r.key === undefined) {
+      this.ctx.recordDropped('null key in table aggregation');
+      return;
+    }
+    const old = this.store.get(r.key);
+    let agg: VA | undefined = old;
+    if (r.value.oldValue !== null && agg !== undefined) agg = this.subtractor(r.key, r.value.oldValue, agg);
+    if (r.value.newValue !== null) {
+      if (agg === undefined) {
+        agg = this.initializer === undefined ? (r.value.newValue as unknown as VA) : this.adder(r.key, r.value.newValue, this.initializer());
+      } else {
+        agg = this.adder(r.key, r.value.newValue, agg);
+      }
+    }
+    if (agg === undefined) return;
+    this.store.put(r.key, agg);
+    this.ctx.forward({ key: r.key, value: { newValue: agg, oldValue: old === undefined ? null : old }, timestamp: r.timestamp, headers: r.headers });
+  }
+}
+
+/**
+ * Drops a record whose id was already seen within `retentionMs` of stream time. The store maps
+ * id -> timestamp of the first sighting; a stream-time punctuator purges expired ids.
+ */
+export class DedupeProcessor<K, V> extends Base<K, V> {
+  private store!: KeyValueStore<string, number>;
+  constructor(
+    private readonly storeName: string,
+    private readonly idOf: (key: K, value: V) => string,
+    private readonly retentionMs: number,
+    private readonly purgeIntervalMs: number,
+  ) {
+    super();
+  }
+  override init(context: Ctx): void {
+    super.init(context);
+    this.store = context.getStateStore<KeyValueStore<string, number>>(this.storeName);
+    context.schedule(this.purgeIntervalMs, 'stream-time', (now) => this.purge(now));
+  }
+  process(r: StreamRecord<K, V>): void {
+    const id = this.idOf(r.key, r.value);
+    if (id === null || id === undefined) {
+      this.ctx.forward(r); // nothing to deduplicate on
+      return;
+    }
+    const seen = this.store.get(id);
+    if (seen !== undefined && seen >= this.ctx.currentStreamTimeMs() - this.retentionMs) {
+      this.ctx.recordDropped('duplicate');
+      return;
+    }
+    this.store.put(id, r.timestamp);
+    this.ctx.forward(r);
+  }
+  private purge(streamTime: number): void {
+    const cutoff = streamTime - this.retentionMs;
+    const expired: string[] = [];
+    for (const kv of this.store.all()) if (kv.value < cutoff) expired.push(kv.key);
+    for (const id of expired) this.store.delete(id);
+  }
+}

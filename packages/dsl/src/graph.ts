@@ -1,0 +1,161 @@
+/**
+ * The logical graph that DSL calls build, and the node definitions a compiled Topology holds.
+ * Internal to the DSL; the executor reads the definitions through `Topology`.
+ */
+import { TopologyError } from './errors.js';
+import type { ProcessorSupplier } from './processor.js';
+import type { Serde } from './serde.js';
+import type { StoreSpec } from './stores.js';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+export type AnyProcessorSupplier = ProcessorSupplier<any, any, any, any>;
+
+/** Picks a partition for an output record; return undefined to use the default (murmur2 of the key). */
+export type StreamPartitioner<K, V> = (key: K, value: V, numPartitions: number) => number | undefined;
+
+/** A topic reference as the topology holds it: internal topics get the `<appId>-` prefix at run time. */
+export interface TopicRef {
+  readonly name: string;
+  readonly internal: boolean;
+}
+
+export interface SourceNodeDef {
+  readonly kind: 'source';
+  readonly name: string;
+  readonly parents: readonly string[];
+  readonly topic: TopicRef;
+  readonly keySerde: Serde<any>;
+  readonly valueSerde: Serde<any>;
+}
+
+export interface ProcessorNodeDef {
+  readonly kind: 'processor';
+  readonly name: string;
+  readonly parents: readonly string[];
+  /** The operator, for describe(): "filter", "aggregate", "process", ... */
+  readonly operator: string;
+  readonly supplier: AnyProcessorSupplier;
+  readonly stores: readonly string[];
+}
+
+export interface SinkNodeDef {
+  readonly kind: 'sink';
+  readonly name: string;
+  readonly parents: readonly string[];
+  readonly topic: TopicRef;
+  readonly keySerde: Serde<any>;
+  readonly valueSerde: Serde<any>;
+  readonly partitioner: StreamPartitioner<any, any> | undefined;
+}
+
+export type NodeDef = SourceNodeDef | ProcessorNodeDef | SinkNodeDef;
+
+export interface RepartitionTopicDef {
+  /** Without the `<appId>-` prefix, e.g. `word-counts-repartition`. */
+  readonly name: string;
+  /** Fixed partition count, or undefined: as many as the upstream sub-topology's input. */
+  readonly partitions: number | undefined;
+}
+
+const NAME_RE = /^[a-zA-Z0-9._-]+$/;
+
+export function validateName(name: string, what: string): void {
+  if (typeof name !== 'string' || name.length === 0 || name.length > 200 || !NAME_RE.test(name)) {
+    throw new TopologyError(
+      `${what}: name ${JSON.stringify(name)} is not valid. Use 1-200 characters from [a-zA-Z0-9._-], because store, changelog and repartition topic names derive from it.`,
+    );
+  }
+}
+
+export function requireFunction(fn: unknown, what: string, shape: string): void {
+  if (typeof fn !== 'function') {
+    throw new TopologyError(`${what}: expected a function ${shape}, got ${fn === null ? 'null' : typeof fn}.`);
+  }
+}
+
+/** Mutable graph under construction; `StreamsBuilder.build()` freezes a copy into a Topology. */
+export class InternalBuilder {
+  readonly nodes: NodeDef[] = [];
+  readonly stores = new Map<string, StoreSpec>();
+  readonly repartitionTopics = new Map<string, RepartitionTopicDef>();
+  readonly copartitionGroups: string[][] = [];
+  private readonly nodeNames = new Set<string>();
+  private readonly topicSources = new Map<string, string>();
+  private counter = 0;
+
+  /** A user-given name (validated, unique) or a generated one like `KSTREAM-FILTER-0000000003`. */
+  nodeName(given: string | undefined, prefix: string, operator: string): string {
+    if (given !== undefined) {
+      validateName(given, operator);
+      if (this.nodeNames.has(given)) {
+        throw new TopologyError(`${operator}: a node named "${given}" already exists. Give every operator a unique name.`);
+      }
+      return given;
+    }
+    let name: string;
+    do name = `${prefix}-${String(this.counter++).padStart(10, '0')}`;
+    while (this.nodeNames.has(name));
+    return name;
+  }
+
+  private add(node: NodeDef): string {
+    if (this.nodeNames.has(node.name)) {
+      throw new TopologyError(`A node named "${node.name}" already exists. Give every operator a unique name.`);
+    }
+    for (const p of node.parents) {
+      if (!this.nodeNames.has(p)) throw new TopologyError(`Node "${node.name}" has an unknown parent "${p}".`);
+    }
+    this.nodeNames.add(node.name);
+    this.nodes.push(node);
+    return node.name;
+  }
+
+  addSource(node: Omit<SourceNodeDef, 'kind' | 'parents'>): string {
+    const key = `${node.topic.internal ? 'internal:' : ''}${node.topic.name}`;
+    const existing = this.topicSources.get(key);
+    if (existing !== undefined) {
+      throw new TopologyError(
+        `Topic "${node.topic.name}" is already read by source "${existing}". Read each topic once and reuse the returned KStream/KTable (call .stream() once, then branch with split() or reuse the handle).`,
+      );
+    }
+    this.topicSources.set(key, node.name);
+    return this.add({ kind: 'source', parents: [], ...node });
+  }
+
+  addProcessor(node: Omit<ProcessorNodeDef, 'kind'>): string {
+    return this.add({ kind: 'processor', ...node });
+  }
+
+  addSink(node: Omit<SinkNodeDef, 'kind'>): string {
+    return this.add({ kind: 'sink', ...node });
+  }
+
+  addStore(spec: StoreSpec, operator: string): void {
+    validateName(spec.name, operator);
+    if (this.stores.has(spec.name)) {
+      throw new TopologyError(
+        `${operator}: a store named "${spec.name}" already exists. Each stateful operator needs its own name, because the store and its changelog topic are named after it.`,
+      );
+    }
+    this.stores.set(spec.name, spec);
+  }
+
+  /**
+   * Adds `<name>-repartition`: a sink writing it and a source reading it (the split point between
+   * two sub-topologies). Returns the source node's name.
+   */
+  repartition(parent: string, name: string, keySerde: Serde<any>, valueSerde: Serde<any>, partitions: number | undefined, operator: string): string {
+    validateName(name, operator);
+    const topicName = `${name}-repartition`;
+    if (this.repartitionTopics.has(topicName)) {
+      throw new TopologyError(`${operator}: the repartition topic "${topicName}" already exists. Give the operator a unique name.`);
+    }
+    if (partitions !== undefined && (!Number.isInteger(partitions) || partitions < 1)) {
+      throw new TopologyError(`${operator}: numberOfPartitions must be a positive integer, got ${String(partitions)}.`);
+    }
+    this.repartitionTopics.set(topicName, { name: topicName, partitions });
+    const topic: TopicRef = { name: topicName, internal: true };
+    this.addSink({ name: `${name}-repartition-sink`, parents: [parent], topic, keySerde, valueSerde, partitioner: undefined });
+    return this.addSource({ name: `${name}-repartition-source`, topic, keySerde, valueSerde });
+  }
+}

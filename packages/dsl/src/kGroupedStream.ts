@@ -1,0 +1,61 @@
+import { StreamAggregateProcessor } from './builtinProcessors.js';
+import { type InternalBuilder, requireFunction } from './graph.js';
+import { KTable } from './kTable.js';
+import { type MaterializedOptions, requireName } from './kStream.js';
+import type { Serde } from './serde.js';
+import { Serdes } from './serdes.js';
+
+/**
+ * A stream grouped by key, ready to aggregate. Records with a null key or null value are
+ * dropped (and counted in the task's dropped-records metric), as in Kafka Streams.
+ */
+export class KGroupedStream<K, V> {
+  /** @internal */
+  constructor(
+    private readonly builder: InternalBuilder,
+    private readonly node: string,
+    private readonly keySerde: Serde<K> | undefined,
+    private readonly valueSerde: Serde<V> | undefined,
+    private readonly repartitionRequired: boolean,
+  ) {}
+
+  private aggregateNode<VA>(
+    operator: string,
+    name: string,
+    opts: MaterializedOptions<K, VA>,
+    defaultValueSerde: Serde<VA>,
+    initializer: (() => VA) | undefined,
+    aggregator: (key: K, value: V, agg: VA) => VA,
+  ): KTable<K, VA> {
+    const b = this.builder;
+    const keySerde = opts.keySerde ?? this.keySerde ?? Serdes.msgpack<K>();
+    const valueSerde = opts.valueSerde ?? defaultValueSerde;
+    const parent = this.repartitionRequired
+      ? b.repartition(this.node, name, keySerde, this.valueSerde ?? Serdes.msgpack<V>(), undefined, operator)
+      : this.node;
+    b.addStore({ name, kind: 'keyValue', keySerde, valueSerde, logging: opts.logging ?? true, caching: opts.caching ?? true }, operator);
+    b.addProcessor({ name, operator, parents: [parent], supplier: () => new StreamAggregateProcessor(name, initializer, aggregator), stores: [name] });
+    return new KTable<K, VA>(b, name, keySerde, valueSerde, name);
+  }
+
+  /** Counts records per key. The store `<name>` holds the counts (int64). */
+  count(opts: MaterializedOptions<K, number>): KTable<K, number> {
+    const name = requireName(opts, 'count', "count({ name: 'word-counts' })", 'The store, its changelog topic and the repartition topic');
+    return this.aggregateNode<number>('count', name, opts, Serdes.int64(), () => 0, (_k, _v, n) => n + 1);
+  }
+
+  /** Combines values per key with `reducer(aggregate, value)`; the first value starts the aggregate. */
+  reduce(reducer: (aggregate: V, value: V) => V, opts: MaterializedOptions<K, V>): KTable<K, V> {
+    requireFunction(reducer, 'reduce', '(aggregate, value) => newAggregate');
+    const name = requireName(opts, 'reduce', "reduce((a, b) => a + b, { name: 'totals' })", 'The store, its changelog topic and the repartition topic');
+    return this.aggregateNode<V>('reduce', name, opts, this.valueSerde ?? Serdes.msgpack<V>(), undefined, (_k, v, agg) => reducer(agg, v));
+  }
+
+  /** Folds values per key into an aggregate of another type. */
+  aggregate<VA>(initializer: () => VA, aggregator: (key: K, value: V, aggregate: VA) => VA, opts: MaterializedOptions<K, VA>): KTable<K, VA> {
+    requireFunction(initializer, 'aggregate', '() => initialAggregate');
+    requireFunction(aggregator, 'aggregate', '(key, value, aggregate) => newAggregate');
+    const name = requireName(opts, 'aggregate', "aggregate(() => 0, (k, v, a) => a + v, { name: 'sums' })", 'The store, its changelog topic and the repartition topic');
+    return this.aggregateNode<VA>('aggregate', name, opts, Serdes.msgpack<VA>(), initializer, aggregator);
+  }
+}

@@ -1,0 +1,74 @@
+import { TableSourceProcessor } from './builtinProcessors.js';
+import { TopologyError } from './errors.js';
+import { InternalBuilder } from './graph.js';
+import { KStream, type Named, requireName } from './kStream.js';
+import { KTable } from './kTable.js';
+import type { Serde } from './serde.js';
+import { Serdes } from './serdes.js';
+import type { StoreSpec } from './stores.js';
+import { Topology } from './topology.js';
+
+export interface ConsumedOptions<K, V> extends Named {
+  /** Default: msgpack. */
+  readonly keySerde?: Serde<K>;
+  /** Default: msgpack. */
+  readonly valueSerde?: Serde<V>;
+}
+
+export interface TableOptions<K, V> extends ConsumedOptions<K, V> {
+  /** Required: the table is materialized in store `<name>` (changelog `<appId>-<name>-changelog`). */
+  readonly name: string;
+  readonly logging?: boolean;
+  readonly caching?: boolean;
+}
+
+/** Builds a topology with the DSL: `const b = new StreamsBuilder(); b.stream(...)...; b.build()`. */
+export class StreamsBuilder {
+  private readonly internal = new InternalBuilder();
+  private built = false;
+
+  private checkTopic(topic: string, what: string): void {
+    if (this.built) throw new TopologyError(`${what}: build() was already called; create a new StreamsBuilder for another topology.`);
+    if (typeof topic !== 'string' || topic.length === 0) throw new TopologyError(`${what}: the topic must be a non-empty string.`);
+  }
+
+  /** A record stream read from `topic`. */
+  stream<K, V>(topic: string, opts: ConsumedOptions<K, V> = {}): KStream<K, V> {
+    this.checkTopic(topic, 'stream');
+    const keySerde = opts.keySerde ?? Serdes.msgpack<K>();
+    const valueSerde = opts.valueSerde ?? Serdes.msgpack<V>();
+    const name = this.internal.nodeName(opts.name, 'KSTREAM-SOURCE', 'stream');
+    this.internal.addSource({ name, topic: { name: topic, internal: false }, keySerde, valueSerde });
+    return new KStream<K, V>(this.internal, name, keySerde, valueSerde, false);
+  }
+
+  /** A table read from the changelog topic `topic` (null values delete), materialized in store `name`. */
+  table<K, V>(topic: string, opts: TableOptions<K, V>): KTable<K, V> {
+    this.checkTopic(topic, 'table');
+    const name = requireName(opts, 'table', `table('${topic}', { name: '${topic}-store' })`, 'The store and its changelog topic');
+    const keySerde = opts.keySerde ?? Serdes.msgpack<K>();
+    const valueSerde = opts.valueSerde ?? Serdes.msgpack<V>();
+    const source = this.internal.nodeName(`${name}-source`, 'KTABLE-SOURCE', 'table');
+    this.internal.addSource({ name: source, topic: { name: topic, internal: false }, keySerde, valueSerde });
+    this.internal.addStore({ name, kind: 'keyValue', keySerde, valueSerde, logging: opts.logging ?? true, caching: opts.caching ?? true }, 'table');
+    this.internal.addProcessor({ name, operator: 'table', parents: [source], supplier: () => new TableSourceProcessor(name), stores: [name] });
+    return new KTable<K, V>(this.internal, name, keySerde, valueSerde, name);
+  }
+
+  /** Adds a store for processors that name it in `process(supplier, { stores: [...] })`. */
+  addStateStore(spec: StoreSpec): this {
+    if (this.built) throw new TopologyError('addStateStore: build() was already called.');
+    if (spec.kind !== 'keyValue') {
+      throw new TopologyError(`addStateStore: store "${spec.name}" is a ${spec.kind} store; only key-value stores are supported by this version.`);
+    }
+    this.internal.addStore(spec, 'addStateStore');
+    return this;
+  }
+
+  /** Compiles the graph into an immutable Topology. */
+  build(): Topology {
+    const topology = new Topology(this.internal);
+    this.built = true;
+    return topology;
+  }
+}
