@@ -1,0 +1,520 @@
+/**
+ * The one task executor, shared by the Kafka runtime and the TopologyTestDriver. Kafka-free:
+ * it never imports kafkajs. A task is one sub-topology x one partition number.
+ *
+ * Per record (synchronous, no promise): deserialize at the source node, advance stream time,
+ * push the record through the processor nodes depth-first, serialize at sink nodes and hand
+ * the bytes to the RecordCollector, then fire due stream-time punctuators.
+ */
+import {
+  ConfigError,
+  ProcessingError,
+  StateStoreError,
+  StreamsError,
+  topicName,
+  type Cancellable,
+  type CollectedRecord,
+  type Processor,
+  type ProcessorContext,
+  type PunctuationType,
+  type Punctuator,
+  type RecordCollector,
+  type RecordHeaders,
+  type RecordMetadata,
+  type Serde,
+  type StateStore,
+  type StreamPartitioner,
+  type StreamRecord,
+  type Subtopology,
+  type Topology,
+  type TopologyNode,
+} from '@vltava/dsl';
+import { match } from 'ts-pattern';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+
+/** The part of `@vltava/state`'s TaskStores the executor uses. */
+export interface TaskStoreAccess {
+  getStore<S extends StateStore = StateStore>(name: string): S;
+  flush(): void;
+}
+
+/** A raw record from an input topic partition. */
+export interface InputRecord {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  readonly timestamp: number;
+  readonly headers?: RecordHeaders | undefined;
+}
+
+/**
+ * What to do with a record whose key or value cannot be deserialized:
+ * - `'fail'` (default): throw a ProcessingError; the task stops.
+ * - `'log-and-continue'`: log a warning, count it, skip the record.
+ * - `{ deadLetterTopic }`: send the raw record, with `vltava.error.*` headers, to that topic and skip it.
+ */
+export type DeserializationExceptionHandler = 'fail' | 'log-and-continue' | { readonly deadLetterTopic: string };
+
+export interface TaskLogger {
+  warn(message: string, meta?: Readonly<Record<string, unknown>>): void;
+}
+
+export interface StreamTaskOptions {
+  readonly topology: Topology;
+  readonly subtopology: number;
+  readonly partition: number;
+  readonly applicationId: string;
+  /** The task's opened stores (`openTaskStores`/`openTaskStoresSync` of `@vltava/state`). */
+  readonly stores: TaskStoreAccess;
+  readonly collector: RecordCollector;
+  /** The wall clock for `currentSystemTimeMs` and wall-clock punctuators (default Date.now). */
+  readonly wallClock?: () => number;
+  readonly deserializationExceptionHandler?: DeserializationExceptionHandler;
+  readonly logger?: TaskLogger;
+  /** Partition count of an output topic; needed only by sinks with a custom partitioner. */
+  readonly partitionsFor?: (topic: string) => number | undefined;
+}
+
+export interface TaskMetrics {
+  /** Records taken from input topics (including skipped ones). */
+  readonly processed: number;
+  /** Records dropped on purpose by operators, e.g. null keys in aggregations, duplicates in dedupe. */
+  readonly dropped: number;
+  readonly droppedByReason: ReadonlyMap<string, number>;
+  /** Records skipped or dead-lettered by the deserialization handler. */
+  readonly deserializationErrors: number;
+  readonly punctuations: number;
+}
+
+export function taskIdOf(subtopology: number, partition: number): string {
+  return `${subtopology}_${partition}`;
+}
+
+export function parseTaskId(taskId: string): { subtopology: number; partition: number } {
+  const m = /^(\d+)_(\d+)$/.exec(taskId);
+  if (!m) throw new ConfigError(`"${taskId}" is not a task id; task ids look like <subtopology>_<partition>, e.g. "0_3".`);
+  return { subtopology: Number(m[1]), partition: Number(m[2]) };
+}
+
+const NO_METADATA = undefined;
+
+interface Schedule {
+  readonly node: RuntimeNode;
+  readonly interval: number;
+  readonly fn: Punctuator;
+  next: number;
+  cancelled: boolean;
+}
+
+class RuntimeNode implements ProcessorContext<any, any> {
+  children: RuntimeNode[] = [];
+  childByName = new Map<string, RuntimeNode>();
+  processor!: Processor<any, any, any, any>;
+  private only: RuntimeNode | undefined;
+  readonly storeNames: ReadonlySet<string>;
+
+  constructor(readonly def: TopologyNode, private readonly task: StreamTask) {
+    this.storeNames = new Set(def.kind === 'processor' ? def.stores : []);
+  }
+
+  get applicationId(): string {
+    return this.task.applicationId;
+  }
+  get taskId(): string {
+    return this.task.id;
+  }
+  get partition(): number {
+    return this.task.partition;
+  }
+
+  link(children: RuntimeNode[]): void {
+    this.children = children;
+    this.only = children.length === 1 ? children[0] : undefined;
+    for (const c of children) this.childByName.set(c.def.name, c);
+  }
+
+  /** Runs this node's processor on one record, wrapping user exceptions. */
+  process(record: StreamRecord<any, any>): void {
+    try {
+      this.processor.process(record);
+    } catch (err) {
+      throw this.task.wrapError(err, this.def.name);
+    }
+  }
+
+  forward(record: StreamRecord<any, any>, childName?: string): void {
+    if (childName !== undefined) {
+      const child = this.childByName.get(childName);
+      if (child === undefined) {
+        throw new ProcessingError(
+          `Processor "${this.def.name}" forwarded to unknown child "${childName}"; its children are [${[...this.childByName.keys()].join(', ')}].`,
+          this.task.location(this.def.name),
+          { taskId: this.task.id },
+        );
+      }
+      child.process(record);
+      return;
+    }
+    const only = this.only;
+    if (only !== undefined) {
+      only.process(record);
+      return;
+    }
+    const children = this.children;
+    for (let i = 0; i < children.length; i++) children[i]!.process(record);
+  }
+
+  getStateStore<S extends StateStore = StateStore>(name: string): S {
+    if (!this.storeNames.has(name)) {
+      throw new StateStoreError(
+        `Processor "${this.def.name}" is not connected to store "${name}". Pass it in process(supplier, { stores: ['${name}'] }) and add it with builder.addStateStore(...).`,
+        { taskId: this.task.id },
+      );
+    }
+    return this.task.stores.getStore<S>(name);
+  }
+
+  recordMetadata(): RecordMetadata | undefined {
+    return this.task.recordMetadata();
+  }
+
+  currentStreamTimeMs(): number {
+    return this.task.streamTime;
+  }
+
+  currentSystemTimeMs(): number {
+    return this.task.wallClock();
+  }
+
+  schedule(intervalMs: number, type: PunctuationType, punctuator: Punctuator): Cancellable {
+    return this.task.schedule(this, intervalMs, type, punctuator);
+  }
+
+  recordDropped(reason: string): void {
+    this.task.recordDropped(reason);
+  }
+}
+
+class SinkProcessor implements Processor<any, any> {
+  private ctx!: RuntimeNode;
+  constructor(
+    private readonly topic: string,
+    private readonly keySerde: Serde<any>,
+    private readonly valueSerde: Serde<any>,
+    private readonly partitioner: StreamPartitioner<any, any> | undefined,
+    private readonly collector: RecordCollector,
+    private readonly partitionsFor: ((topic: string) => number | undefined) | undefined,
+  ) {}
+  init(ctx: RuntimeNode): void {
+    this.ctx = ctx;
+  }
+  process(r: StreamRecord<any, any>): void {
+    const topic = this.topic;
+    const key = r.key === null || r.key === undefined ? null : this.keySerde.serialize(r.key, topic);
+    const value = r.value === null || r.value === undefined ? null : this.valueSerde.serialize(r.value, topic);
+    if (this.partitioner === undefined) {
+      this.collector.send(r.headers === undefined ? { topic, key, value, timestamp: r.timestamp } : { topic, key, value, timestamp: r.timestamp, headers: r.headers });
+      return;
+    }
+    const n = this.partitionsFor?.(topic);
+    if (n === undefined) {
+      throw new ConfigError(`Sink "${this.ctx.def.name}" has a custom partitioner but the partition count of "${topic}" is unknown; create the topic first.`);
+    }
+    const partition = this.partitioner(r.key, r.value, n);
+    const rec: CollectedRecord = { topic, key, value, timestamp: r.timestamp, ...(partition === undefined ? {} : { partition }), ...(r.headers ? { headers: r.headers } : {}) };
+    this.collector.send(rec);
+  }
+}
+
+interface SourceEntry {
+  readonly node: RuntimeNode;
+  readonly keySerde: Serde<any>;
+  readonly valueSerde: Serde<any>;
+}
+
+export class StreamTask {
+  readonly id: string;
+  readonly applicationId: string;
+  readonly partition: number;
+  readonly subtopology: Subtopology;
+  readonly stores: TaskStoreAccess;
+  readonly wallClock: () => number;
+  /** The largest timestamp processed so far; -1 before the first record. */
+  streamTime = -1;
+  /** True once a record was processed or a punctuator fired since the last `markCommitted()`. */
+  commitNeeded = false;
+
+  private readonly nodes: RuntimeNode[];
+  private readonly sources = new Map<string, SourceEntry>();
+  private readonly collector: RecordCollector;
+  private readonly handler: DeserializationExceptionHandler;
+  private readonly logger: TaskLogger | undefined;
+  private readonly offsets = new Map<string, number>();
+  private streamSchedules: Schedule[] = [];
+  private wallSchedules: Schedule[] = [];
+  private current: InputRecord | undefined;
+  private currentTimestamp = 0;
+  private closed = false;
+  private nProcessed = 0;
+  private nDropped = 0;
+  private readonly dropReasons = new Map<string, number>();
+  private nDeserErrors = 0;
+  private nPunctuations = 0;
+
+  constructor(opts: StreamTaskOptions) {
+    const sub = opts.topology.subtopologies[opts.subtopology];
+    if (sub === undefined) {
+      throw new ConfigError(`Sub-topology ${opts.subtopology} does not exist; the topology has ${opts.topology.subtopologies.length}.`);
+    }
+    this.subtopology = sub;
+    this.applicationId = opts.applicationId;
+    this.partition = opts.partition;
+    this.id = taskIdOf(sub.id, opts.partition);
+    this.stores = opts.stores;
+    this.collector = opts.collector;
+    this.wallClock = opts.wallClock ?? Date.now;
+    this.handler = opts.deserializationExceptionHandler ?? 'fail';
+    this.logger = opts.logger;
+
+    this.nodes = sub.nodes.map((def) => new RuntimeNode(def, this));
+    const byName = new Map(this.nodes.map((n) => [n.def.name, n]));
+    for (const n of this.nodes) {
+      n.link(n.def.children.map((c) => byName.get(c)!));
+      n.processor = match(n.def)
+        .with({ kind: 'source' }, (def): Processor<any, any> => {
+          this.sources.set(topicName(def.topic, this.applicationId), { node: n, keySerde: def.keySerde, valueSerde: def.valueSerde });
+          return { process: (r) => n.forward(r) };
+        })
+        .with({ kind: 'processor' }, (def) => def.supplier())
+        .with({ kind: 'sink' }, (def) =>
+          new SinkProcessor(topicName(def.topic, this.applicationId), def.keySerde, def.valueSerde, def.partitioner, this.collector, opts.partitionsFor),
+        )
+        .exhaustive();
+    }
+    for (const n of this.nodes) {
+      try {
+        n.processor.init?.(n);
+      } catch (err) {
+        throw this.wrapError(err, n.def.name, 'init');
+      }
+    }
+  }
+
+  /** Input topics of this task (full names). */
+  inputTopics(): string[] {
+    return [...this.sources.keys()];
+  }
+
+  /** Processes one input record synchronously. Throws ProcessingError if user code fails. */
+  process(record: InputRecord): void {
+    if (this.closed) throw new StreamsError(`Task ${this.id} is closed.`, { taskId: this.id });
+    const source = this.sources.get(record.topic);
+    if (source === undefined) {
+      throw new ConfigError(`Task ${this.id} does not read topic "${record.topic}"; it reads [${this.inputTopics().join(', ')}].`, { taskId: this.id });
+    }
+    this.nProcessed++;
+    this.commitNeeded = true;
+    this.offsets.set(record.topic, record.offset + 1);
+    let key: unknown = null;
+    let value: unknown = null;
+    let part = 'key';
+    try {
+      if (record.key !== null) key = source.keySerde.deserialize(record.key, record.topic);
+      part = 'value';
+      if (record.value !== null) value = source.valueSerde.deserialize(record.value, record.topic);
+    } catch (err) {
+      this.onDeserializationError(record, source, part, err);
+      return;
+    }
+    if (record.timestamp > this.streamTime) this.streamTime = record.timestamp;
+    this.current = record;
+    this.currentTimestamp = record.timestamp;
+    try {
+      source.node.process({ key, value, timestamp: record.timestamp, headers: record.headers });
+    } finally {
+      this.current = undefined;
+    }
+    if (this.streamSchedules.length !== 0) this.punctuateStreamTime();
+  }
+
+  private onDeserializationError(record: InputRecord, source: SourceEntry, part: string, err: unknown): void {
+    const serde = part === 'key' ? source.keySerde.name : source.valueSerde.name;
+    const where = `${record.topic}/${record.partition}@${record.offset}`;
+    const reason = err instanceof Error ? err.message : String(err);
+    const handler = this.handler;
+    if (handler === 'fail') {
+      throw new ProcessingError(
+        `Could not deserialize the ${part} of record ${where} with serde "${serde}": ${reason}. Fix the producer or the serde, or set deserializationExceptionHandler to 'log-and-continue' or { deadLetterTopic } to skip bad records.`,
+        { node: source.node.def.name, topic: record.topic, partition: record.partition, offset: record.offset },
+        { taskId: this.id, cause: err },
+      );
+    }
+    this.nDeserErrors++;
+    if (handler === 'log-and-continue') {
+      this.logger?.warn(`Skipping record ${where}: cannot deserialize its ${part} with serde "${serde}": ${reason}`, {
+        taskId: this.id,
+        topic: record.topic,
+        partition: record.partition,
+        offset: record.offset,
+      });
+      return;
+    }
+    this.collector.send({
+      topic: handler.deadLetterTopic,
+      key: record.key,
+      value: record.value,
+      timestamp: record.timestamp,
+      headers: {
+        ...record.headers,
+        'vltava.error.topic': record.topic,
+        'vltava.error.partition': String(record.partition),
+        'vltava.error.offset': String(record.offset),
+        'vltava.error.node': source.node.def.name,
+        'vltava.error.message': `cannot deserialize ${part} with serde "${serde}": ${reason}`,
+      },
+    });
+  }
+
+  /** @internal */
+  wrapError(err: unknown, node: string, phase?: string): StreamsError {
+    if (err instanceof StreamsError) return err;
+    const loc = this.location(node);
+    const where = this.current ? `record ${loc.topic}/${loc.partition}@${loc.offset}` : phase === 'init' ? 'init' : 'a punctuation';
+    const reason = err instanceof Error ? err.message : String(err);
+    return new ProcessingError(
+      `Processor "${node}" in task ${this.id} threw on ${where}: ${reason}. The task stops; fix the processor or handle the error inside it.`,
+      loc,
+      { taskId: this.id, cause: err },
+    );
+  }
+
+  /** @internal */
+  location(node: string): { node: string; topic: string | undefined; partition: number | undefined; offset: number | undefined } {
+    const c = this.current;
+    return { node, topic: c?.topic, partition: c?.partition, offset: c?.offset };
+  }
+
+  /** @internal */
+  recordMetadata(): RecordMetadata | undefined {
+    const c = this.current;
+    return c === undefined ? NO_METADATA : { topic: c.topic, partition: c.partition, offset: c.offset };
+  }
+
+  /** Timestamp of the record being processed (or of the last punctuation): stamp changelog records with it. */
+  currentRecordTimestamp(): number {
+    return this.currentTimestamp;
+  }
+
+  /** @internal */
+  recordDropped(reason: string): void {
+    this.nDropped++;
+    this.dropReasons.set(reason, (this.dropReasons.get(reason) ?? 0) + 1);
+  }
+
+  /** @internal */
+  schedule(node: RuntimeNode, intervalMs: number, type: PunctuationType, fn: Punctuator): Cancellable {
+    if (!Number.isFinite(intervalMs) || intervalMs < 1) {
+      throw new ConfigError(`Processor "${node.def.name}": schedule interval must be at least 1 ms, got ${String(intervalMs)}.`, { taskId: this.id });
+    }
+    // Stream time: first fires as soon as there is data (aligned to 0, like Kafka Streams).
+    // Wall clock: first fires one interval from now.
+    const s: Schedule = { node, interval: intervalMs, fn, next: type === 'stream-time' ? 0 : this.wallClock() + intervalMs, cancelled: false };
+    if (type === 'stream-time') this.streamSchedules.push(s);
+    else this.wallSchedules.push(s);
+    return {
+      cancel: () => {
+        s.cancelled = true;
+        if (type === 'stream-time') this.streamSchedules = this.streamSchedules.filter((x) => x !== s);
+        else this.wallSchedules = this.wallSchedules.filter((x) => x !== s);
+      },
+    };
+  }
+
+  private fire(s: Schedule, now: number): void {
+    // Skip missed intervals: fire once, then schedule the next interval after `now`.
+    s.next = s.next + s.interval * (Math.floor((now - s.next) / s.interval) + 1);
+    this.nPunctuations++;
+    this.commitNeeded = true;
+    this.currentTimestamp = now;
+    try {
+      s.fn(now);
+    } catch (err) {
+      throw this.wrapError(err, s.node.def.name, 'punctuate');
+    }
+  }
+
+  private punctuateStreamTime(): void {
+    const now = this.streamTime;
+    for (const s of this.streamSchedules.slice()) {
+      if (!s.cancelled && now >= s.next) this.fire(s, now);
+    }
+  }
+
+  /** Fires the wall-clock punctuators that are due at `now` (default: the task's wall clock). Returns how many fired. */
+  punctuateWallClock(now: number = this.wallClock()): number {
+    let fired = 0;
+    for (const s of this.wallSchedules.slice()) {
+      if (!s.cancelled && now >= s.next) {
+        this.fire(s, now);
+        fired++;
+      }
+    }
+    return fired;
+  }
+
+  /** The earliest wall-clock time at which a punctuator is due (Infinity if none): for the runtime's timer. */
+  nextWallClockPunctuation(): number {
+    let next = Infinity;
+    for (const s of this.wallSchedules) if (s.next < next) next = s.next;
+    return next;
+  }
+
+  /** Next offset to commit (last processed + 1) per input topic of this task's partition. */
+  committableOffsets(): ReadonlyMap<string, number> {
+    return new Map(this.offsets);
+  }
+
+  /**
+   * Before a commit: flushes the stores' record caches, so every changelog record of this
+   * commit reaches the collector. Returns the input offsets to commit.
+   */
+  prepareCommit(): ReadonlyMap<string, number> {
+    this.stores.flush();
+    return this.committableOffsets();
+  }
+
+  /** After a successful commit. */
+  markCommitted(): void {
+    this.commitNeeded = false;
+  }
+
+  metrics(): TaskMetrics {
+    return {
+      processed: this.nProcessed,
+      dropped: this.nDropped,
+      droppedByReason: new Map(this.dropReasons),
+      deserializationErrors: this.nDeserErrors,
+      punctuations: this.nPunctuations,
+    };
+  }
+
+  /** Closes the processors (not the stores: their owner closes them after commit or abort). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.streamSchedules = [];
+    this.wallSchedules = [];
+    let first: unknown;
+    for (const n of this.nodes) {
+      try {
+        n.processor.close?.();
+      } catch (err) {
+        first ??= this.wrapError(err, n.def.name, 'close');
+      }
+    }
+    if (first !== undefined) throw first;
+  }
+}
