@@ -12,6 +12,9 @@
  *   await stores.commit(changelogOffsets);              // overlay + offsets in ONE atomic batch
  *   or stores.abort();                                  // drop overlay and cache, LevelDB untouched
  *   await stores.close();
+ *
+ * The memory backend can also be opened synchronously (`openTaskStoresSync`) and committed
+ * synchronously (`commitSync`), for the test driver.
  */
 import type { RecordCollector, StateStore, StoreSpec } from '@vltava/dsl';
 
@@ -71,8 +74,12 @@ export interface OpenTaskStoresOptions {
   readonly backend: StateBackend;
   /** Required for 'leveldb': the root state directory; the task's dir is <stateDir>/<appId>/<taskId>. */
   readonly stateDir?: string;
-  /** Record cache size in bytes for this task (0 disables caching). */
+  /** Record cache size in bytes for this task, split evenly over its caching stores (0 disables caching). Default 10 MiB. */
   readonly cacheMaxBytes?: number;
+  /** The timestamp of the record being processed, stamped on changelog records (default Date.now). */
+  readonly recordTimestamp?: () => number;
+  /** leveldb: fsync each commit batch (survives power loss, not only a process crash). Default false. */
+  readonly syncWrites?: boolean;
 }
 
 export interface TaskStores {
@@ -82,14 +89,29 @@ export interface TaskStores {
   changelogTopic(store: string): string;
   /** The last checkpointed changelog offset per store (undefined: never checkpointed). */
   checkpoint(store: string): number | undefined;
+  /**
+   * Replays each change-logged store from its checkpoint + 1 to the end of its changelog (read_committed).
+   * No checkpoint (new, missing or corrupt database): from the beginning. Checkpoint below the log start
+   * (truncated changelog) or past the log end: the store is wiped and fully restored. Call before processing.
+   */
   restore(reader: ChangelogReader, listener?: RestoreListener): Promise<void>;
+  /** True if the local database was missing, corrupt or wiped at open: `restore` replays everything. */
+  readonly openedEmpty: boolean;
   /** Flushes record caches: emits the collapsed changelog records and cache flush events. */
   flush(): void;
   /** Bytes held in overlays and caches, for the global memory cap. */
   pendingBytes(): number;
   /** After the Kafka commit: writes overlays and the changelog offsets (per store) atomically. */
+  /**
+   * After the Kafka commit: writes overlays and the changelog offsets (per store name: the offset of the
+   * store's last changelog record in the committed transaction) in ONE atomic batch. Stores without an
+   * entry keep their checkpoint. Throws if a cache is unflushed or an offset is below the checkpoint.
+   */
   commit(changelogOffsets: ReadonlyMap<string, number>): Promise<void>;
-  /** Drops uncommitted writes. */
+  /** The same, synchronously; memory backend only (throws for leveldb). */
+  commitSync(changelogOffsets: ReadonlyMap<string, number>): void;
+  /** Drops uncommitted writes (caches and overlays); the database is untouched. */
   abort(): void;
+  /** Drops uncommitted writes, closes the database and releases the directory lock. */
   close(): Promise<void>;
 }

@@ -1,0 +1,86 @@
+import { entryBytes, mergeRange, type BytesLayer } from './bytesLayer.js';
+import { SortedKeys } from './sortedKeys.js';
+
+/** Bytes-level flush listener: the new and the old value (`null`: absent) of a flushed key. */
+export type BytesFlushListener = (key: string, newValue: Buffer | null, oldValue: Buffer | null, timestamp: number) => void;
+
+interface DirtyEntry {
+  value: Buffer | null;
+  readonly old: Buffer | null;
+  timestamp: number;
+}
+
+/**
+ * The record cache: writes between flushes stay here and collapse per key. `flush()` writes each
+ * dirty key once to the layer below (so one changelog record per key) and calls the flush listener
+ * once per key (one downstream update). When the cache exceeds `maxBytes` it flushes early.
+ */
+export class CachingStore implements BytesLayer {
+  private readonly dirty = new Map<string, DirtyEntry>();
+  private readonly keys = new SortedKeys();
+  private bytes = 0;
+  listener: BytesFlushListener | undefined;
+
+  constructor(
+    private readonly inner: BytesLayer,
+    public maxBytes: number,
+  ) {}
+
+  get(key: string): Buffer | undefined {
+    const e = this.dirty.get(key);
+    if (e !== undefined) return e.value === null ? undefined : e.value;
+    return this.inner.get(key);
+  }
+
+  put(key: string, value: Buffer | null, timestamp: number): void {
+    const e = this.dirty.get(key);
+    if (e !== undefined) {
+      this.bytes += (value === null ? 0 : value.length) - (e.value === null ? 0 : e.value.length);
+      e.value = value;
+      e.timestamp = timestamp;
+    } else {
+      this.dirty.set(key, { value, old: this.inner.get(key) ?? null, timestamp });
+      this.keys.add(key);
+      this.bytes += entryBytes(key, value);
+    }
+    if (this.bytes > this.maxBytes) this.flush();
+  }
+
+  range(from?: string, to?: string): Iterable<readonly [string, Buffer]> {
+    if (this.dirty.size === 0) return this.inner.range(from, to);
+    return mergeRange(this.keys.range(from, to), (k) => this.dirty.get(k)?.value ?? null, this.inner.range(from, to));
+  }
+
+  approximateCount(): number {
+    return this.inner.approximateCount() + this.dirty.size;
+  }
+
+  get isDirty(): boolean {
+    return this.dirty.size > 0;
+  }
+
+  pendingBytes(): number {
+    return this.bytes;
+  }
+
+  /** Writes every dirty key once to the layer below, in key order, and notifies the listener. */
+  flush(): void {
+    if (this.dirty.size === 0) return;
+    const dirty = [...this.dirty];
+    this.dirty.clear();
+    this.keys.clear();
+    this.bytes = 0;
+    const listener = this.listener;
+    for (const [key, e] of dirty) {
+      this.inner.put(key, e.value, e.timestamp);
+      if (listener !== undefined && !(e.value === null && e.old === null)) listener(key, e.value, e.old, e.timestamp);
+    }
+  }
+
+  /** Drops the dirty entries without writing them (abort). */
+  clear(): void {
+    this.dirty.clear();
+    this.keys.clear();
+    this.bytes = 0;
+  }
+}

@@ -1,0 +1,40 @@
+import type { RecordCollector } from '@vltava/dsl';
+import type { BytesLayer } from './bytesLayer.js';
+
+/**
+ * Change-logging: every write also becomes a changelog record in the task's collector, on the
+ * changelog partition equal to the task's partition. `stripPrefix` chars of the store key are not
+ * part of the changelog key (window and session stores drop their segment id).
+ */
+export class LoggingStore implements BytesLayer {
+  constructor(
+    private readonly inner: BytesLayer,
+    private readonly collector: RecordCollector,
+    readonly topic: string,
+    readonly partition: number,
+    private readonly stripPrefix: number,
+  ) {}
+
+  get(key: string): Buffer | undefined {
+    return this.inner.get(key);
+  }
+
+  put(key: string, value: Buffer | null, timestamp: number): void {
+    this.inner.put(key, value, timestamp);
+    this.collector.send({
+      topic: this.topic,
+      partition: this.partition,
+      key: Buffer.from(this.stripPrefix === 0 ? key : key.slice(this.stripPrefix), 'latin1'),
+      value,
+      timestamp,
+    });
+  }
+
+  range(from?: string, to?: string): Iterable<readonly [string, Buffer]> {
+    return this.inner.range(from, to);
+  }
+
+  approximateCount(): number {
+    return this.inner.approximateCount();
+  }
+}

@@ -1,0 +1,167 @@
+import type { RecordCollector, StoreSpec } from '@vltava/dsl';
+import { StateStoreError } from '@vltava/dsl';
+import type { BytesLayer } from './bytesLayer.js';
+import { CachingStore } from './cachingStore.js';
+import { CommittedStore } from './committedStore.js';
+import { LoggingStore } from './loggingStore.js';
+import { OverlayStore } from './overlayStore.js';
+import { SEGMENT_PREFIX, Segments, defaultSegmentInterval } from './segments.js';
+import type { ChangelogRecord } from './api.js';
+import type { DbOp, TaskDb } from './taskDb.js';
+import { decodeTs, encodeTs, TS_WIDTH } from './timeKey.js';
+
+/** Database keys: `\x01 + utf8(store) + \x00 + storeKey` for data, `\x00<meta>\x00 + utf8(store)` for metadata. */
+export const dataPrefix = (store: string): string => `\x01${Buffer.from(store, 'utf8').toString('latin1')}\x00`;
+export const checkpointKey = (store: string): string => `\x00cp\x00${Buffer.from(store, 'utf8').toString('latin1')}`;
+export const streamTimeKey = (store: string): string => `\x00st\x00${Buffer.from(store, 'utf8').toString('latin1')}`;
+
+export const DEFAULT_RETENTION_MS = 24 * 3600_000;
+
+/**
+ * The bytes-level stack of one store: committed (database + key index) <- overlay <- change-logging
+ * <- record cache. The typed facades sit on `top`. The stack also carries the store's checkpoint
+ * and, for window and session stores, its time segments.
+ */
+export class StoreStack {
+  readonly committed: CommittedStore;
+  readonly overlay: OverlayStore;
+  readonly logging: LoggingStore | undefined;
+  readonly cache: CachingStore | undefined;
+  readonly top: BytesLayer;
+  readonly segments: Segments | undefined;
+  checkpoint: number | undefined;
+  private pendingApply: (readonly [string, Buffer | null])[] = [];
+  private pendingCheckpoint: number | undefined;
+
+  constructor(
+    readonly spec: StoreSpec,
+    readonly taskId: string,
+    readonly changelogTopic: string,
+    readonly partition: number,
+    db: TaskDb,
+    collector: RecordCollector,
+    cacheBytes: number,
+  ) {
+    const indexed = spec.kind !== 'keyValue' || spec.rangeScans !== false;
+    this.committed = new CommittedStore(spec.name, db, dataPrefix(spec.name), indexed);
+    this.overlay = new OverlayStore(this.committed);
+    let top: BytesLayer = this.overlay;
+    if (spec.kind !== 'keyValue') {
+      const retention = spec.retentionMs ?? DEFAULT_RETENTION_MS;
+      if (!(retention > 0)) throw new StateStoreError(`store "${spec.name}": retentionMs must be > 0, got ${retention}`, { taskId });
+      this.segments = new Segments(retention, defaultSegmentInterval(retention), spec.kind === 'window' ? TS_WIDTH : 2 * TS_WIDTH);
+    }
+    if (spec.logging) {
+      this.logging = new LoggingStore(top, collector, changelogTopic, partition, this.segments ? SEGMENT_PREFIX : 0);
+      top = this.logging;
+    }
+    if (spec.caching && cacheBytes > 0) {
+      this.cache = new CachingStore(top, cacheBytes);
+      top = this.cache;
+    }
+    this.top = top;
+    this.checkpoint = readOffset(db.get(checkpointKey(spec.name)));
+    if (this.segments !== undefined) {
+      const st = db.get(streamTimeKey(spec.name));
+      if (st !== undefined) this.segments.streamTime = decodeTs(st.toString('latin1'), 0);
+    }
+  }
+
+  get name(): string {
+    return this.spec.name;
+  }
+
+  pendingBytes(): number {
+    return this.overlay.pendingBytes() + (this.cache?.pendingBytes() ?? 0);
+  }
+
+  /** Adds this store's part of the task's commit batch; `afterCommit` applies it in memory. */
+  collectCommit(ops: DbOp[], changelogOffset: number | undefined): void {
+    if (this.cache?.isDirty) {
+      throw new StateStoreError(
+        `store "${this.name}" has unflushed cache entries at commit: call flush() before the Kafka commit, so that their changelog records are in the transaction`,
+        { taskId: this.taskId },
+      );
+    }
+    if (changelogOffset !== undefined && this.checkpoint !== undefined && changelogOffset < this.checkpoint) {
+      throw new StateStoreError(
+        `store "${this.name}": changelog offset ${changelogOffset} is below the checkpoint ${this.checkpoint}; checkpoints never move backwards (this is a bug in the caller)`,
+        { taskId: this.taskId },
+      );
+    }
+    const apply: (readonly [string, Buffer | null])[] = [];
+    const bound = this.segments?.expiredBound();
+    for (const entry of this.overlay.pending()) {
+      if (bound !== undefined && entry[0] < bound) continue;
+      apply.push(entry);
+    }
+    if (bound !== undefined && this.committed.index !== null) {
+      for (const k of this.committed.index.range()) {
+        if (k >= bound) break;
+        apply.push([k, null]);
+      }
+    }
+    for (const [k, v] of apply) ops.push(this.committed.toDbOp(k, v));
+    this.metaOps(ops, changelogOffset);
+    this.pendingApply = apply;
+    this.pendingCheckpoint = changelogOffset;
+  }
+
+  /** The checkpoint (if given) and the observed stream time, written in the same batch as the data. */
+  metaOps(ops: DbOp[], changelogOffset: number | undefined): void {
+    if (changelogOffset !== undefined) ops.push({ key: checkpointKey(this.name), value: offsetBytes(changelogOffset) });
+    if (this.segments !== undefined && this.segments.streamTime !== Number.NEGATIVE_INFINITY) {
+      ops.push({ key: streamTimeKey(this.name), value: Buffer.from(encodeTs(this.segments.streamTime), 'latin1') });
+    }
+  }
+
+  afterCommit(): void {
+    for (const [k, v] of this.pendingApply) this.committed.applied(k, v);
+    this.pendingApply = [];
+    this.overlay.clear();
+    if (this.pendingCheckpoint !== undefined) this.checkpoint = this.pendingCheckpoint;
+    this.pendingCheckpoint = undefined;
+  }
+
+  /** Forgets a collected commit whose batch was not written (the overlay stays). */
+  abortPendingCommit(): void {
+    this.pendingApply = [];
+    this.pendingCheckpoint = undefined;
+  }
+
+  /** Drops everything uncommitted (cache and overlay); the database is untouched. */
+  abort(): void {
+    this.cache?.clear();
+    this.overlay.clear();
+    this.pendingApply = [];
+    this.pendingCheckpoint = undefined;
+  }
+
+  /** Turns a batch of changelog records into database operations (restore path, no changelog). */
+  restoreOps(records: readonly ChangelogRecord[], ops: DbOp[], apply: (readonly [string, Buffer | null])[]): void {
+    const segments = this.segments;
+    for (const r of records) {
+      let key = r.key.toString('latin1');
+      if (segments !== undefined) {
+        const t = segments.timeOfChangelogKey(key);
+        segments.observe(t);
+        key = segments.storeKey(key, t);
+      }
+      ops.push(this.committed.toDbOp(key, r.value));
+      apply.push([key, r.value]);
+    }
+  }
+
+  appliedRestore(apply: readonly (readonly [string, Buffer | null])[], checkpoint: number): void {
+    for (const [k, v] of apply) this.committed.applied(k, v);
+    this.checkpoint = checkpoint;
+  }
+}
+
+export function offsetBytes(offset: number): Buffer {
+  return Buffer.from(encodeTs(offset), 'latin1');
+}
+
+function readOffset(b: Buffer | undefined): number | undefined {
+  return b === undefined ? undefined : decodeTs(b.toString('latin1'), 0);
+}

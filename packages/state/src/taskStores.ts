@@ -1,0 +1,287 @@
+import type { StateStore, StoreSpec } from '@vltava/dsl';
+import { StateStoreError } from '@vltava/dsl';
+import { join } from 'node:path';
+import type { ChangelogReader, OpenTaskStoresOptions, RestoreListener, RestoreProgress, TaskStores } from './api.js';
+import { ChangelogTruncatedError } from './changelogTruncatedError.js';
+import { TypedKeyValueStore } from './keyValueStore.js';
+import { LevelTaskDb } from './levelTaskDb.js';
+import { MemoryTaskDb } from './memoryTaskDb.js';
+import { TypedSessionStore } from './sessionStore.js';
+import { lockTaskDir, taskDirectory, type TaskDirLock } from './stateDirectory.js';
+import { checkpointKey, StoreStack, streamTimeKey } from './storeStack.js';
+import type { DbOp, TaskDb } from './taskDb.js';
+import { TypedWindowStore } from './windowStore.js';
+
+export const DEFAULT_CACHE_MAX_BYTES = 10 * 1024 * 1024;
+const FORMAT_KEY = '\x00format';
+const FORMAT = 'vltava-state-1';
+
+/**
+ * Opens the stores of one task. leveldb: locks `<stateDir>/<appId>/<taskId>`, opens (or recreates, if
+ * corrupt) its database, reads the checkpoints and loads the key indexes. memory: an empty store set.
+ */
+export async function openTaskStores(options: OpenTaskStoresOptions): Promise<TaskStores> {
+  validate(options);
+  if (options.backend === 'memory') return openTaskStoresSync(options);
+  if (options.stateDir === undefined) {
+    throw new StateStoreError(`openTaskStores: backend 'leveldb' needs a stateDir (the root state directory)`, { taskId: options.taskId });
+  }
+  const dir = taskDirectory(options.stateDir, options.applicationId, options.taskId);
+  const lock = await lockTaskDir(dir);
+  let db: LevelTaskDb | undefined;
+  try {
+    const opened = await LevelTaskDb.open(join(dir, 'db'), { syncWrites: options.syncWrites ?? false });
+    db = opened.db;
+    let empty = opened.wiped;
+    const format = db.get(FORMAT_KEY)?.toString('latin1');
+    if (format === undefined) {
+      empty = true;
+      await db.write([{ key: FORMAT_KEY, value: Buffer.from(FORMAT, 'latin1') }]);
+    } else if (format !== FORMAT) {
+      throw new StateStoreError(
+        `state directory ${dir} holds state format "${format}", this version reads "${FORMAT}": delete the directory to restore it from the changelog`,
+        { taskId: options.taskId },
+      );
+    }
+    const stores = new DefaultTaskStores(options, db, lock, empty);
+    await stores.loadIndexes();
+    return stores;
+  } catch (err) {
+    await db?.close().catch(() => undefined);
+    await lock.release();
+    throw err;
+  }
+}
+
+/** Opens the stores of one task on the memory backend, synchronously (for the test driver). */
+export function openTaskStoresSync(options: OpenTaskStoresOptions): TaskStores {
+  validate(options);
+  if (options.backend !== 'memory') {
+    throw new StateStoreError(`openTaskStoresSync supports only backend 'memory'; use await openTaskStores() for '${options.backend}'`, {
+      taskId: options.taskId,
+    });
+  }
+  return new DefaultTaskStores(options, new MemoryTaskDb(), undefined, true);
+}
+
+function validate(options: OpenTaskStoresOptions): void {
+  const seen = new Set<string>();
+  for (const spec of options.specs) {
+    if (spec.name.length === 0 || spec.name.includes('\x00')) {
+      throw new StateStoreError(`invalid store name ${JSON.stringify(spec.name)}: use a non-empty name without NUL characters`, { taskId: options.taskId });
+    }
+    if (seen.has(spec.name)) throw new StateStoreError(`store "${spec.name}" is declared twice in task ${options.taskId}`, { taskId: options.taskId });
+    seen.add(spec.name);
+    if (spec.kind !== 'keyValue' && spec.kind !== 'window' && spec.kind !== 'session') {
+      throw new StateStoreError(`store "${spec.name}" has unknown kind "${String(spec.kind)}"`, { taskId: options.taskId });
+    }
+  }
+}
+
+class DefaultTaskStores implements TaskStores {
+  readonly taskId: string;
+  private readonly stacks = new Map<string, StoreStack>();
+  private readonly facades = new Map<string, StateStore>();
+  private closed = false;
+  private committing = false;
+
+  constructor(
+    private readonly options: OpenTaskStoresOptions,
+    private readonly db: TaskDb,
+    private readonly lock: TaskDirLock | undefined,
+    readonly openedEmpty: boolean,
+  ) {
+    this.taskId = options.taskId;
+    const now = options.recordTimestamp ?? Date.now;
+    const caching = options.specs.filter((s) => s.caching).length;
+    const cacheBytes = caching === 0 ? 0 : Math.floor((options.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES) / caching);
+    for (const spec of options.specs) {
+      const stack = new StoreStack(spec, this.taskId, this.changelogTopic(spec.name), options.partition, db, options.collector, cacheBytes);
+      this.stacks.set(spec.name, stack);
+      this.facades.set(spec.name, facade(stack, spec, now));
+    }
+  }
+
+  async loadIndexes(): Promise<void> {
+    for (const stack of this.stacks.values()) await stack.committed.load();
+  }
+
+  getStore<S extends StateStore = StateStore>(name: string): S {
+    const store = this.facades.get(name);
+    if (store === undefined) {
+      throw new StateStoreError(
+        `task ${this.taskId} has no store "${name}"; its stores are: ${[...this.facades.keys()].join(', ') || '(none)'}. ` +
+          `Connect the store to the processor that uses it.`,
+        { taskId: this.taskId },
+      );
+    }
+    return store as S;
+  }
+
+  changelogTopic(store: string): string {
+    return `${this.options.applicationId}-${store}-changelog`;
+  }
+
+  checkpoint(store: string): number | undefined {
+    return this.stack(store).checkpoint;
+  }
+
+  private stack(name: string): StoreStack {
+    const s = this.stacks.get(name);
+    if (s === undefined) throw new StateStoreError(`task ${this.taskId} has no store "${name}"`, { taskId: this.taskId });
+    return s;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new StateStoreError(`the stores of task ${this.taskId} are closed`, { taskId: this.taskId });
+  }
+
+  async restore(reader: ChangelogReader, listener?: RestoreListener): Promise<void> {
+    this.checkOpen();
+    for (const stack of this.stacks.values()) {
+      if (!stack.spec.logging) continue;
+      if (stack.overlay.size > 0 || stack.cache?.isDirty) {
+        throw new StateStoreError(`store "${stack.name}" has uncommitted writes: restore before processing`, { taskId: this.taskId });
+      }
+      try {
+        await this.restoreStore(stack, reader, listener);
+      } catch (err) {
+        if (!(err instanceof ChangelogTruncatedError)) throw err;
+        // The log was truncated while we read it: start over from the new beginning.
+        await this.wipeStore(stack);
+        await this.restoreStore(stack, reader, listener);
+      }
+    }
+  }
+
+  private async restoreStore(stack: StoreStack, reader: ChangelogReader, listener: RestoreListener | undefined): Promise<void> {
+    const topic = stack.changelogTopic;
+    const partition = stack.partition;
+    const begin = await reader.beginningOffset(topic, partition);
+    const end = await reader.endOffset(topic, partition);
+    const cp = stack.checkpoint;
+    if (cp !== undefined && (cp + 1 < begin || cp >= end)) {
+      // Truncated changelog (records after the checkpoint were deleted) or a log that is behind the
+      // checkpoint (topic recreated): the local state cannot be trusted. Policy: wipe and restore fully.
+      await this.wipeStore(stack);
+    }
+    const from = stack.checkpoint === undefined ? begin : stack.checkpoint + 1;
+    const progress = { taskId: this.taskId, store: stack.name, restored: 0, total: Math.max(0, end - from) };
+    const emit = (fn: ((p: RestoreProgress) => void) | undefined) => fn?.call(listener, { ...progress });
+    emit(listener?.onRestoreStart);
+    if (from < end) {
+      await reader.read(topic, partition, from, end, async (records) => {
+        if (records.length === 0) return;
+        const ops: DbOp[] = [];
+        const apply: (readonly [string, Buffer | null])[] = [];
+        stack.restoreOps(records, ops, apply);
+        const last = (records[records.length - 1] as { offset: number }).offset;
+        stack.metaOps(ops, last);
+        await this.db.write(ops);
+        stack.appliedRestore(apply, last);
+        progress.restored += records.length;
+        emit(listener?.onBatchRestored);
+      });
+    }
+    emit(listener?.onRestoreEnd);
+  }
+
+  /** Deletes a store's data and checkpoint in one batch. */
+  private async wipeStore(stack: StoreStack): Promise<void> {
+    const ops: DbOp[] = [];
+    await this.db.loadKeys(stack.committed.prefix, (keys) => {
+      for (const k of keys) ops.push(stack.committed.toDbOp(k, null));
+    });
+    ops.push({ key: checkpointKey(stack.name), value: null }, { key: streamTimeKey(stack.name), value: null });
+    await this.db.write(ops);
+    stack.committed.index?.clear();
+    stack.checkpoint = undefined;
+    if (stack.segments !== undefined) stack.segments.streamTime = Number.NEGATIVE_INFINITY;
+  }
+
+  flush(): void {
+    this.checkOpen();
+    // A flush listener forwards downstream, which may write other stores' caches: repeat until clean.
+    for (let round = 0; ; round++) {
+      let flushed = false;
+      for (const stack of this.stacks.values()) {
+        if (stack.cache?.isDirty) {
+          stack.cache.flush();
+          flushed = true;
+        }
+      }
+      if (!flushed) return;
+      if (round > 1000) throw new StateStoreError(`flush of task ${this.taskId} does not converge: flush listeners keep writing to cached stores in a cycle`, { taskId: this.taskId });
+    }
+  }
+
+  pendingBytes(): number {
+    let n = 0;
+    for (const stack of this.stacks.values()) n += stack.pendingBytes();
+    return n;
+  }
+
+  private collect(changelogOffsets: ReadonlyMap<string, number>): DbOp[] {
+    this.checkOpen();
+    for (const name of changelogOffsets.keys()) this.stack(name);
+    const ops: DbOp[] = [];
+    try {
+      for (const stack of this.stacks.values()) stack.collectCommit(ops, changelogOffsets.get(stack.name));
+    } catch (err) {
+      for (const stack of this.stacks.values()) stack.abortPendingCommit();
+      throw err;
+    }
+    return ops;
+  }
+
+  async commit(changelogOffsets: ReadonlyMap<string, number>): Promise<void> {
+    if (this.committing) throw new StateStoreError(`task ${this.taskId}: commit() called while a commit is running`, { taskId: this.taskId });
+    const ops = this.collect(changelogOffsets);
+    this.committing = true;
+    try {
+      await this.db.write(ops);
+    } catch (err) {
+      for (const stack of this.stacks.values()) stack.abortPendingCommit();
+      throw new StateStoreError(`task ${this.taskId}: writing the commit batch failed; the overlay is kept, the database is unchanged`, {
+        taskId: this.taskId,
+        cause: err,
+      });
+    } finally {
+      this.committing = false;
+    }
+    for (const stack of this.stacks.values()) stack.afterCommit();
+  }
+
+  commitSync(changelogOffsets: ReadonlyMap<string, number>): void {
+    if (this.db.persistent) throw new StateStoreError(`commitSync is for the memory backend; use await commit() with leveldb`, { taskId: this.taskId });
+    const ops = this.collect(changelogOffsets);
+    void this.db.write(ops); // MemoryTaskDb applies synchronously
+    for (const stack of this.stacks.values()) stack.afterCommit();
+  }
+
+  abort(): void {
+    for (const stack of this.stacks.values()) stack.abort();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.abort();
+    try {
+      await this.db.close();
+    } finally {
+      await this.lock?.release();
+    }
+  }
+}
+
+function facade(stack: StoreStack, spec: StoreSpec, now: () => number): StateStore {
+  switch (spec.kind) {
+    case 'keyValue':
+      return new TypedKeyValueStore(stack, spec.keySerde, spec.valueSerde, now);
+    case 'window':
+      return new TypedWindowStore(stack, spec.keySerde, spec.valueSerde, spec.windowSizeMs ?? 0, now);
+    case 'session':
+      return new TypedSessionStore(stack, spec.keySerde, spec.valueSerde, now);
+  }
+}
