@@ -198,7 +198,7 @@ export class TopologyDescription {
       if (v === undefined) ids.set(key, (v = `n${ids.size}`));
       return v;
     };
-    const esc = (s: string): string => s.replace(/"/g, '#quot;');
+    const esc = (s: string): string => s.replace(/"/g, '#quot;').replace(/</g, '#lt;').replace(/>/g, '#gt;');
     const lines: string[] = ['flowchart TD'];
     const topics = new Set<string>();
     const edges: string[] = [];

@@ -1,0 +1,375 @@
+/**
+ * TopologyTestDriver: runs a Topology in-process, synchronously, with no broker. It creates the
+ * same StreamTask (from `@vltava/runtime/task`) and the same store stack (`@vltava/state`, memory
+ * backend) that the Kafka runtime uses; only the I/O is swapped for in-memory topics and a
+ * controllable wall clock.
+ */
+import {
+  ConfigError,
+  defaultPartition,
+  type CollectedRecord,
+  type KeyValue,
+  type KeyValueStore,
+  type RecordCollector,
+  type RecordHeaders,
+  type StoreSpec,
+  type Topology,
+  topicName,
+} from '@vltava/dsl';
+import { StreamTask, type DeserializationExceptionHandler, type TaskLogger, type TaskMetrics } from '@vltava/runtime/task';
+import { openTaskStoresSync, type TaskStores } from '@vltava/state';
+import { CapturedTopic, TestOutputTopic, type OutputTopicOptions } from './testOutputTopic.js';
+import { TestInputTopic, type InputSink, type InputTopicOptions } from './testInputTopic.js';
+
+export interface TopologyTestDriverConfig {
+  /** Default "test-app". Internal topics are `<applicationId>-<name>-repartition|changelog`. */
+  readonly applicationId?: string;
+  /** Partition count per topic (use full names for internal topics). Default: `defaultPartitions`. */
+  readonly partitions?: Readonly<Record<string, number>>;
+  /** Partitions of every topic not named in `partitions` (default 1). Repartition topics default to their writer's input partitions. */
+  readonly defaultPartitions?: number;
+  /** The wall clock's start, in epoch ms (default 0). */
+  readonly initialWallClockTimeMs?: number;
+  readonly deserializationExceptionHandler?: DeserializationExceptionHandler;
+  /** Receives warnings (e.g. skipped records); default: none. */
+  readonly logger?: TaskLogger;
+  /** Record cache bytes per task (default: the state package's default; 0 disables caching). */
+  readonly cacheMaxBytes?: number;
+}
+
+interface TopicState {
+  readonly name: string;
+  readonly partitions: number;
+  readonly nextOffset: number[];
+  roundRobin: number;
+  /** Sub-topology reading this topic, if any. */
+  readonly reader: number | undefined;
+  captured: CapturedTopic | undefined;
+}
+
+interface DriverTask {
+  readonly task: StreamTask;
+  readonly stores: TaskStores;
+}
+
+interface Pending {
+  readonly topic: TopicState;
+  readonly partition: number;
+  readonly offset: number;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  readonly timestamp: number;
+  readonly headers: RecordHeaders | undefined;
+}
+
+export class TopologyTestDriver {
+  readonly applicationId: string;
+  private readonly topology: Topology;
+  private readonly topics = new Map<string, TopicState>();
+  /** tasks[subtopology][partition] */
+  private readonly tasks: DriverTask[][] = [];
+  private pending: Pending[] = [];
+  private pendingPos = 0;
+  private wallClockMs: number;
+  private depth = 0;
+  private closed = false;
+  private readonly config: TopologyTestDriverConfig;
+  private readonly collector: RecordCollector;
+
+  constructor(topology: Topology, config: TopologyTestDriverConfig = {}) {
+    this.topology = topology;
+    this.config = config;
+    this.applicationId = config.applicationId ?? 'test-app';
+    this.wallClockMs = config.initialWallClockTimeMs ?? 0;
+    const defaultPartitions = config.defaultPartitions ?? 1;
+    const explicit = config.partitions ?? {};
+    for (const [t, n] of [['defaultPartitions', defaultPartitions] as const, ...Object.entries(explicit)]) {
+      if (!Number.isInteger(n) || n < 1) throw new ConfigError(`TopologyTestDriver: partitions of "${t}" must be a positive integer, got ${String(n)}.`);
+    }
+    const appId = this.applicationId;
+    const subs = topology.subtopologies;
+    // Partition counts: user topics from the config; repartition topics from their own setting or their writer's inputs.
+    const memo = new Map<number, number>();
+    const visiting = new Set<number>();
+    const repartitionDefs = new Map(topology.repartitionTopics.map((r) => [`${appId}-${r.name}`, r]));
+    const topicPartitions = (name: string): number => {
+      const fixed = explicit[name];
+      if (fixed !== undefined) return fixed;
+      const r = repartitionDefs.get(name);
+      if (r === undefined) return defaultPartitions;
+      if (r.partitions !== undefined) return r.partitions;
+      const writer = subs.find((s) => s.sinks.some((t) => topicName(t, appId) === name));
+      return writer === undefined ? defaultPartitions : subPartitions(writer.id);
+    };
+    const subPartitions = (id: number): number => {
+      const known = memo.get(id);
+      if (known !== undefined) return known;
+      if (visiting.has(id)) return defaultPartitions;
+      visiting.add(id);
+      const n = Math.max(...subs[id]!.sources.map((t) => topicPartitions(topicName(t, appId))));
+      visiting.delete(id);
+      memo.set(id, n);
+      return n;
+    };
+    for (const sub of subs) {
+      for (const t of sub.sources) this.topicState(topicName(t, appId), topicPartitions(topicName(t, appId)), sub.id);
+    }
+    this.collector = { send: (r) => this.collect(r) };
+
+    for (const sub of subs) {
+      const n = subPartitions(sub.id);
+      const specs: StoreSpec[] = sub.stores.map((s) => topology.stores.get(s)!);
+      const row: DriverTask[] = [];
+      for (let p = 0; p < n; p++) {
+        let task: StreamTask | undefined;
+        const stores = openTaskStoresSync({
+          applicationId: appId,
+          taskId: `${sub.id}_${p}`,
+          partition: p,
+          specs,
+          collector: this.collector,
+          backend: 'memory',
+          recordTimestamp: () => task?.currentRecordTimestamp() ?? this.wallClockMs,
+          ...(config.cacheMaxBytes === undefined ? {} : { cacheMaxBytes: config.cacheMaxBytes }),
+        });
+        for (const s of specs) if (s.logging) this.topicState(stores.changelogTopic(s.name), n, undefined);
+        task = new StreamTask({
+          topology,
+          subtopology: sub.id,
+          partition: p,
+          applicationId: appId,
+          stores,
+          collector: this.collector,
+          wallClock: () => this.wallClockMs,
+          ...(config.deserializationExceptionHandler === undefined ? {} : { deserializationExceptionHandler: config.deserializationExceptionHandler }),
+          ...(config.logger === undefined ? {} : { logger: config.logger }),
+          partitionsFor: (t) => this.topicState(t).partitions,
+        });
+        row.push({ task, stores });
+      }
+      this.tasks.push(row);
+    }
+  }
+
+  private topicState(name: string, partitions?: number, reader?: number): TopicState {
+    let t = this.topics.get(name);
+    if (t === undefined) {
+      const n = partitions ?? this.config.partitions?.[name] ?? this.config.defaultPartitions ?? 1;
+      t = { name, partitions: n, nextOffset: new Array<number>(n).fill(0), roundRobin: 0, reader, captured: undefined };
+      this.topics.set(name, t);
+    }
+    return t;
+  }
+
+  private partitionFor(t: TopicState, key: Buffer | null, explicit: number | undefined): number {
+    if (explicit !== undefined) {
+      if (!Number.isInteger(explicit) || explicit < 0 || explicit >= t.partitions) {
+        throw new ConfigError(`Record for "${t.name}" names partition ${explicit}, but the topic has ${t.partitions}.`);
+      }
+      return explicit;
+    }
+    if (t.partitions === 1) return 0;
+    if (key === null) return t.roundRobin++ % t.partitions;
+    return defaultPartition(key, t.partitions);
+  }
+
+  /** Everything the tasks produce: outputs, repartition, changelog and dead-letter records. */
+  private collect(r: CollectedRecord): void {
+    const t = this.topicState(r.topic);
+    const partition = this.partitionFor(t, r.key, r.partition);
+    const offset = t.nextOffset[partition]!++;
+    if (t.reader !== undefined) {
+      this.pending.push({ topic: t, partition, offset, key: r.key, value: r.value, timestamp: r.timestamp, headers: r.headers });
+    }
+    if (t.captured === undefined) {
+      if (t.reader !== undefined && this.topology.repartitionTopics.some((x) => `${this.applicationId}-${x.name}` === t.name)) return;
+      t.captured = new CapturedTopic();
+    }
+    t.captured.push({ ...r, partition, offset });
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new ConfigError('The TopologyTestDriver is closed.');
+  }
+
+  private drain(): void {
+    while (this.pendingPos < this.pending.length) {
+      const p = this.pending[this.pendingPos++]!;
+      const task = this.tasks[p.topic.reader!]![p.partition];
+      if (task === undefined) {
+        throw new ConfigError(`No task for ${p.topic.name} partition ${p.partition}: the topic has more partitions than its sub-topology's tasks.`);
+      }
+      task.task.process({ topic: p.topic.name, partition: p.partition, offset: p.offset, key: p.key, value: p.value, timestamp: p.timestamp, headers: p.headers });
+    }
+    this.pending = [];
+    this.pendingPos = 0;
+  }
+
+  /** Flushes caches and commits every task with pending work, until nothing is left to process. */
+  private commit(): void {
+    for (let round = 0; round < 100; round++) {
+      this.drain();
+      let any = false;
+      for (const row of this.tasks) {
+        for (const { task, stores } of row) {
+          if (!task.commitNeeded) continue;
+          any = true;
+          task.prepareCommit();
+          const offsets = new Map<string, number>();
+          for (const s of task.subtopology.stores) {
+            const spec = this.topology.stores.get(s)!;
+            if (!spec.logging) continue;
+            const t = this.topics.get(stores.changelogTopic(s));
+            const next = t?.nextOffset[task.partition] ?? 0;
+            if (next > 0) offsets.set(s, next - 1);
+          }
+          stores.commitSync(offsets);
+          task.markCommitted();
+        }
+      }
+      if (!any && this.pendingPos >= this.pending.length) return;
+    }
+    throw new ConfigError('TopologyTestDriver: commits keep producing records to process (a cycle through topics?).');
+  }
+
+  private sink: InputSink = {
+    pipe: (topic, key, value, timestamp, headers) => {
+      const t = this.topics.get(topic);
+      if (t === undefined || t.reader === undefined) {
+        throw new ConfigError(`The topology does not read topic "${topic}"; it reads [${this.topology.sourceTopics().join(', ')}]. Create input topics only for those.`);
+      }
+      const partition = this.partitionFor(t, key, undefined);
+      const offset = t.nextOffset[partition]!++;
+      this.pending.push({ topic: t, partition, offset, key, value, timestamp, headers });
+      this.drain();
+    },
+    batch: (fn) => {
+      this.checkOpen();
+      this.depth++;
+      try {
+        fn();
+      } catch (err) {
+        this.pending = [];
+        this.pendingPos = 0;
+        throw err;
+      } finally {
+        this.depth--;
+      }
+      if (this.depth === 0) this.commit();
+    },
+  };
+
+  createInputTopic<K, V>(name: string, opts: InputTopicOptions<K, V>): TestInputTopic<K, V> {
+    this.checkOpen();
+    const t = this.topics.get(name);
+    if (t === undefined || t.reader === undefined) {
+      throw new ConfigError(`createInputTopic: the topology does not read topic "${name}"; it reads [${this.topology.sourceTopics().join(', ')}].`);
+    }
+    return new TestInputTopic<K, V>(name, this.sink, opts.keySerde, opts.valueSerde, opts.startTimestamp ?? this.config.initialWallClockTimeMs ?? 0, opts.autoAdvanceMs ?? 0);
+  }
+
+  /** Reads a topic the topology writes (sink, dead-letter, changelog: `<appId>-<store>-changelog`). */
+  createOutputTopic<K, V>(name: string, opts: OutputTopicOptions<K, V>): TestOutputTopic<K, V> {
+    this.checkOpen();
+    const t = this.topicState(name);
+    t.captured ??= new CapturedTopic();
+    return new TestOutputTopic<K, V>(name, t.captured, opts.keySerde, opts.valueSerde);
+  }
+
+  /**
+   * A key-value store by name. With one partition this is the task's store itself. With several,
+   * a view over all tasks' stores: reads look in every partition, writes go to the partition of
+   * the key (murmur2 of the serialized key, as the records would be).
+   */
+  getKeyValueStore<K, V>(name: string): KeyValueStore<K, V> {
+    this.checkOpen();
+    const spec = this.topology.stores.get(name);
+    if (spec === undefined || spec.kind !== 'keyValue') {
+      const kv = [...this.topology.stores.values()].filter((s) => s.kind === 'keyValue').map((s) => s.name);
+      throw new ConfigError(`getKeyValueStore: no key-value store "${name}"; the topology has [${kv.join(', ')}].`);
+    }
+    const sub = this.topology.subtopologies.find((s) => s.stores.includes(name))!;
+    const row = this.tasks[sub.id]!;
+    const parts = row.map((t) => t.stores.getStore<KeyValueStore<K, V>>(name));
+    if (parts.length === 1) return parts[0]!;
+    const keySerde = spec.keySerde as StoreSpec<K, V>['keySerde'];
+    const owner = (key: K): KeyValueStore<K, V> => parts[defaultPartition(keySerde.serialize(key), parts.length)]!;
+    return {
+      name,
+      get: (key) => {
+        for (const p of parts) {
+          const v = p.get(key);
+          if (v !== undefined) return v;
+        }
+        return undefined;
+      },
+      range: (from, to) => parts.flatMap((p) => [...p.range(from, to)]),
+      all: () => parts.flatMap((p) => [...p.all()]),
+      prefixScan: (prefix, serde) => parts.flatMap((p) => [...p.prefixScan(prefix, serde)]),
+      approximateNumEntries: () => parts.reduce((n, p) => n + p.approximateNumEntries(), 0),
+      put: (key, value) => owner(key).put(key, value),
+      putIfAbsent: (key, value) => owner(key).putIfAbsent(key, value),
+      putAll: (entries: Iterable<KeyValue<K, V>>) => {
+        for (const e of entries) owner(e.key).put(e.key, e.value);
+      },
+      delete: (key) => owner(key).delete(key),
+    };
+  }
+
+  /** Advances the wall clock, fires due wall-clock punctuators, processes what they produce and commits. */
+  advanceWallClockTime(ms: number): void {
+    this.checkOpen();
+    if (!(ms >= 0)) throw new RangeError(`advanceWallClockTime: ms must be >= 0, got ${ms}`);
+    this.wallClockMs += ms;
+    for (const row of this.tasks) for (const { task } of row) task.punctuateWallClock(this.wallClockMs);
+    this.commit();
+  }
+
+  wallClockTime(): number {
+    return this.wallClockMs;
+  }
+
+  /** The number of partitions of a topic, as the driver models it. */
+  partitionsOf(topic: string): number {
+    return this.topicState(topic).partitions;
+  }
+
+  /** Metrics summed over all tasks (dropped records, deserialization errors, ...). */
+  metrics(): TaskMetrics {
+    let processed = 0;
+    let dropped = 0;
+    let deserializationErrors = 0;
+    let punctuations = 0;
+    const droppedByReason = new Map<string, number>();
+    for (const row of this.tasks) {
+      for (const { task } of row) {
+        const m = task.metrics();
+        processed += m.processed;
+        dropped += m.dropped;
+        deserializationErrors += m.deserializationErrors;
+        punctuations += m.punctuations;
+        for (const [r, n] of m.droppedByReason) droppedByReason.set(r, (droppedByReason.get(r) ?? 0) + n);
+      }
+    }
+    return { processed, dropped, droppedByReason, deserializationErrors, punctuations };
+  }
+
+  /** Closes every task (processors, then stores). Further calls throw. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    let first: unknown;
+    for (const row of this.tasks) {
+      for (const { task, stores } of row) {
+        try {
+          task.close();
+        } catch (err) {
+          first ??= err;
+        }
+        stores.abort();
+        void stores.close().catch(() => undefined);
+      }
+    }
+    if (first !== undefined) throw first;
+  }
+}
