@@ -1,0 +1,75 @@
+/**
+ * Type-level tests: each `Expect<Equal<...>>` fails `tsc -b` if inference regresses.
+ * The runtime test at the bottom only keeps ava happy and checks the handles exist.
+ */
+import test from 'ava';
+import type { Change, StreamRecord } from './processor.js';
+import type { KGroupedStream } from './kGroupedStream.js';
+import type { KGroupedTable } from './kGroupedTable.js';
+import type { KStream } from './kStream.js';
+import type { KTable } from './kTable.js';
+import { Serdes } from './serdes.js';
+import { StreamsBuilder } from './streamsBuilder.js';
+
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+type Expect<T extends true> = T;
+
+interface Order {
+  readonly id: string;
+  readonly customer: string;
+  readonly amount: number;
+}
+
+const b = new StreamsBuilder();
+const orders = b.stream('orders', { keySerde: Serdes.string(), valueSerde: Serdes.json<Order>() });
+const byCustomer = orders.groupBy((_k, o) => o.customer);
+const counts = byCustomer.count({ name: 'orders-per-customer' });
+const totals = orders.groupByKey().aggregate(() => 0, (_k, o, sum) => sum + o.amount, { name: 'totals' });
+const reduced = orders.mapValues((o) => o.amount).groupByKey().reduce((a, x) => a + x, { name: 'sum' });
+const mapped = orders.map((k, o) => ({ key: o.amount, value: k.length }));
+const flat = orders.flatMapValues((o) => [o.id, o.customer]);
+const flatKv = orders.flatMap((k, o) => [{ key: o.customer, value: [k] }]);
+const keyed = orders.selectKey((_k, o) => o.amount > 10);
+const table = b.table('customers', { name: 'customers', keySerde: Serdes.string(), valueSerde: Serdes.json<{ region: string }>() });
+const regionCounts = table.groupBy((k, c) => ({ key: c.region, value: k })).count({ name: 'per-region' });
+const branches = orders.split().branch((_k, o) => o.amount > 100, { name: 'large' }).branch((_k, o) => o.amount < 1, { name: 'tiny' }).defaultBranch();
+const noDefault = orders.split().branch(() => true, { name: 'all' }).noDefaultBranch();
+const processed = orders.process<number, string>(() => ({
+  init(ctx) {
+    type _ctx = Expect<Equal<Parameters<typeof ctx.forward>[0], StreamRecord<number, string>>>;
+  },
+  process(r) {
+    type _r = Expect<Equal<typeof r, StreamRecord<string, Order>>>;
+  },
+}));
+
+export type Checks = [
+  Expect<Equal<typeof orders, KStream<string, Order>>>,
+  Expect<Equal<typeof byCustomer, KGroupedStream<string, Order>>>,
+  Expect<Equal<typeof counts, KTable<string, number>>>,
+  Expect<Equal<typeof totals, KTable<string, number>>>,
+  Expect<Equal<typeof reduced, KTable<string, number>>>,
+  Expect<Equal<typeof mapped, KStream<number, number>>>,
+  Expect<Equal<typeof flat, KStream<string, string>>>,
+  Expect<Equal<typeof flatKv, KStream<string, string[]>>>,
+  Expect<Equal<typeof keyed, KStream<boolean, Order>>>,
+  Expect<Equal<ReturnType<typeof table.groupBy<string, string>>, KGroupedTable<string, string>>>,
+  Expect<Equal<typeof regionCounts, KTable<string, number>>>,
+  Expect<Equal<ReturnType<typeof counts.toStream>, KStream<string, number | null>>>,
+  Expect<Equal<ReturnType<typeof table.mapValues<number>>, KTable<string, number>>>,
+  Expect<Equal<keyof typeof branches, 'large' | 'tiny' | 'default'>>,
+  Expect<Equal<(typeof branches)['large'], KStream<string, Order>>>,
+  Expect<Equal<keyof typeof noDefault, 'all'>>,
+  Expect<Equal<typeof processed, KStream<number, string>>>,
+  Expect<Equal<Change<number>['oldValue'], number | null>>,
+];
+
+// @ts-expect-error: a count is a number, not a string
+export const wrong: KTable<string, string> = counts;
+// @ts-expect-error: the value serde must match the stream's value type
+orders.to('out', { valueSerde: Serdes.int64() });
+
+test('type-level checks compile (see the Checks type)', (t) => {
+  t.truthy(counts.queryableStoreName === 'orders-per-customer');
+  t.is(Object.keys(branches).sort().join(','), 'default,large,tiny');
+});
