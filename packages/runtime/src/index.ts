@@ -1,1 +1,1 @@
-export {};
+export { isFencingError, kafkaErrorType, errorChain, toTaskError } from './kafka/kafkaErrors.js';

@@ -1,0 +1,23 @@
+import test from 'ava';
+import { TaskMigratedError } from '@vltava/dsl';
+import { isFencingError, kafkaErrorType, toTaskError } from './kafkaErrors.js';
+
+test('fencing is recognised through kafkajs wrappers', (t) => {
+  const protocol = Object.assign(new Error('There is a newer producer with the same transactionalId'), { type: 'PRODUCER_FENCED', code: 90 });
+  const wrapped = Object.assign(new Error('retries exceeded'), { name: 'KafkaJSNonRetriableError', cause: protocol });
+  t.true(isFencingError(protocol));
+  t.true(isFencingError(wrapped));
+  t.is(kafkaErrorType(wrapped), 'PRODUCER_FENCED');
+  t.true(isFencingError({ originalError: { code: 47 } }));
+});
+
+test('other errors are not fencing and pass through toTaskError', (t) => {
+  const e = Object.assign(new Error('leader not available'), { type: 'LEADER_NOT_AVAILABLE', code: 5 });
+  t.false(isFencingError(e));
+  t.false(isFencingError(undefined));
+  t.is(toTaskError(e, '0_1'), e);
+  const migrated = toTaskError(Object.assign(new Error('x'), { type: 'INVALID_PRODUCER_EPOCH' }), '0_1');
+  t.true(migrated instanceof TaskMigratedError);
+  t.is((migrated as TaskMigratedError).taskId, '0_1');
+  t.regex((migrated as Error).message, /fenced/);
+});
