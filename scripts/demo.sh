@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# One command on a fresh machine: installs Node >= 22 and pnpm if needed, the dependencies and the
+# Kafka jars, then runs the demo (against KAFKA_BROKERS, a `pnpm kafka:up` broker, or a fresh local one).
+set -euo pipefail
+source "$(dirname "$0")/bootstrap.sh"
+exec node tools/smoke/dist/demo.js
