@@ -1,0 +1,72 @@
+import test from 'ava';
+import { ConfigError, Serdes, StreamsBuilder, type CollectedRecord } from '@vltava/dsl';
+import { openTaskStoresSync } from '@vltava/state';
+import { StreamTask, parseTaskId, taskIdOf } from './streamTask.js';
+
+const str = Serdes.string();
+const int = Serdes.int64();
+
+function makeTask(wallClock = () => 0) {
+  const b = new StreamsBuilder();
+  b.stream('in', { keySerde: str, valueSerde: str })
+    .process<string, string>(() => {
+      let n = 0;
+      return {
+        init: (ctx) => void ctx.schedule(1000, 'wall-clock', (ts) => ctx.forward({ key: 'tick', value: String(n++), timestamp: ts })),
+        process: () => {},
+      };
+    })
+    .to('ticks', { keySerde: str, valueSerde: str });
+  b.stream('words', { keySerde: str, valueSerde: str }).groupByKey().count({ name: 'counts' }).toStream().to('counts-out', { keySerde: str, valueSerde: int });
+  const topology = b.build();
+  const sent: CollectedRecord[] = [];
+  const collector = { send: (r: CollectedRecord) => void sent.push(r) };
+  const build = (sub: number) => {
+    const specs = topology.subtopologies[sub]!.stores.map((s) => topology.stores.get(s)!);
+    const stores = openTaskStoresSync({ applicationId: 'app', taskId: taskIdOf(sub, 2), partition: 2, specs, collector, backend: 'memory', cacheMaxBytes: 0 });
+    return { task: new StreamTask({ topology, subtopology: sub, partition: 2, applicationId: 'app', stores, collector, wallClock }), stores };
+  };
+  return { topology, sent, build };
+}
+
+test('task ids', (t) => {
+  t.is(taskIdOf(3, 7), '3_7');
+  t.deepEqual(parseTaskId('3_7'), { subtopology: 3, partition: 7 });
+  t.throws(() => parseTaskId('x'), { instanceOf: ConfigError });
+});
+
+test('a task processes raw records, sends outputs and changelog records to the collector, and tracks offsets', (t) => {
+  const { sent, build } = makeTask();
+  const { task } = build(1);
+  t.is(task.id, '1_2');
+  t.deepEqual(task.inputTopics(), ['words']);
+  t.false(task.commitNeeded);
+  task.process({ topic: 'words', partition: 2, offset: 41, key: Buffer.from('w'), value: Buffer.from('x'), timestamp: 5 });
+  task.process({ topic: 'words', partition: 2, offset: 42, key: Buffer.from('w'), value: Buffer.from('x'), timestamp: 3 });
+  t.is(task.streamTime, 5);
+  t.true(task.commitNeeded);
+  const outputs = sent.filter((r) => r.topic === 'counts-out');
+  t.deepEqual(outputs.map((r) => [r.key?.toString(), int.deserialize(r.value!), r.timestamp]), [['w', 1, 5], ['w', 2, 3]]);
+  const changelog = sent.filter((r) => r.topic === 'app-counts-changelog');
+  t.true(changelog.length >= 1);
+  t.true(changelog.every((r) => r.partition === 2), 'changelog records go to the task partition');
+  t.deepEqual(task.prepareCommit(), new Map([['words', 43]]));
+  task.markCommitted();
+  t.false(task.commitNeeded);
+  t.throws(() => task.process({ topic: 'other', partition: 2, offset: 0, key: null, value: null, timestamp: 0 }), { instanceOf: ConfigError, message: /does not read topic "other"/ });
+});
+
+test('wall-clock punctuation is driven by punctuateWallClock and reported by nextWallClockPunctuation', (t) => {
+  let now = 10_000;
+  const { sent, build } = makeTask(() => now);
+  const { task } = build(0);
+  t.is(task.nextWallClockPunctuation(), 11_000);
+  t.is(task.punctuateWallClock(), 0);
+  now = 11_000;
+  t.is(task.punctuateWallClock(), 1);
+  t.is(task.nextWallClockPunctuation(), 12_000);
+  t.deepEqual(sent.map((r) => [r.topic, r.value?.toString(), r.timestamp]), [['ticks', '0', 11_000]]);
+  task.close();
+  t.is(task.nextWallClockPunctuation(), Infinity);
+  t.throws(() => task.process({ topic: 'in', partition: 2, offset: 0, key: null, value: null, timestamp: 0 }), { message: /closed/ });
+});
