@@ -1,0 +1,45 @@
+import test from 'ava';
+import { Serdes } from '@vltava/dsl';
+import { TopologyTestDriver } from '@vltava/test-driver';
+import { buildWordCountTopology, words } from './buildWordCountTopology.js';
+
+test('words() splits on anything that is not a letter, digit or apostrophe', (t) => {
+  t.deepEqual(words('Hello, hello  WORLD! It’s 2026'), ['hello', 'hello', 'world', 'it', 's', '2026']);
+  t.deepEqual(words('   '), []);
+});
+
+test('word count in the TopologyTestDriver, over 3 partitions', (t) => {
+  const driver = new TopologyTestDriver(buildWordCountTopology(), { applicationId: 'wordcount', defaultPartitions: 3 });
+  const lines = driver.createInputTopic('text-lines', { keySerde: Serdes.string(), valueSerde: Serdes.string() });
+  const counts = driver.createOutputTopic('word-counts', { keySerde: Serdes.string(), valueSerde: Serdes.int64() });
+
+  lines.pipeValueList(['The quick brown fox', 'jumps over the lazy dog', 'the END']);
+  t.deepEqual(
+    counts.readKeyValuesToMap(),
+    new Map([
+      ['the', 3],
+      ['quick', 1],
+      ['brown', 1],
+      ['fox', 1],
+      ['jumps', 1],
+      ['over', 1],
+      ['lazy', 1],
+      ['dog', 1],
+      ['end', 1],
+    ]),
+  );
+
+  lines.pipeInput('line-4', 'fox fox');
+  t.deepEqual(counts.readKeyValuesToList(), [
+    { key: 'fox', value: 2 },
+    { key: 'fox', value: 3 },
+  ]);
+  t.is(driver.getKeyValueStore<string, number>('counts').get('the'), 3);
+  driver.close();
+});
+
+test('the topology has two sub-topologies split at wordcount-counts-repartition', (t) => {
+  const topology = buildWordCountTopology();
+  t.is(topology.subtopologies.length, 2);
+  t.deepEqual(topology.internalTopics('wordcount').map((i) => i.name), ['wordcount-counts-repartition', 'wordcount-counts-changelog']);
+});

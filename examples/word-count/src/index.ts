@@ -1,0 +1,2 @@
+export { buildWordCountTopology, words } from './buildWordCountTopology.js';
+export type { WordCountOptions } from './buildWordCountTopology.js';
