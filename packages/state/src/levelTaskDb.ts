@@ -44,8 +44,13 @@ export class LevelTaskDb implements TaskDb {
     return { db: new LevelTaskDb(location, level, options.syncWrites ?? false), wiped };
   }
 
+  /** Reused for the keys of point reads: getSync copies the key before it returns. */
+  private scratch = Buffer.allocUnsafe(1024);
+
   get(key: string): Buffer | undefined {
-    return this.db.getSync(Buffer.from(key, 'latin1'));
+    if (key.length > this.scratch.length) this.scratch = Buffer.allocUnsafe(key.length * 2);
+    const n = this.scratch.write(key, 0, 'latin1');
+    return this.db.getSync(this.scratch.subarray(0, n));
   }
 
   async write(ops: readonly DbOp[]): Promise<void> {
