@@ -31,6 +31,8 @@ export class StoreStack {
   readonly segments: Segments | undefined;
   checkpoint: number | undefined;
   private pendingApply: (readonly [string, Buffer | null])[] = [];
+  /** Overlay entries the pending commit drops without writing (expired window segments). */
+  private pendingDrop: (readonly [string, Buffer | null])[] = [];
   private pendingCheckpoint: number | undefined;
 
   constructor(
@@ -90,10 +92,11 @@ export class StoreStack {
       );
     }
     const apply: (readonly [string, Buffer | null])[] = [];
+    const drop: (readonly [string, Buffer | null])[] = [];
     const bound = this.segments?.expiredBound();
     for (const entry of this.overlay.pending()) {
-      if (bound !== undefined && entry[0] < bound) continue;
-      apply.push(entry);
+      if (bound !== undefined && entry[0] < bound) drop.push(entry);
+      else apply.push(entry);
     }
     if (bound !== undefined && this.committed.index !== null) {
       for (const k of this.committed.index.range()) {
@@ -104,6 +107,7 @@ export class StoreStack {
     for (const [k, v] of apply) ops.push(this.committed.toDbOp(k, v));
     this.metaOps(ops, changelogOffset);
     this.pendingApply = apply;
+    this.pendingDrop = drop;
     this.pendingCheckpoint = changelogOffset;
   }
 
@@ -117,8 +121,10 @@ export class StoreStack {
 
   afterCommit(): void {
     for (const [k, v] of this.pendingApply) this.committed.applied(k, v);
+    this.overlay.release(this.pendingApply);
+    this.overlay.release(this.pendingDrop);
     this.pendingApply = [];
-    this.overlay.clear();
+    this.pendingDrop = [];
     if (this.pendingCheckpoint !== undefined) this.checkpoint = this.pendingCheckpoint;
     this.pendingCheckpoint = undefined;
   }
@@ -126,6 +132,7 @@ export class StoreStack {
   /** Forgets a collected commit whose batch was not written (the overlay stays). */
   abortPendingCommit(): void {
     this.pendingApply = [];
+    this.pendingDrop = [];
     this.pendingCheckpoint = undefined;
   }
 
@@ -134,6 +141,7 @@ export class StoreStack {
     this.cache?.clear();
     this.overlay.clear();
     this.pendingApply = [];
+    this.pendingDrop = [];
     this.pendingCheckpoint = undefined;
   }
 

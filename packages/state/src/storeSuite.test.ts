@@ -145,6 +145,26 @@ function suite(backend: StateBackend): void {
     await c.done();
   });
 
+  test(t('kv: writes made while a commit is in flight stay pending and are not lost'), async (tt) => {
+    const c = await open(backend, [kvSpec('kv')]);
+    const s = c.stores.getStore<KeyValueStore<string, unknown>>('kv');
+    s.put('a', 1);
+    s.put('b', 1);
+    const p = c.stores.commit(new Map([['kv', 1]]));
+    s.put('a', 2); // rewritten during the commit
+    s.put('c', 3); // new during the commit
+    await p;
+    tt.is(s.get('a'), 2);
+    tt.is(s.get('c'), 3);
+    tt.true(c.stores.pendingBytes() > 0, 'the newer writes are still uncommitted');
+    tt.is(s.approximateNumEntries(), 3);
+    c.stores.abort();
+    tt.is(s.get('a'), 1, 'abort returns to the committed value of the first commit');
+    tt.is(s.get('c'), undefined);
+    tt.is(s.approximateNumEntries(), 2);
+    await c.done();
+  });
+
   test(t('kv: the record cache collapses updates into one changelog record and one flush event per key'), async (tt) => {
     const c = await open(backend, [kvSpec('agg', { caching: true })]);
     const s = c.stores.getStore<KeyValueStore<string, unknown> & { setFlushListener: Function }>('agg');

@@ -235,6 +235,8 @@ class DefaultTaskStores implements TaskStores {
   }
 
   async commit(changelogOffsets: ReadonlyMap<string, number>): Promise<void> {
+    // memory: all in this call, so a caller that does not await cannot interleave writes
+    if (!this.db.persistent) return this.commitSync(changelogOffsets);
     if (this.committing) throw new StateStoreError(`task ${this.taskId}: commit() called while a commit is running`, { taskId: this.taskId });
     const ops = this.collect(changelogOffsets);
     this.committing = true;
