@@ -26,7 +26,7 @@ export function buildWordCountTopology(opts: WordCountOptions = {}): Topology {
   builder
     .stream(opts.inputTopic ?? 'text-lines', { keySerde: Serdes.string(), valueSerde: Serdes.string() })
     .flatMapValues((line) => words(line), { name: 'split-words' })
-    .groupBy((_key, word) => word, { keySerde: Serdes.string(), name: 'by-word' })
+    .groupBy((_key, word) => word, { keySerde: Serdes.string(), valueSerde: Serdes.string(), name: 'by-word' })
     .count({ name: 'counts' })
     .toStream({ name: 'count-updates' })
     .to(opts.outputTopic ?? 'word-counts', { keySerde: Serdes.string(), valueSerde: Serdes.int64(), name: 'to-word-counts' });

@@ -3,22 +3,40 @@ import type { TestRecord } from './testRecord.js';
 
 /** @internal A topic's captured records, consumed by output topics in send order. */
 export class CapturedTopic {
-  records: (CollectedRecord & { partition: number; offset: number })[] = [];
-  position = 0;
+  private records: CollectedRecord[] = [];
+  private partitions: number[] = [];
+  private offsets: number[] = [];
+  private position = 0;
 
-  push(r: CollectedRecord & { partition: number; offset: number }): void {
+  push(r: CollectedRecord, partition: number, offset: number): void {
     this.records.push(r);
+    this.partitions.push(partition);
+    this.offsets.push(offset);
   }
 
-  take(): (CollectedRecord & { partition: number; offset: number }) | undefined {
-    const r = this.records[this.position];
-    if (r === undefined) return undefined;
+  /** Index of the next unread record (then call `advance`), or -1. */
+  peek(): number {
+    return this.position < this.records.length ? this.position : -1;
+  }
+
+  record(i: number): CollectedRecord {
+    return this.records[i]!;
+  }
+  partition(i: number): number {
+    return this.partitions[i]!;
+  }
+  offset(i: number): number {
+    return this.offsets[i]!;
+  }
+
+  advance(): void {
     this.position++;
-    if (this.position > 1024 && this.position * 2 > this.records.length) {
-      this.records = this.records.slice(this.position);
+    if (this.position === this.records.length) {
+      this.records = [];
+      this.partitions = [];
+      this.offsets = [];
       this.position = 0;
     }
-    return r;
   }
 
   size(): number {
@@ -44,43 +62,56 @@ export class TestOutputTopic<K, V> {
     private readonly valueSerde: Serde<V>,
   ) {}
 
-  private next(): CollectedRecord & { partition: number; offset: number } {
-    const r = this.captured.take();
-    if (r === undefined) throw new Error(`Output topic "${this.name}" is empty: check isEmpty() or getQueueSize() before reading.`);
-    return r;
+  private next(): number {
+    const i = this.captured.peek();
+    if (i < 0) throw new Error(`Output topic "${this.name}" is empty: check isEmpty() or getQueueSize() before reading.`);
+    return i;
   }
 
-  private decode(r: CollectedRecord & { partition: number; offset: number }): TestRecord<K, V> {
-    return {
-      key: r.key === null ? null : this.keySerde.deserialize(r.key, this.name),
-      value: r.value === null ? null : this.valueSerde.deserialize(r.value, this.name),
-      timestamp: r.timestamp,
-      headers: r.headers,
-      partition: r.partition,
-      offset: r.offset,
-    };
+  private key(r: CollectedRecord): K | null {
+    return r.key === null ? null : this.keySerde.deserialize(r.key, this.name);
+  }
+
+  private value(r: CollectedRecord): V | null {
+    return r.value === null ? null : this.valueSerde.deserialize(r.value, this.name);
   }
 
   /** Reads the next record's value. Throws if the topic is empty. */
   readValue(): V | null {
-    const r = this.next();
-    return r.value === null ? null : this.valueSerde.deserialize(r.value, this.name);
+    const i = this.next();
+    const v = this.value(this.captured.record(i));
+    this.captured.advance();
+    return v;
   }
 
   /** Reads the next record as `{ key, value }`. Throws if the topic is empty. */
   readKeyValue(): KeyValue<K | null, V | null> {
-    const r = this.decode(this.next());
-    return { key: r.key, value: r.value };
+    const i = this.next();
+    const r = this.captured.record(i);
+    const kv = { key: this.key(r), value: this.value(r) };
+    this.captured.advance();
+    return kv;
   }
 
   /** Reads the next record with timestamp, headers, partition and offset. Throws if the topic is empty. */
   readRecord(): TestRecord<K, V> {
-    return this.decode(this.next());
+    const i = this.next();
+    const r = this.captured.record(i);
+    const rec: TestRecord<K, V> = {
+      key: this.key(r),
+      value: this.value(r),
+      timestamp: r.timestamp,
+      headers: r.headers,
+      partition: this.captured.partition(i),
+      offset: this.captured.offset(i),
+    };
+    this.captured.advance();
+    return rec;
   }
 
   readRecordsToList(): TestRecord<K, V>[] {
     const out: TestRecord<K, V>[] = [];
-    while (this.captured.size() > 0) out.push(this.decode(this.next()));
+    while (this.captured.size() > 0) out.push(this.readRecord());
     return out;
   }
 

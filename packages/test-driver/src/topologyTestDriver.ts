@@ -16,7 +16,7 @@ import {
   type Topology,
   topicName,
 } from '@vltava/dsl';
-import { StreamTask, type DeserializationExceptionHandler, type TaskLogger, type TaskMetrics } from '@vltava/runtime/task';
+import { StreamTask, type DeserializationExceptionHandler, type InputRecord, type TaskLogger, type TaskMetrics } from '@vltava/runtime/task';
 import { openTaskStoresSync, type TaskStores } from '@vltava/state';
 import { CapturedTopic, TestOutputTopic, type OutputTopicOptions } from './testOutputTopic.js';
 import { TestInputTopic, type InputSink, type InputTopicOptions } from './testInputTopic.js';
@@ -44,6 +44,7 @@ interface TopicState {
   roundRobin: number;
   /** Sub-topology reading this topic, if any. */
   readonly reader: number | undefined;
+  /** Records kept for output topics; repartition topics are only kept once createOutputTopic asks. */
   captured: CapturedTopic | undefined;
 }
 
@@ -52,14 +53,9 @@ interface DriverTask {
   readonly stores: TaskStores;
 }
 
-interface Pending {
-  readonly topic: TopicState;
-  readonly partition: number;
-  readonly offset: number;
-  readonly key: Buffer | null;
-  readonly value: Buffer | null;
-  readonly timestamp: number;
-  readonly headers: RecordHeaders | undefined;
+/** A record waiting to be processed by the task of its partition. */
+interface Pending extends InputRecord {
+  readonly reader: number;
 }
 
 export class TopologyTestDriver {
@@ -155,7 +151,8 @@ export class TopologyTestDriver {
     let t = this.topics.get(name);
     if (t === undefined) {
       const n = partitions ?? this.config.partitions?.[name] ?? this.config.defaultPartitions ?? 1;
-      t = { name, partitions: n, nextOffset: new Array<number>(n).fill(0), roundRobin: 0, reader, captured: undefined };
+      const repartition = this.topology.repartitionTopics.some((x) => `${this.applicationId}-${x.name}` === name);
+      t = { name, partitions: n, nextOffset: new Array<number>(n).fill(0), roundRobin: 0, reader, captured: repartition ? undefined : new CapturedTopic() };
       this.topics.set(name, t);
     }
     return t;
@@ -179,13 +176,9 @@ export class TopologyTestDriver {
     const partition = this.partitionFor(t, r.key, r.partition);
     const offset = t.nextOffset[partition]!++;
     if (t.reader !== undefined) {
-      this.pending.push({ topic: t, partition, offset, key: r.key, value: r.value, timestamp: r.timestamp, headers: r.headers });
+      this.pending.push({ reader: t.reader, topic: t.name, partition, offset, key: r.key, value: r.value, timestamp: r.timestamp, headers: r.headers });
     }
-    if (t.captured === undefined) {
-      if (t.reader !== undefined && this.topology.repartitionTopics.some((x) => `${this.applicationId}-${x.name}` === t.name)) return;
-      t.captured = new CapturedTopic();
-    }
-    t.captured.push({ ...r, partition, offset });
+    t.captured?.push(r, partition, offset);
   }
 
   private checkOpen(): void {
@@ -195,11 +188,11 @@ export class TopologyTestDriver {
   private drain(): void {
     while (this.pendingPos < this.pending.length) {
       const p = this.pending[this.pendingPos++]!;
-      const task = this.tasks[p.topic.reader!]![p.partition];
+      const task = this.tasks[p.reader]![p.partition];
       if (task === undefined) {
-        throw new ConfigError(`No task for ${p.topic.name} partition ${p.partition}: the topic has more partitions than its sub-topology's tasks.`);
+        throw new ConfigError(`No task for ${p.topic} partition ${p.partition}: the topic has more partitions than its sub-topology's tasks.`);
       }
-      task.task.process({ topic: p.topic.name, partition: p.partition, offset: p.offset, key: p.key, value: p.value, timestamp: p.timestamp, headers: p.headers });
+      task.task.process(p);
     }
     this.pending = [];
     this.pendingPos = 0;
@@ -240,7 +233,7 @@ export class TopologyTestDriver {
       }
       const partition = this.partitionFor(t, key, undefined);
       const offset = t.nextOffset[partition]!++;
-      this.pending.push({ topic: t, partition, offset, key, value, timestamp, headers });
+      this.pending.push({ reader: t.reader, topic, partition, offset, key, value, timestamp, headers });
       this.drain();
     },
     batch: (fn) => {

@@ -230,9 +230,12 @@ class SinkProcessor implements Processor<any, any> {
 }
 
 interface SourceEntry {
+  readonly topic: string;
   readonly node: RuntimeNode;
   readonly keySerde: Serde<any>;
   readonly valueSerde: Serde<any>;
+  /** Next offset to commit (last processed + 1); -1 before the first record. */
+  nextOffset: number;
 }
 
 export class StreamTask {
@@ -252,7 +255,6 @@ export class StreamTask {
   private readonly collector: RecordCollector;
   private readonly handler: DeserializationExceptionHandler;
   private readonly logger: TaskLogger | undefined;
-  private readonly offsets = new Map<string, number>();
   private streamSchedules: Schedule[] = [];
   private wallSchedules: Schedule[] = [];
   private current: InputRecord | undefined;
@@ -285,7 +287,8 @@ export class StreamTask {
       n.link(n.def.children.map((c) => byName.get(c)!));
       n.processor = match(n.def)
         .with({ kind: 'source' }, (def): Processor<any, any> => {
-          this.sources.set(topicName(def.topic, this.applicationId), { node: n, keySerde: def.keySerde, valueSerde: def.valueSerde });
+          const topic = topicName(def.topic, this.applicationId);
+          this.sources.set(topic, { topic, node: n, keySerde: def.keySerde, valueSerde: def.valueSerde, nextOffset: -1 });
           return { process: (r) => n.forward(r) };
         })
         .with({ kind: 'processor' }, (def) => def.supplier())
@@ -317,7 +320,7 @@ export class StreamTask {
     }
     this.nProcessed++;
     this.commitNeeded = true;
-    this.offsets.set(record.topic, record.offset + 1);
+    source.nextOffset = record.offset + 1;
     let key: unknown = null;
     let value: unknown = null;
     let part = 'key';
@@ -474,7 +477,9 @@ export class StreamTask {
 
   /** Next offset to commit (last processed + 1) per input topic of this task's partition. */
   committableOffsets(): ReadonlyMap<string, number> {
-    return new Map(this.offsets);
+    const out = new Map<string, number>();
+    for (const s of this.sources.values()) if (s.nextOffset >= 0) out.set(s.topic, s.nextOffset);
+    return out;
   }
 
   /**
