@@ -210,3 +210,23 @@ test('MemoryBudget: overlays and caches of all tasks count against one cap; a co
   await a.close();
   await b.close();
 });
+
+test('expired window segments are physically deleted from LevelDB in the commit batch', async (t) => {
+  const { ClassicLevel } = await import('classic-level');
+  const { windowSpec } = await import('./testSupport.test.helper.js');
+  const tmp = tempDir('segments');
+  const o = { ...opts(tmp.dir, forwardingCollector()), specs: [windowSpec('w', { retentionMs: 1000 })] };
+  const s = await openTaskStores(o);
+  const w = s.getStore<import('@vltava/dsl').WindowStore<string, unknown>>('w');
+  for (let t0 = 0; t0 < 1000; t0 += 10) w.put('k', t0, t0);
+  await s.commit(new Map([['w', 99]]));
+  w.put('k', 'now', 5000); // stream time 5000: everything before 4001 expired
+  await s.commit(new Map([['w', 100]]));
+  await s.close();
+  const db = new ClassicLevel<Buffer, Buffer>(join(taskDirectory(tmp.dir, APP, '0_0'), 'db'), { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  await db.open();
+  const keys = await db.keys({ gte: Buffer.from('\x01w\x00', 'latin1'), lt: Buffer.from('\x01w\x01', 'latin1') }).all();
+  await db.close();
+  t.is(keys.length, 1, 'only the live window is left on disk');
+  tmp.cleanup();
+});

@@ -1,0 +1,108 @@
+import test from 'ava';
+import { mergeRange } from './bytesLayer.js';
+import { SortedKeys } from './sortedKeys.js';
+import { decodeTs, encodeTs } from './timeKey.js';
+
+/** A tiny deterministic PRNG so failures are reproducible. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 4294967296;
+  };
+}
+
+const byteString = (r: () => number): string => {
+  const n = 1 + Math.floor(r() * 4);
+  let s = '';
+  for (let i = 0; i < n; i++) s += String.fromCharCode(Math.floor(r() * 256));
+  return s;
+};
+
+test('SortedKeys matches a sorted-array model under random adds, deletes and ranges (chunk splits included)', (t) => {
+  const r = rng(42);
+  const keys = new SortedKeys();
+  const model = new Set<string>();
+  for (let step = 0; step < 20_000; step++) {
+    const k = byteString(r);
+    if (r() < 0.7) {
+      t.is(keys.add(k), !model.has(k));
+      model.add(k);
+    } else {
+      t.is(keys.delete(k), model.delete(k));
+    }
+    if (step % 2000 === 0) {
+      const a = byteString(r);
+      const b = byteString(r);
+      const [lo, hi] = a <= b ? [a, b] : [b, a];
+      const sorted = [...model].sort();
+      t.deepEqual([...keys.range(lo, hi)], sorted.filter((x) => x >= lo && x <= hi));
+      t.deepEqual([...keys.range()], sorted);
+      t.is(keys.size, model.size);
+      t.is(keys.last(), sorted[sorted.length - 1]);
+    }
+  }
+  t.true([...model].every((k) => keys.has(k)));
+  t.true(model.size > 1500, 'enough keys for several chunks');
+  t.false(keys.has('\u00ff\u00ff\u00ff\u00ff\u00ff'));
+});
+
+test('latin1 byte strings compare in unsigned byte order', (t) => {
+  const bufs = [Buffer.from([0x00]), Buffer.from([0x7f]), Buffer.from([0x80]), Buffer.from([0xff]), Buffer.from([0x80, 0x00]), Buffer.from([])];
+  const bySort = [...bufs].sort(Buffer.compare).map((b) => b.toString('latin1'));
+  const byString = bufs.map((b) => b.toString('latin1')).sort();
+  t.deepEqual(byString, bySort);
+});
+
+test('SortedKeys range iterators re-seek after writes made while iterating', (t) => {
+  const keys = new SortedKeys();
+  for (let i = 0; i < 3000; i++) keys.add(`k${String(i).padStart(5, '0')}`);
+  const seen: string[] = [];
+  for (const k of keys.range()) {
+    seen.push(k);
+    keys.delete(k); // delete what we just saw
+    if (k === 'k00010') keys.add('k00010x'); // insert just after the cursor: must be seen
+    if (k === 'k00020') keys.add('a-before'); // insert before the cursor: must not be seen
+  }
+  t.is(seen.length, 3001);
+  t.true(seen.includes('k00010x'));
+  t.false(seen.includes('a-before'));
+  t.deepEqual([...keys.range()], ['a-before']);
+});
+
+test('bulk appendSorted then random access', (t) => {
+  const keys = new SortedKeys();
+  const all = Array.from({ length: 5000 }, (_, i) => `x${String(i).padStart(6, '0')}`);
+  keys.appendSorted(all.slice(0, 2500));
+  keys.appendSorted(all.slice(2500));
+  t.is(keys.size, 5000);
+  t.true(keys.has('x004999'));
+  t.true(keys.add('x0010005'));
+  t.deepEqual([...keys.range('x001000', 'x001001')], ['x001000', 'x0010005', 'x001001']);
+});
+
+test('mergeRange: upper layer wins, hides deletes, keeps order', (t) => {
+  const lower: [string, Buffer][] = ['a', 'c', 'e', 'g'].map((k) => [k, Buffer.from(`L${k}`)]);
+  const upper = new Map<string, Buffer | null>([
+    ['b', Buffer.from('Ub')],
+    ['c', null],
+    ['e', Buffer.from('Ue')],
+    ['h', Buffer.from('Uh')],
+  ]);
+  const out = [...mergeRange([...upper.keys()].sort(), (k) => upper.get(k) ?? null, lower)].map(([k, v]) => `${k}=${v.toString()}`);
+  t.deepEqual(out, ['a=La', 'b=Ub', 'e=Ue', 'g=Lg', 'h=Uh']);
+  t.deepEqual([...mergeRange([], () => null, lower)].length, 4);
+  t.deepEqual([...mergeRange(['x'], () => null, [])], []);
+});
+
+test('timestamps encode to fixed-width keys whose byte order is numeric order, negatives included', (t) => {
+  const values = [-(2 ** 52), -86_400_000, -1, 0, 1, 255, 256, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 1_700_000_000_000, Number.MAX_SAFE_INTEGER];
+  for (const v of values) {
+    const e = encodeTs(v);
+    t.is(e.length, 8);
+    t.is(decodeTs(e, 0), v);
+    t.is(decodeTs(`pre${e}`, 3), v);
+  }
+  const encoded = values.map(encodeTs);
+  t.deepEqual([...encoded].sort(), encoded);
+});
