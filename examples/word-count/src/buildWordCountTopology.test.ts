@@ -1,4 +1,6 @@
 import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Serdes } from '@vltava/dsl';
 import { TopologyTestDriver } from '@vltava/test-driver';
 import { buildWordCountTopology, words } from './buildWordCountTopology.js';
@@ -42,4 +44,10 @@ test('the topology has two sub-topologies split at wordcount-counts-repartition'
   const topology = buildWordCountTopology();
   t.is(topology.subtopologies.length, 2);
   t.deepEqual(topology.internalTopics('wordcount').map((i) => i.name), ['wordcount-counts-repartition', 'wordcount-counts-changelog']);
+});
+
+test('docs/dsl.md shows the current describe().toMermaid() picture of this topology', (t) => {
+  const doc = readFileSync(fileURLToPath(new URL('../../../docs/dsl.md', import.meta.url)), 'utf8');
+  const mermaid = buildWordCountTopology().describe().toMermaid();
+  t.true(doc.includes('```mermaid\n' + mermaid + '```'), 'regenerate the picture in docs/dsl.md from buildWordCountTopology().describe().toMermaid()');
 });

@@ -24,7 +24,7 @@ export function words(line: string): string[] {
 export function buildWordCountTopology(opts: WordCountOptions = {}): Topology {
   const builder = new StreamsBuilder();
   builder
-    .stream(opts.inputTopic ?? 'text-lines', { keySerde: Serdes.string(), valueSerde: Serdes.string() })
+    .stream(opts.inputTopic ?? 'text-lines', { keySerde: Serdes.string(), valueSerde: Serdes.string(), name: 'lines' })
     .flatMapValues((line) => words(line), { name: 'split-words' })
     .groupBy((_key, word) => word, { keySerde: Serdes.string(), valueSerde: Serdes.string(), name: 'by-word' })
     .count({ name: 'counts' })
