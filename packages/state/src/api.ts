@@ -80,6 +80,14 @@ export interface OpenTaskStoresOptions {
   readonly recordTimestamp?: () => number;
   /** leveldb: fsync each commit batch (survives power loss, not only a process crash). Default false. */
   readonly syncWrites?: boolean;
+  /**
+   * leveldb: minimum time between key index snapshots of a range-capable store, written after a
+   * commit (and always at close). After a crash, open + restore reconcile only the keys changed since
+   * the last snapshot. Default 60 000 ms.
+   */
+  readonly indexSnapshotIntervalMs?: number;
+  /** Injected clock (ms) for the snapshot interval. Default Date.now. */
+  readonly clock?: () => number;
 }
 
 export interface TaskStores {

@@ -3,8 +3,9 @@
  * LevelDB state dir and an InMemoryChangelog persisted in a file, then kills itself with SIGKILL at
  * the requested commit step of the last round (no close, no flush of anything: a real crash).
  *
- * argv: stateDir changelogFile firstRound lastRound crashPoint
+ * argv: stateDir changelogFile firstRound lastRound crashPoint [closeAfterRound] [indexSnapshotIntervalMs]
  * crashPoint: beforeSend | afterSend | afterKafkaCommit | afterBatch | none
+ * closeAfterRound: close cleanly after that round and reopen (a clean close writes key index snapshots)
  */
 import type { CollectedRecord } from '@vltava/dsl';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -13,7 +14,7 @@ import { openTaskStores } from './taskStores.js';
 import { apply, CRASH_APP, CRASH_TASK, crashSpecs, roundOps } from './crashWorkload.test.helper.js';
 import { offsetsByStore } from './testSupport.test.helper.js';
 
-const [stateDir, file, first, last, crashPoint] = process.argv.slice(2) as [string, string, string, string, string];
+const [stateDir, file, first, last, crashPoint, closeAfter = '0', snapshotMs = '60000'] = process.argv.slice(2) as [string, string, string, string, string, string?, string?];
 
 function save(c: InMemoryChangelog): void {
   writeFileSync(`${file}.tmp`, JSON.stringify(c));
@@ -28,16 +29,19 @@ const changelog = existsSync(file) ? InMemoryChangelog.fromJSON(JSON.parse(readF
 changelog.abortOpenTransactions(); // initTransactions of the new producer fences the old one
 save(changelog);
 const buffer: CollectedRecord[] = [];
-const stores = await openTaskStores({
-  applicationId: CRASH_APP,
-  taskId: CRASH_TASK,
-  partition: 1,
-  specs: crashSpecs,
-  collector: { send: (r) => buffer.push(r) },
-  backend: 'leveldb',
-  stateDir,
-  recordTimestamp: () => 1,
-});
+const open = () =>
+  openTaskStores({
+    applicationId: CRASH_APP,
+    taskId: CRASH_TASK,
+    partition: 1,
+    specs: crashSpecs,
+    collector: { send: (r) => buffer.push(r) },
+    backend: 'leveldb',
+    stateDir,
+    recordTimestamp: () => 1,
+    indexSnapshotIntervalMs: Number(snapshotMs),
+  });
+let stores = await open();
 await stores.restore(changelog);
 for (let round = Number(first); round <= Number(last); round++) {
   apply(stores, roundOps(round));
@@ -52,5 +56,10 @@ for (let round = Number(first); round <= Number(last); round++) {
   crashIf('afterKafkaCommit', round);
   await stores.commit(offsets);
   crashIf('afterBatch', round);
+  if (round === Number(closeAfter)) {
+    await stores.close();
+    stores = await open();
+    await stores.restore(changelog);
+  }
 }
 await stores.close();

@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CollectedRecord, RecordCollector } from '@vltava/dsl';
@@ -18,8 +18,8 @@ import { offsetsByStore, tempDir } from './testSupport.test.helper.js';
 
 const child = fileURLToPath(new URL('./crashChild.test.helper.js', import.meta.url));
 
-function runChild(stateDir: string, file: string, first: number, last: number, crashPoint: string) {
-  const r = spawnSync(process.execPath, [child, stateDir, file, String(first), String(last), crashPoint], { encoding: 'utf8' });
+function runChild(stateDir: string, file: string, first: number, last: number, crashPoint: string, ...extra: string[]) {
+  const r = spawnSync(process.execPath, [child, stateDir, file, String(first), String(last), crashPoint, ...extra], { encoding: 'utf8' });
   return { signal: r.signal, status: r.status, stderr: r.stderr };
 }
 
@@ -119,3 +119,24 @@ test('repeated crashes at every step in turn still converge', async (t) => {
     tmp.cleanup();
   }
 });
+
+for (const point of ['afterKafkaCommit', 'afterBatch'] as const) {
+  test(`crash ${point} with a stale key index snapshot: the index catches up from the changelog and ranges are exact`, async (t) => {
+    const tmp = tempDir(`crash-snap-${point}`);
+    const file = join(tmp.dir, 'changelog.json');
+    const stateDir = join(tmp.dir, 'state');
+    try {
+      // clean close after round 3 (snapshot at round 3), rounds 4-5 commit, crash in round 6
+      const r = runChild(stateDir, file, 1, 6, point, '3', String(1e9));
+      t.is(r.signal, 'SIGKILL', r.stderr);
+      const snapDir = join(stateDir, CRASH_APP, CRASH_TASK, 'index');
+      t.true(readdirSync(snapDir).filter((f) => f.endsWith('.keys')).length >= 3, 'snapshots of the range-capable stores exist');
+      const { stores, restored } = await restart(stateDir, file);
+      t.deepEqual(dump(stores), model([1, 2, 3, 4, 5, 6]));
+      if (point === 'afterBatch') t.is(totalRestored(restored), 0, 'the catch-up reconciles the index but replays nothing');
+      await stores.close();
+    } finally {
+      tmp.cleanup();
+    }
+  });
+}

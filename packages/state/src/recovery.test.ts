@@ -230,3 +230,59 @@ test('expired window segments are physically deleted from LevelDB in the commit 
   t.is(keys.length, 1, 'only the live window is left on disk');
   tmp.cleanup();
 });
+
+test('a clean close writes a key index snapshot that the next open uses instead of scanning LevelDB', async (t) => {
+  const { ClassicLevel } = await import('classic-level');
+  const tmp = tempDir('snapshot');
+  const changelog = new InMemoryChangelog();
+  const col = forwardingCollector();
+  let s = await openTaskStores(opts(tmp.dir, col));
+  await writeCommitted(s, changelog, col, ['a', 'b'], 1);
+  await s.close();
+  const dir = taskDirectory(tmp.dir, APP, '0_0');
+  const snapFile = join(dir, 'index', `${Buffer.from('kv').toString('hex')}.keys`);
+  t.true(existsSync(snapFile));
+  // plant a key behind the index's back: only a LevelDB scan would see it in range scans
+  const db = new ClassicLevel<Buffer, Buffer>(join(dir, 'db'), { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  await db.open();
+  await db.put(Buffer.from('\x01kv\x00planted', 'latin1'), Buffer.from('7'));
+  await db.close();
+  s = await openTaskStores(opts(tmp.dir, col));
+  await s.restore(changelog);
+  t.deepEqual(allOf(s), ['a=1', 'b=1'], 'index from the snapshot');
+  t.is(s.getStore<KeyValueStore<string, unknown>>('kv').get('planted'), 7, 'point reads go to LevelDB');
+  await s.close();
+  rmSync(snapFile);
+  s = await openTaskStores(opts(tmp.dir, col));
+  t.deepEqual(allOf(s), ['a=1', 'b=1', 'planted=7'], 'without a snapshot the index is scanned from LevelDB');
+  await s.close();
+  tmp.cleanup();
+});
+
+test('a snapshot from another database incarnation or ahead of the checkpoint is ignored', async (t) => {
+  const tmp = tempDir('snapshot-bad');
+  const changelog = new InMemoryChangelog();
+  const col = forwardingCollector();
+  let s = await openTaskStores(opts(tmp.dir, col));
+  await writeCommitted(s, changelog, col, ['a', 'b'], 1);
+  await s.close();
+  const dir = taskDirectory(tmp.dir, APP, '0_0');
+  const snapFile = join(dir, 'index', `${Buffer.from('kv').toString('hex')}.keys`);
+  const { readFileSync } = await import('node:fs');
+  const good = readFileSync(snapFile, 'latin1');
+  // same db, but claims a later checkpoint and lists a key that does not exist
+  const [magic, id] = good.split(' ') as [string, string];
+  writeFileSync(snapFile, Buffer.from(`${magic} ${id} 999 1\n\x00\x00\x00\x05ghost`, 'latin1'));
+  s = await openTaskStores(opts(tmp.dir, col));
+  t.deepEqual(allOf(s), ['a=1', 'b=1']);
+  await s.close();
+  writeFileSync(snapFile, Buffer.from(`${magic} otherdb 0 1\n\x00\x00\x00\x05ghost`, 'latin1'));
+  s = await openTaskStores(opts(tmp.dir, col));
+  t.deepEqual(allOf(s), ['a=1', 'b=1']);
+  await s.close();
+  writeFileSync(snapFile, 'garbage');
+  s = await openTaskStores(opts(tmp.dir, col));
+  t.deepEqual(allOf(s), ['a=1', 'b=1']);
+  await s.close();
+  tmp.cleanup();
+});

@@ -130,6 +130,11 @@ export class SortedKeys {
     }
   }
 
+  /** A private copy of the sorted keys, chunk by chunk (cheap: copies references, not strings). */
+  snapshotChunks(): string[][] {
+    return this.chunks.map((c) => c.slice());
+  }
+
   /** The greatest key, if any. */
   last(): string | undefined {
     const chunk = this.chunks[this.chunks.length - 1];

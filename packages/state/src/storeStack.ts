@@ -30,6 +30,11 @@ export class StoreStack {
   readonly top: BytesLayer;
   readonly segments: Segments | undefined;
   checkpoint: number | undefined;
+  /** Key index snapshots (leveldb, logged and indexed stores only). */
+  snapshotPath: string | undefined;
+  snapshotCheckpoint: number | undefined;
+  lastSnapshotAt = 0;
+  snapshotting = false;
   private pendingApply: (readonly [string, Buffer | null])[] = [];
   /** Overlay entries the pending commit drops without writing (expired window segments). */
   private pendingDrop: (readonly [string, Buffer | null])[] = [];
@@ -157,6 +162,16 @@ export class StoreStack {
       }
       ops.push(this.committed.toDbOp(key, r.value));
       apply.push([key, r.value]);
+    }
+  }
+
+  /** Index catch-up from a stale snapshot: records already in the database, keys only. */
+  catchUpIndex(records: readonly ChangelogRecord[]): void {
+    const segments = this.segments;
+    for (const r of records) {
+      let key = r.key.toString('latin1');
+      if (segments !== undefined) key = segments.storeKey(key, segments.timeOfChangelogKey(key));
+      this.committed.reconcile(key);
     }
   }
 

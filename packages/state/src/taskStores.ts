@@ -1,6 +1,8 @@
 import type { StateStore, StoreSpec } from '@vltava/dsl';
 import { StateStoreError } from '@vltava/dsl';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { deleteIndexSnapshot, snapshotPath, writeIndexSnapshot } from './indexSnapshot.js';
 import type { ChangelogReader, OpenTaskStoresOptions, RestoreListener, RestoreProgress, TaskStores } from './api.js';
 import { ChangelogTruncatedError } from './changelogTruncatedError.js';
 import { TypedKeyValueStore } from './keyValueStore.js';
@@ -15,6 +17,9 @@ import { TypedWindowStore } from './windowStore.js';
 export const DEFAULT_CACHE_MAX_BYTES = 10 * 1024 * 1024;
 const FORMAT_KEY = '\x00format';
 const FORMAT = 'vltava-state-1';
+/** A random id of this database incarnation: key index snapshots of another incarnation are ignored. */
+const DB_ID_KEY = '\x00dbid';
+export const DEFAULT_INDEX_SNAPSHOT_INTERVAL_MS = 60_000;
 
 /**
  * Opens the stores of one task. leveldb: locks `<stateDir>/<appId>/<taskId>`, opens (or recreates, if
@@ -36,14 +41,18 @@ export async function openTaskStores(options: OpenTaskStoresOptions): Promise<Ta
     const format = db.get(FORMAT_KEY)?.toString('latin1');
     if (format === undefined) {
       empty = true;
-      await db.write([{ key: FORMAT_KEY, value: Buffer.from(FORMAT, 'latin1') }]);
+      await db.write([
+        { key: FORMAT_KEY, value: Buffer.from(FORMAT, 'latin1') },
+        { key: DB_ID_KEY, value: Buffer.from(randomBytes(8).toString('hex'), 'latin1') },
+      ]);
     } else if (format !== FORMAT) {
       throw new StateStoreError(
         `state directory ${dir} holds state format "${format}", this version reads "${FORMAT}": delete the directory to restore it from the changelog`,
         { taskId: options.taskId },
       );
     }
-    const stores = new DefaultTaskStores(options, db, lock, empty);
+    const dbId = db.get(DB_ID_KEY)?.toString('latin1') ?? 'none';
+    const stores = new DefaultTaskStores(options, db, lock, empty, { dir: join(dir, 'index'), dbId });
     await stores.loadIndexes();
     return stores;
   } catch (err) {
@@ -84,26 +93,81 @@ class DefaultTaskStores implements TaskStores {
   private readonly facades = new Map<string, StateStore>();
   private closed = false;
   private committing = false;
+  private readonly snapshotWrites = new Set<Promise<void>>();
+  private readonly snapshotIntervalMs: number;
+  private readonly clock: () => number;
 
   constructor(
     private readonly options: OpenTaskStoresOptions,
     private readonly db: TaskDb,
     private readonly lock: TaskDirLock | undefined,
     readonly openedEmpty: boolean,
+    private readonly snapshots?: { readonly dir: string; readonly dbId: string },
   ) {
     this.taskId = options.taskId;
+    this.snapshotIntervalMs = options.indexSnapshotIntervalMs ?? DEFAULT_INDEX_SNAPSHOT_INTERVAL_MS;
+    this.clock = options.clock ?? Date.now;
     const now = options.recordTimestamp ?? Date.now;
     const caching = options.specs.filter((s) => s.caching).length;
     const cacheBytes = caching === 0 ? 0 : Math.floor((options.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES) / caching);
     for (const spec of options.specs) {
       const stack = new StoreStack(spec, this.taskId, this.changelogTopic(spec.name), options.partition, db, options.collector, cacheBytes);
+      if (this.snapshots !== undefined && spec.logging && stack.committed.index !== null) {
+        stack.snapshotPath = snapshotPath(this.snapshots.dir, spec.name);
+        stack.lastSnapshotAt = this.clock();
+      }
       this.stacks.set(spec.name, stack);
       this.facades.set(spec.name, facade(stack, spec, now));
     }
   }
 
   async loadIndexes(): Promise<void> {
-    for (const stack of this.stacks.values()) await stack.committed.load();
+    for (const stack of this.stacks.values()) {
+      if (stack.snapshotPath === undefined || this.snapshots === undefined) {
+        await stack.committed.load();
+        continue;
+      }
+      if (this.openedEmpty) await deleteIndexSnapshot(stack.snapshotPath);
+      await stack.committed.load({ path: stack.snapshotPath, dbId: this.snapshots.dbId, checkpoint: stack.checkpoint });
+      if (stack.committed.indexBehind === undefined && stack.checkpoint !== undefined && stack.committed.index !== null) {
+        // loaded exactly (snapshot at the checkpoint) or rescanned: either way the index matches it
+        stack.snapshotCheckpoint = stack.checkpoint;
+      }
+    }
+  }
+
+  /** Starts writing a key index snapshot of the store as of its current checkpoint (not awaited). */
+  private startSnapshot(stack: StoreStack): Promise<void> | undefined {
+    const path = stack.snapshotPath;
+    const index = stack.committed.index;
+    const cp = stack.checkpoint;
+    if (path === undefined || index === null || cp === undefined || this.snapshots === undefined) return undefined;
+    if (stack.snapshotting || stack.snapshotCheckpoint === cp || stack.committed.indexBehind !== undefined) return undefined;
+    stack.snapshotting = true;
+    stack.lastSnapshotAt = this.clock();
+    const chunks = index.snapshotChunks(); // taken now: exactly the committed keys at checkpoint cp
+    const write = writeIndexSnapshot(path, this.snapshots.dbId, cp, chunks)
+      .then(
+        () => {
+          stack.snapshotCheckpoint = cp;
+        },
+        () => {
+          // a snapshot is only an optimization: without it the next open scans the database
+        },
+      )
+      .finally(() => {
+        stack.snapshotting = false;
+        this.snapshotWrites.delete(write);
+      });
+    this.snapshotWrites.add(write);
+    return write;
+  }
+
+  private maybeSnapshot(): void {
+    const now = this.clock();
+    for (const stack of this.stacks.values()) {
+      if (stack.snapshotPath !== undefined && now - stack.lastSnapshotAt >= this.snapshotIntervalMs) this.startSnapshot(stack);
+    }
   }
 
   getStore<S extends StateStore = StateStore>(name: string): S {
@@ -165,6 +229,22 @@ class DefaultTaskStores implements TaskStores {
       // checkpoint (topic recreated): the local state cannot be trusted. Policy: wipe and restore fully.
       await this.wipeStore(stack);
     }
+    if (stack.committed.indexBehind !== undefined && stack.checkpoint !== undefined) {
+      // The key index came from a snapshot older than the checkpoint: reconcile the keys written
+      // between the two (already in the database) instead of scanning the whole store.
+      const catchFrom = stack.committed.indexBehind + 1;
+      if (catchFrom < begin) {
+        await stack.committed.rescan();
+      } else {
+        try {
+          await reader.read(topic, partition, catchFrom, stack.checkpoint + 1, (records) => stack.catchUpIndex(records));
+          stack.committed.indexBehind = undefined;
+        } catch (err) {
+          if (!(err instanceof ChangelogTruncatedError)) throw err;
+          await stack.committed.rescan();
+        }
+      }
+    }
     const from = stack.checkpoint === undefined ? begin : stack.checkpoint + 1;
     const progress = { taskId: this.taskId, store: stack.name, restored: 0, total: Math.max(0, end - from) };
     const emit = (fn: ((p: RestoreProgress) => void) | undefined) => fn?.call(listener, { ...progress });
@@ -195,6 +275,9 @@ class DefaultTaskStores implements TaskStores {
     ops.push({ key: checkpointKey(stack.name), value: null }, { key: streamTimeKey(stack.name), value: null });
     await this.db.write(ops);
     stack.committed.index?.clear();
+    stack.committed.indexBehind = undefined;
+    if (stack.snapshotPath !== undefined) await deleteIndexSnapshot(stack.snapshotPath);
+    stack.snapshotCheckpoint = undefined;
     stack.checkpoint = undefined;
     if (stack.segments !== undefined) stack.segments.streamTime = Number.NEGATIVE_INFINITY;
   }
@@ -252,6 +335,7 @@ class DefaultTaskStores implements TaskStores {
       this.committing = false;
     }
     for (const stack of this.stacks.values()) stack.afterCommit();
+    if (this.snapshots !== undefined) this.maybeSnapshot();
   }
 
   commitSync(changelogOffsets: ReadonlyMap<string, number>): void {
@@ -270,6 +354,9 @@ class DefaultTaskStores implements TaskStores {
     this.closed = true;
     this.abort();
     try {
+      // a clean close leaves an exact key index snapshot, so the next open skips the key scan
+      await Promise.all(this.snapshotWrites);
+      for (const stack of this.stacks.values()) await this.startSnapshot(stack);
       await this.db.close();
     } finally {
       await this.lock?.release();
