@@ -5,6 +5,7 @@
  *
  * Fault injection (for the crash tests): `crashAt` SIGKILLs this process inside a transaction.
  */
+import { sendOffsetsWithRetry } from '@vltava/runtime';
 import { Kafka, logLevel, type Consumer, type Producer } from 'kafkajs';
 
 export interface CopierOptions {
@@ -76,7 +77,7 @@ export async function startCopier(opts: CopierOptions): Promise<RunningCopier> {
         const crash = opts.crashAt?.tx === transactions ? opts.crashAt.point : undefined;
         if (crash === 'after-send') process.kill(process.pid, 'SIGKILL');
         const last = batch.messages[batch.messages.length - 1]!;
-        await tx.sendOffsets({
+        await sendOffsetsWithRetry(tx, {
           consumerGroupId: opts.groupId,
           topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: String(BigInt(last.offset) + 1n) }] }],
         });

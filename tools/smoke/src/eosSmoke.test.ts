@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import { useKafka } from '@vltava/kafka-local/testing';
-import { isFencingError, kafkaErrorType } from '@vltava/runtime';
+import { isFencingError, kafkaErrorType, sendOffsetsWithRetry } from '@vltava/runtime';
 import type { Kafka } from 'kafkajs';
 import { startCopier } from './copier.js';
 import { spawnCopier } from './childCopier.js';
@@ -59,7 +59,7 @@ test('[broker] abort: an aborted transaction is invisible and commits no offsets
   await producer.connect();
   const tx = await producer.transaction();
   await tx.send({ topic: output!, messages: values.map((v) => ({ value: `aborted-${v}` })) });
-  await tx.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: input!, partitions: [{ partition: 0, offset: '50' }] }] });
+  await sendOffsetsWithRetry(tx, { consumerGroupId: groupId, topics: [{ topic: input!, partitions: [{ partition: 0, offset: '50' }] }] });
   await tx.abort();
   await producer.disconnect();
   t.is((await committedOffsets(k.admin, groupId, input!)).get(0), -1, 'the aborted sendOffsets committed nothing');

@@ -21,3 +21,27 @@ test('other errors are not fencing and pass through toTaskError', (t) => {
   t.is((migrated as TaskMigratedError).taskId, '0_1');
   t.regex((migrated as Error).message, /fenced/);
 });
+
+test('sendOffsetsWithRetry retries coordinator errors and gives up on others', async (t) => {
+  const { sendOffsetsWithRetry } = await import('./sendOffsets.js');
+  const notCoordinator = Object.assign(new Error('This is not the correct coordinator for this group'), { type: 'NOT_COORDINATOR_FOR_GROUP', code: 16 });
+  let calls = 0;
+  await sendOffsetsWithRetry(
+    { sendOffsets: async () => { if (++calls < 3) throw notCoordinator; } },
+    { consumerGroupId: 'g', topics: [] },
+    { initialBackoffMs: 1 },
+  );
+  t.is(calls, 3);
+  const fenced = Object.assign(new Error('fenced'), { type: 'INVALID_PRODUCER_EPOCH' });
+  let fencedCalls = 0;
+  await t.throwsAsync(
+    sendOffsetsWithRetry({ sendOffsets: async () => { fencedCalls++; throw fenced; } }, { consumerGroupId: 'g', topics: [] }, { initialBackoffMs: 1 }),
+    { is: fenced },
+  );
+  t.is(fencedCalls, 1, 'fencing is never retried');
+  let limited = 0;
+  await t.throwsAsync(
+    sendOffsetsWithRetry({ sendOffsets: async () => { limited++; throw notCoordinator; } }, { consumerGroupId: 'g', topics: [] }, { attempts: 4, initialBackoffMs: 1 }),
+  );
+  t.is(limited, 4);
+});
