@@ -1,7 +1,7 @@
 import { StreamAggregateProcessor } from './builtinProcessors.js';
 import { type InternalBuilder, requireFunction } from './graph.js';
 import { KTable } from './kTable.js';
-import { type MaterializedOptions, requireName } from './kStream.js';
+import { type MaterializedOptions, materializedSpec, requireName } from './kStream.js';
 import type { Serde } from './serde.js';
 import { Serdes } from './serdes.js';
 
@@ -33,7 +33,7 @@ export class KGroupedStream<K, V> {
     const parent = this.repartitionRequired
       ? b.repartition(this.node, name, keySerde, this.valueSerde ?? Serdes.msgpack<V>(), undefined, operator)
       : this.node;
-    b.addStore({ name, kind: 'keyValue', keySerde, valueSerde, logging: opts.logging ?? true, caching: opts.caching ?? true }, operator);
+    b.addStore(materializedSpec(name, opts, keySerde, valueSerde), operator);
     b.addProcessor({ name, operator, parents: [parent], supplier: () => new StreamAggregateProcessor(name, initializer, aggregator), stores: [name] });
     return new KTable<K, VA>(b, name, keySerde, valueSerde, name);
   }

@@ -2,7 +2,7 @@ import { TableAggregateProcessor, TableGroupByProcessor } from './builtinProcess
 import { changeSerde } from './changeSerde.js';
 import { type InternalBuilder, requireFunction } from './graph.js';
 import { KTable } from './kTable.js';
-import { type MaterializedOptions, requireName } from './kStream.js';
+import { type MaterializedOptions, materializedSpec, requireName } from './kStream.js';
 import type { Serde } from './serde.js';
 import { Serdes } from './serdes.js';
 import type { KeyValue } from './stores.js';
@@ -37,7 +37,7 @@ export class KGroupedTable<K, V> {
     const selectName = b.nodeName(`${name}-select`, 'KTABLE-SELECT', operator);
     b.addProcessor({ name: selectName, operator: 'groupBy', parents: [this.node], supplier: () => new TableGroupByProcessor(this.selector), stores: [] });
     const source = b.repartition(selectName, name, keySerde, changeSerde(this.valueSerde ?? Serdes.msgpack<V>()), undefined, operator);
-    b.addStore({ name, kind: 'keyValue', keySerde, valueSerde, logging: opts.logging ?? true, caching: opts.caching ?? true }, operator);
+    b.addStore(materializedSpec(name, opts, keySerde, valueSerde), operator);
     b.addProcessor({ name, operator, parents: [source], supplier: () => new TableAggregateProcessor(name, initializer, adder, subtractor), stores: [name] });
     return new KTable<K, VA>(b, name, keySerde, valueSerde, name);
   }

@@ -18,7 +18,7 @@ import { KTable } from './kTable.js';
 import type { ProcessorSupplier } from './processor.js';
 import type { Serde } from './serde.js';
 import { Serdes } from './serdes.js';
-import type { KeyValue } from './stores.js';
+import type { KeyValue, StoreSpec } from './stores.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
@@ -51,6 +51,24 @@ export interface MaterializedOptions<K, V> {
   /** Change-log the store (default true). Without it, state is lost when a task moves. */
   readonly logging?: boolean;
   readonly caching?: boolean;
+  /**
+   * Keep the store's key index so range(), all() and prefixScan() work (default true). false makes
+   * each update cheaper when nobody scans the store.
+   */
+  readonly rangeScans?: boolean;
+}
+
+/** The StoreSpec of a materialized key-value store. */
+export function materializedSpec<K, V>(name: string, opts: MaterializedOptions<K, V>, keySerde: Serde<K>, valueSerde: Serde<V>): StoreSpec<K, V> {
+  return {
+    name,
+    kind: 'keyValue',
+    keySerde,
+    valueSerde,
+    logging: opts.logging ?? true,
+    caching: opts.caching ?? true,
+    ...(opts.rangeScans === undefined ? {} : { rangeScans: opts.rangeScans }),
+  };
 }
 
 export interface GroupedOptions<K, V> {
@@ -207,7 +225,7 @@ export class KStream<K, V> {
     const keySerde = opts.keySerde ?? this.keySerde ?? Serdes.msgpack<K>();
     const valueSerde = opts.valueSerde ?? this.valueSerde ?? Serdes.msgpack<V>();
     const parent = this.keyChanged ? this.builder.repartition(this.node, name, keySerde, valueSerde, undefined, 'toTable') : this.node;
-    this.builder.addStore({ name, kind: 'keyValue', keySerde, valueSerde, logging: opts.logging ?? true, caching: opts.caching ?? true }, 'toTable');
+    this.builder.addStore(materializedSpec(name, opts, keySerde, valueSerde), 'toTable');
     this.builder.addProcessor({ name, operator: 'toTable', parents: [parent], supplier: () => new TableSourceProcessor(name), stores: [name] });
     return new KTable<K, V>(this.builder, name, keySerde, valueSerde, name);
   }

@@ -1,7 +1,7 @@
 import { TableSourceProcessor } from './builtinProcessors.js';
 import { TopologyError } from './errors.js';
 import { InternalBuilder } from './graph.js';
-import { KStream, type Named, requireName } from './kStream.js';
+import { KStream, type Named, materializedSpec, requireName } from './kStream.js';
 import { KTable } from './kTable.js';
 import type { Serde } from './serde.js';
 import { Serdes } from './serdes.js';
@@ -20,6 +20,8 @@ export interface TableOptions<K, V> extends ConsumedOptions<K, V> {
   readonly name: string;
   readonly logging?: boolean;
   readonly caching?: boolean;
+  /** See MaterializedOptions.rangeScans (default true). */
+  readonly rangeScans?: boolean;
 }
 
 /** Builds a topology with the DSL: `const b = new StreamsBuilder(); b.stream(...)...; b.build()`. */
@@ -50,7 +52,7 @@ export class StreamsBuilder {
     const valueSerde = opts.valueSerde ?? Serdes.msgpack<V>();
     const source = this.internal.nodeName(`${name}-source`, 'KTABLE-SOURCE', 'table');
     this.internal.addSource({ name: source, topic: { name: topic, internal: false }, keySerde, valueSerde });
-    this.internal.addStore({ name, kind: 'keyValue', keySerde, valueSerde, logging: opts.logging ?? true, caching: opts.caching ?? true }, 'table');
+    this.internal.addStore(materializedSpec(name, opts, keySerde, valueSerde), 'table');
     this.internal.addProcessor({ name, operator: 'table', parents: [source], supplier: () => new TableSourceProcessor(name), stores: [name] });
     return new KTable<K, V>(this.internal, name, keySerde, valueSerde, name);
   }
@@ -58,8 +60,8 @@ export class StreamsBuilder {
   /** Adds a store for processors that name it in `process(supplier, { stores: [...] })`. */
   addStateStore(spec: StoreSpec): this {
     if (this.built) throw new TopologyError('addStateStore: build() was already called.');
-    if (spec.kind !== 'keyValue') {
-      throw new TopologyError(`addStateStore: store "${spec.name}" is a ${spec.kind} store; only key-value stores are supported by this version.`);
+    if (spec.kind !== 'keyValue' && spec.kind !== 'window' && spec.kind !== 'session') {
+      throw new TopologyError(`addStateStore: store "${spec.name}" has unknown kind "${String(spec.kind)}"; use Stores.keyValueStore, Stores.windowStore or Stores.sessionStore.`);
     }
     this.internal.addStore(spec, 'addStateStore');
     return this;

@@ -147,3 +147,41 @@ test('forward to a named child', (t) => {
   t.deepEqual(d.createOutputTopic('pos', { keySerde: str, valueSerde: int }).readValuesToList(), [1, 2]);
   t.deepEqual(d.createOutputTopic('neg', { keySerde: str, valueSerde: int }).readValuesToList(), [-1]);
 });
+
+test('window and session stores work through the processor API and the driver getters', (t) => {
+  const b = new StreamsBuilder();
+  b.addStateStore(Stores.windowStore({ name: 'per-minute', keySerde: str, valueSerde: int, windowSizeMs: 60_000, retentionMs: 600_000 }));
+  b.addStateStore(Stores.sessionStore({ name: 'sessions', keySerde: str, valueSerde: int, retentionMs: 600_000 }));
+  b.stream('clicks', { keySerde: str, valueSerde: int }).process(
+    () => {
+      let win: import('@vltava/dsl').WindowStore<string, number>;
+      let sessions: import('@vltava/dsl').SessionStore<string, number>;
+      return {
+        init(ctx) {
+          win = ctx.getStateStore('per-minute');
+          sessions = ctx.getStateStore('sessions');
+        },
+        process(r) {
+          const start = r.timestamp - (r.timestamp % 60_000);
+          win.put(r.key, (win.fetch(r.key, start) ?? 0) + r.value, start);
+          sessions.put({ key: r.key, window: { start: r.timestamp, end: r.timestamp } }, r.value);
+        },
+      };
+    },
+    { stores: ['per-minute', 'sessions'] },
+  );
+  const d = new TopologyTestDriver(b.build(), { defaultPartitions: 2 });
+  const i = d.createInputTopic('clicks', { keySerde: str, valueSerde: int });
+  i.pipeInput('u1', 1, 1_000);
+  i.pipeInput('u1', 2, 59_000);
+  i.pipeInput('u1', 4, 61_000);
+  i.pipeInput('u2', 8, 2_000);
+  const w = d.getWindowStore<string, number>('per-minute');
+  t.is(w.fetch('u1', 0), 3);
+  t.is(w.fetch('u1', 60_000), 4);
+  t.deepEqual([...w.fetchRange('u1', 0, 120_000)].map((kv) => [kv.key, kv.value]), [[0, 3], [60_000, 4]]);
+  t.is(w.fetch('u2', 0), 8);
+  const s = d.getSessionStore<string, number>('sessions');
+  t.is(s.fetchSession('u1', 59_000, 59_000), 2);
+  t.throws(() => d.getWindowStore('sessions'), { message: /no window store "sessions"; the topology has \[per-minute\]/ });
+});

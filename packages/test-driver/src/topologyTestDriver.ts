@@ -12,7 +12,9 @@ import {
   type KeyValueStore,
   type RecordCollector,
   type RecordHeaders,
+  type SessionStore,
   type StoreSpec,
+  type WindowStore,
   type Topology,
   topicName,
 } from '@vltava/dsl';
@@ -269,33 +271,34 @@ export class TopologyTestDriver {
     return new TestOutputTopic<K, V>(name, t.captured, opts.keySerde, opts.valueSerde);
   }
 
-  /**
-   * A key-value store by name. With one partition this is the task's store itself. With several,
-   * a view over all tasks' stores: reads look in every partition, writes go to the partition of
-   * the key (murmur2 of the serialized key, as the records would be).
-   */
-  getKeyValueStore<K, V>(name: string): KeyValueStore<K, V> {
+  private storeParts<S>(name: string, kind: StoreSpec['kind'], getter: string): { spec: StoreSpec; parts: S[] } {
     this.checkOpen();
     const spec = this.topology.stores.get(name);
-    if (spec === undefined || spec.kind !== 'keyValue') {
-      const kv = [...this.topology.stores.values()].filter((s) => s.kind === 'keyValue').map((s) => s.name);
-      throw new ConfigError(`getKeyValueStore: no key-value store "${name}"; the topology has [${kv.join(', ')}].`);
+    if (spec === undefined || spec.kind !== kind) {
+      const names = [...this.topology.stores.values()].filter((s) => s.kind === kind).map((s) => s.name);
+      throw new ConfigError(`${getter}: no ${kind === 'keyValue' ? 'key-value' : kind} store "${name}"; the topology has [${names.join(', ')}].`);
     }
     const sub = this.topology.subtopologies.find((s) => s.stores.includes(name))!;
-    const row = this.tasks[sub.id]!;
-    const parts = row.map((t) => t.stores.getStore<KeyValueStore<K, V>>(name));
+    return { spec, parts: this.tasks[sub.id]!.map((t) => t.stores.getStore(name) as S) };
+  }
+
+  /** The partition of a store key: the task that holds it. */
+  private ownerOf<K, S>(spec: StoreSpec, parts: S[], key: K): S {
+    return parts[defaultPartition((spec.keySerde as StoreSpec<K>['keySerde']).serialize(key), parts.length)]!;
+  }
+
+  /**
+   * A key-value store by name. With one partition this is the task's store itself. With several,
+   * a view over all tasks' stores: lookups and writes go to the partition of the key (murmur2 of
+   * the serialized key, as the records would be), scans cover every partition.
+   */
+  getKeyValueStore<K, V>(name: string): KeyValueStore<K, V> {
+    const { spec, parts } = this.storeParts<KeyValueStore<K, V>>(name, 'keyValue', 'getKeyValueStore');
     if (parts.length === 1) return parts[0]!;
-    const keySerde = spec.keySerde as StoreSpec<K, V>['keySerde'];
-    const owner = (key: K): KeyValueStore<K, V> => parts[defaultPartition(keySerde.serialize(key), parts.length)]!;
+    const owner = (key: K): KeyValueStore<K, V> => this.ownerOf(spec, parts, key);
     return {
       name,
-      get: (key) => {
-        for (const p of parts) {
-          const v = p.get(key);
-          if (v !== undefined) return v;
-        }
-        return undefined;
-      },
+      get: (key) => owner(key).get(key),
       range: (from, to) => parts.flatMap((p) => [...p.range(from, to)]),
       all: () => parts.flatMap((p) => [...p.all()]),
       prefixScan: (prefix, serde) => parts.flatMap((p) => [...p.prefixScan(prefix, serde)]),
@@ -306,6 +309,35 @@ export class TopologyTestDriver {
         for (const e of entries) owner(e.key).put(e.key, e.value);
       },
       delete: (key) => owner(key).delete(key),
+    };
+  }
+
+  /** A window store by name (see getKeyValueStore for several partitions). */
+  getWindowStore<K, V>(name: string): WindowStore<K, V> {
+    const { spec, parts } = this.storeParts<WindowStore<K, V>>(name, 'window', 'getWindowStore');
+    if (parts.length === 1) return parts[0]!;
+    const owner = (key: K): WindowStore<K, V> => this.ownerOf(spec, parts, key);
+    return {
+      name,
+      fetch: (key, windowStart) => owner(key).fetch(key, windowStart),
+      fetchRange: (key, from, to) => owner(key).fetchRange(key, from, to),
+      fetchAll: (from, to) => parts.flatMap((p) => [...p.fetchAll(from, to)]),
+      all: () => parts.flatMap((p) => [...p.all()]),
+      put: (key, value, windowStart) => owner(key).put(key, value, windowStart),
+    };
+  }
+
+  /** A session store by name (see getKeyValueStore for several partitions). */
+  getSessionStore<K, V>(name: string): SessionStore<K, V> {
+    const { spec, parts } = this.storeParts<SessionStore<K, V>>(name, 'session', 'getSessionStore');
+    if (parts.length === 1) return parts[0]!;
+    const owner = (key: K): SessionStore<K, V> => this.ownerOf(spec, parts, key);
+    return {
+      name,
+      findSessions: (key, earliestEnd, latestStart) => owner(key).findSessions(key, earliestEnd, latestStart),
+      fetchSession: (key, start, end) => owner(key).fetchSession(key, start, end),
+      put: (session, value) => owner(session.key).put(session, value),
+      remove: (session) => owner(session.key).remove(session),
     };
   }
 
