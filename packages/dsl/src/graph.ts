@@ -78,7 +78,8 @@ export class InternalBuilder {
   readonly nodes: NodeDef[] = [];
   readonly stores = new Map<string, StoreSpec>();
   readonly repartitionTopics = new Map<string, RepartitionTopicDef>();
-  readonly copartitionGroups: string[][] = [];
+  /** Source topics that must be co-partitioned (the two sides of a join); recorded by join operators. */
+  readonly copartitionGroups: TopicRef[][] = [];
   private readonly nodeNames = new Set<string>();
   private readonly topicSources = new Map<string, string>();
   private counter = 0;
@@ -138,6 +139,17 @@ export class InternalBuilder {
       );
     }
     this.stores.set(spec.name, spec);
+  }
+
+  /** Records that the topics read by these source nodes must have equal partition counts. */
+  copartition(sourceNodes: readonly string[]): void {
+    const topics: TopicRef[] = [];
+    for (const name of sourceNodes) {
+      const node = this.nodes.find((n) => n.name === name);
+      if (node?.kind !== 'source') throw new TopologyError(`copartition: "${name}" is not a source node.`);
+      topics.push(node.topic);
+    }
+    this.copartitionGroups.push(topics);
   }
 
   /**

@@ -118,7 +118,7 @@ export class Topology {
     );
     this.stores = new Map(builder.stores);
     this.repartitionTopics = Object.freeze([...builder.repartitionTopics.values()]);
-    this.copartitionGroups = Object.freeze(builder.copartitionGroups.map((g) => Object.freeze(g.map((t) => ({ name: t, internal: false })))));
+    this.copartitionGroups = Object.freeze(builder.copartitionGroups.map((g) => Object.freeze(g.slice())));
     this.nodesByName = new Map(nodes.map((n) => [n.name, n]));
     Object.freeze(this);
   }

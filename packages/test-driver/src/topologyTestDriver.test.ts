@@ -82,3 +82,17 @@ test('a multi-partition store view routes writes by key', (t) => {
   t.is(store.delete('k1'), 'v1');
   t.is(store.get('k1'), undefined);
 });
+
+test('co-partitioned topics (recorded by join operators) must have equal partition counts', (t) => {
+  const b = new StreamsBuilder();
+  b.stream('left', { name: 'left-source' }).merge(b.stream('right', { name: 'right-source' })).foreach(() => {});
+  // Joins (next issue) record their two source topics; this is the hook they call.
+  (b as unknown as { internal: { copartition(nodes: string[]): void } }).internal.copartition(['left-source', 'right-source']);
+  const topology = b.build();
+  t.deepEqual(topology.copartitionGroups, [[{ name: 'left', internal: false }, { name: 'right', internal: false }]]);
+  t.notThrows(() => new TopologyTestDriver(topology, { defaultPartitions: 3 }).close());
+  t.throws(() => new TopologyTestDriver(topology, { partitions: { left: 2, right: 3 } }), {
+    instanceOf: ConfigError,
+    message: /must be co-partitioned \(equal partition counts\), but got left=2, right=3/,
+  });
+});

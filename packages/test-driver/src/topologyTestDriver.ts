@@ -112,6 +112,12 @@ export class TopologyTestDriver {
     for (const sub of subs) {
       for (const t of sub.sources) this.topicState(topicName(t, appId), topicPartitions(topicName(t, appId)), sub.id);
     }
+    for (const group of topology.copartitionGroups) {
+      const counts = group.map((t) => `${topicName(t, appId)}=${topicPartitions(topicName(t, appId))}`);
+      if (new Set(group.map((t) => topicPartitions(topicName(t, appId)))).size > 1) {
+        throw new ConfigError(`Topics that are joined must be co-partitioned (equal partition counts), but got ${counts.join(', ')}. Set equal counts in the driver's partitions.`);
+      }
+    }
     this.collector = { send: (r) => this.collect(r) };
 
     for (const sub of subs) {
