@@ -70,3 +70,24 @@ test('wall-clock punctuation is driven by punctuateWallClock and reported by nex
   t.is(task.nextWallClockPunctuation(), Infinity);
   t.throws(() => task.process({ topic: 'in', partition: 2, offset: 0, key: null, value: null, timestamp: 0 }), { message: /closed/ });
 });
+
+test('buffered records are processed across input topics in timestamp order', (t) => {
+  const b = new StreamsBuilder();
+  const seen: string[] = [];
+  b.stream('a', { keySerde: str, valueSerde: str }).merge(b.stream('b', { keySerde: str, valueSerde: str })).foreach((_k, v) => seen.push(v));
+  const topology = b.build();
+  const collector = { send: () => {} };
+  const stores = openTaskStoresSync({ applicationId: 'app', taskId: '0_0', partition: 0, specs: [], collector, backend: 'memory' });
+  const task = new StreamTask({ topology, subtopology: 0, partition: 0, applicationId: 'app', stores, collector });
+  const rec = (topic: string, offset: number, ts: number) => ({ topic, partition: 0, offset, key: null, value: Buffer.from(`${topic}${ts}`), timestamp: ts });
+  task.addRecords([rec('a', 0, 1), rec('a', 1, 5), rec('a', 2, 9)]);
+  task.addRecords([rec('b', 0, 3), rec('b', 1, 4), rec('b', 2, 10)]);
+  t.is(task.bufferedRecords(), 6);
+  while (task.processNext());
+  t.deepEqual(seen, ['a1', 'b3', 'b4', 'a5', 'a9', 'b10']);
+  t.false(task.processNext());
+  t.deepEqual(task.committableOffsets(), new Map([['a', 3], ['b', 3]]));
+  task.addRecords([rec('a', 3, 11)]);
+  task.clearBuffers();
+  t.is(task.bufferedRecords(), 0);
+});

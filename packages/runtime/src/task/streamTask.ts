@@ -236,6 +236,9 @@ interface SourceEntry {
   readonly valueSerde: Serde<any>;
   /** Next offset to commit (last processed + 1); -1 before the first record. */
   nextOffset: number;
+  /** Records buffered by addRecords, not yet processed. */
+  queue: InputRecord[];
+  head: number;
 }
 
 export class StreamTask {
@@ -288,7 +291,7 @@ export class StreamTask {
       n.processor = match(n.def)
         .with({ kind: 'source' }, (def): Processor<any, any> => {
           const topic = topicName(def.topic, this.applicationId);
-          this.sources.set(topic, { topic, node: n, keySerde: def.keySerde, valueSerde: def.valueSerde, nextOffset: -1 });
+          this.sources.set(topic, { topic, node: n, keySerde: def.keySerde, valueSerde: def.valueSerde, nextOffset: -1, queue: [], head: 0 });
           return { process: (r) => n.forward(r) };
         })
         .with({ kind: 'processor' }, (def) => def.supplier())
@@ -309,6 +312,59 @@ export class StreamTask {
   /** Input topics of this task (full names). */
   inputTopics(): string[] {
     return [...this.sources.keys()];
+  }
+
+  /**
+   * Buffers fetched records of this task's input partitions (one queue per input topic). Use with
+   * `processNext()`, which picks across topics by timestamp, as Kafka Streams does.
+   */
+  addRecords(records: readonly InputRecord[]): void {
+    for (const r of records) {
+      const source = this.sources.get(r.topic);
+      if (source === undefined) {
+        throw new ConfigError(`Task ${this.id} does not read topic "${r.topic}"; it reads [${this.inputTopics().join(', ')}].`, { taskId: this.id });
+      }
+      source.queue.push(r);
+    }
+  }
+
+  /** Buffered records not yet processed. */
+  bufferedRecords(): number {
+    let n = 0;
+    for (const s of this.sources.values()) n += s.queue.length - s.head;
+    return n;
+  }
+
+  /**
+   * Processes the buffered record with the smallest timestamp among the heads of the input
+   * queues (ties: the first topic). Returns false if nothing is buffered.
+   */
+  processNext(): boolean {
+    let best: SourceEntry | undefined;
+    let bestTs = Infinity;
+    for (const s of this.sources.values()) {
+      const r = s.queue[s.head];
+      if (r !== undefined && r.timestamp < bestTs) {
+        best = s;
+        bestTs = r.timestamp;
+      }
+    }
+    if (best === undefined) return false;
+    const r = best.queue[best.head++]!;
+    if (best.head === best.queue.length) {
+      best.queue = [];
+      best.head = 0;
+    }
+    this.process(r);
+    return true;
+  }
+
+  /** Drops buffered records (after an aborted commit the runtime re-fetches from committed offsets). */
+  clearBuffers(): void {
+    for (const s of this.sources.values()) {
+      s.queue = [];
+      s.head = 0;
+    }
   }
 
   /** Processes one input record synchronously. Throws ProcessingError if user code fails. */
