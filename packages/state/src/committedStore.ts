@@ -39,7 +39,7 @@ export class CommittedStore implements Omit<BytesLayer, 'put'> {
     if (snapshot !== undefined) {
       const snap = snapshot.checkpoint === undefined ? undefined : await readIndexSnapshot(snapshot.path);
       if (snap !== undefined && snap.dbId === snapshot.dbId && snapshot.checkpoint !== undefined && snap.checkpoint <= snapshot.checkpoint) {
-        index.appendSorted(snap.keys);
+        index.appendPacked(snap.chunks);
         if (snap.checkpoint < snapshot.checkpoint) this.indexBehind = snap.checkpoint;
         return;
       }

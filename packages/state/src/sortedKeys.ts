@@ -7,13 +7,36 @@
  * exactly LevelDB's bytewise order. V8 stores them as one-byte strings (one byte per key byte).
  *
  * The structure is a two-level chunked array (a B+-tree of depth two): a sorted list of sorted
- * chunks of at most CHUNK keys. Lookup, insert and delete cost O(log n + CHUNK), range scans are
+ * chunks of at most 2 * CHUNK keys. Lookup, insert and delete cost O(log n + CHUNK), range scans are
  * sequential, and bulk loading from a sorted source appends whole chunks.
+ *
+ * Chunks loaded from a key index snapshot stay *packed* (a region of the snapshot string) until
+ * first touched, so loading a snapshot costs one pass over the key lengths, not one string per key,
+ * and a chunk never touched is written back to the next snapshot as the same bytes.
  */
 const CHUNK = 512;
 
+/** Packed chunk: `count` keys, each as 4 chars of big-endian length + key chars, at src[at, end). */
+export interface PackedChunk {
+  readonly src: string;
+  readonly at: number;
+  readonly end: number;
+  readonly count: number;
+  readonly first: string;
+}
+
+/** A snapshot-ready chunk: unpacked keys, or a packed region copied verbatim. */
+export type ChunkSnapshot = readonly string[] | PackedChunk;
+
+export function readLength(s: string, at: number): number {
+  return s.charCodeAt(at) * 16777216 + (s.charCodeAt(at + 1) << 16) + (s.charCodeAt(at + 2) << 8) + s.charCodeAt(at + 3);
+}
+
 export class SortedKeys {
+  /** Unpacked chunks; `[]` is the placeholder of a packed chunk (real chunks are never empty). */
   private chunks: string[][] = [];
+  /** Parallel to `chunks`: the packed form, or undefined once unpacked. */
+  private packed: (PackedChunk | undefined)[] = [];
   private count = 0;
   /** Bumped by every structural change, so that live range iterators can re-find their place. */
   private version = 0;
@@ -24,17 +47,21 @@ export class SortedKeys {
 
   clear(): void {
     this.chunks = [];
+    this.packed = [];
     this.count = 0;
     this.version++;
   }
 
   /** Appends keys known to be sorted and greater than every key already present (bulk load). */
   appendSorted(keys: readonly string[]): void {
-    let last = this.chunks[this.chunks.length - 1];
+    let ci = this.chunks.length - 1;
+    if (ci >= 0) this.unpack(ci);
+    let last = this.chunks[ci];
     for (const k of keys) {
       if (last === undefined || last.length >= CHUNK) {
         last = [];
         this.chunks.push(last);
+        this.packed.push(undefined);
       }
       last.push(k);
     }
@@ -42,14 +69,47 @@ export class SortedKeys {
     this.version++;
   }
 
+  /**
+   * Appends packed chunks (from a snapshot; sorted, greater than any key present). Their keys are
+   * materialized when a chunk is first touched.
+   */
+  appendPacked(chunks: readonly PackedChunk[]): void {
+    for (const c of chunks) {
+      this.chunks.push([]);
+      this.packed.push(c);
+      this.count += c.count;
+    }
+    this.version++;
+  }
+
+  /** Materializes a packed chunk's keys. */
+  private unpack(ci: number): string[] {
+    const pc = this.packed[ci];
+    const chunk = this.chunks[ci] as string[];
+    if (pc === undefined) return chunk;
+    const { src } = pc;
+    let p = pc.at;
+    for (let j = 0; j < pc.count; j++) {
+      const len = readLength(src, p);
+      chunk.push(src.slice(p + 4, p + 4 + len));
+      p += 4 + len;
+    }
+    this.packed[ci] = undefined;
+    return chunk;
+  }
+
+  private firstOf(ci: number): string {
+    const pc = this.packed[ci];
+    return pc !== undefined ? pc.first : ((this.chunks[ci] as string[])[0] as string);
+  }
+
   /** Index of the chunk that would hold `key`: the last chunk whose first key is <= key (or 0). */
   private chunkFor(key: string): number {
-    const chunks = this.chunks;
     let lo = 0;
-    let hi = chunks.length - 1;
+    let hi = this.chunks.length - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >>> 1;
-      if ((chunks[mid] as string[])[0]! <= key) lo = mid;
+      if (this.firstOf(mid) <= key) lo = mid;
       else hi = mid - 1;
     }
     return lo;
@@ -57,7 +117,7 @@ export class SortedKeys {
 
   has(key: string): boolean {
     if (this.count === 0) return false;
-    const chunk = this.chunks[this.chunkFor(key)] as string[];
+    const chunk = this.unpack(this.chunkFor(key));
     const i = lowerBound(chunk, key);
     return i < chunk.length && chunk[i] === key;
   }
@@ -66,17 +126,22 @@ export class SortedKeys {
   add(key: string): boolean {
     if (this.chunks.length === 0) {
       this.chunks.push([key]);
+      this.packed.push(undefined);
       this.count = 1;
+      this.version++;
       return true;
     }
     const ci = this.chunkFor(key);
-    const chunk = this.chunks[ci] as string[];
+    const chunk = this.unpack(ci);
     const i = lowerBound(chunk, key);
     if (i < chunk.length && chunk[i] === key) return false;
     chunk.splice(i, 0, key);
     this.count++;
     this.version++;
-    if (chunk.length > CHUNK * 2) this.chunks.splice(ci + 1, 0, chunk.splice(CHUNK));
+    if (chunk.length > CHUNK * 2) {
+      this.chunks.splice(ci + 1, 0, chunk.splice(CHUNK));
+      this.packed.splice(ci + 1, 0, undefined);
+    }
     return true;
   }
 
@@ -84,13 +149,16 @@ export class SortedKeys {
   delete(key: string): boolean {
     if (this.count === 0) return false;
     const ci = this.chunkFor(key);
-    const chunk = this.chunks[ci] as string[];
+    const chunk = this.unpack(ci);
     const i = lowerBound(chunk, key);
     if (i >= chunk.length || chunk[i] !== key) return false;
     chunk.splice(i, 1);
     this.count--;
     this.version++;
-    if (chunk.length === 0) this.chunks.splice(ci, 1);
+    if (chunk.length === 0) {
+      this.chunks.splice(ci, 1);
+      this.packed.splice(ci, 1);
+    }
     return true;
   }
 
@@ -101,7 +169,7 @@ export class SortedKeys {
   *range(from?: string, to?: string): Generator<string, void, undefined> {
     if (this.count === 0) return;
     let ci = from === undefined ? 0 : this.chunkFor(from);
-    let i = from === undefined ? 0 : lowerBound(this.chunks[ci] as string[], from);
+    let i = from === undefined ? 0 : lowerBound(this.unpack(ci), from);
     let seen = this.version;
     let lastYielded: string | undefined;
     for (;;) {
@@ -111,12 +179,12 @@ export class SortedKeys {
         // re-find: the first key > the last yielded key
         const last = lastYielded as string;
         ci = this.chunkFor(last);
-        i = lowerBound(this.chunks[ci] as string[], last);
-        const c = this.chunks[ci] as string[];
+        const c = this.unpack(ci);
+        i = lowerBound(c, last);
         if (i < c.length && c[i] === last) i++;
       }
-      const chunk = this.chunks[ci];
-      if (chunk === undefined) return;
+      if (ci >= this.chunks.length) return;
+      const chunk = this.unpack(ci);
       if (i >= chunk.length) {
         ci++;
         i = 0;
@@ -130,15 +198,17 @@ export class SortedKeys {
     }
   }
 
-  /** A private copy of the sorted keys, chunk by chunk (cheap: copies references, not strings). */
-  snapshotChunks(): string[][] {
-    return this.chunks.map((c) => c.slice());
+  /** A private copy for a snapshot: unpacked chunks copied (references only), packed ones as is. */
+  snapshotChunks(): ChunkSnapshot[] {
+    return this.chunks.map((c, ci) => this.packed[ci] ?? c.slice());
   }
 
   /** The greatest key, if any. */
   last(): string | undefined {
-    const chunk = this.chunks[this.chunks.length - 1];
-    return chunk?.[chunk.length - 1];
+    const ci = this.chunks.length - 1;
+    if (ci < 0) return undefined;
+    const chunk = this.unpack(ci);
+    return chunk[chunk.length - 1];
   }
 }
 
