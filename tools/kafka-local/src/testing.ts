@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import type { TestFn } from 'ava';
 import { Kafka, logLevel, type Admin, type KafkaConfig } from 'kafkajs';
 import { resolveBrokers, type ResolvedBrokers } from './brokers.js';
+import { createTopicsAndWait } from './topics.js';
 
 export interface TopicRequest {
   /** Readable part of the name; a unique suffix is added. */
@@ -62,15 +63,15 @@ export async function connectTestKafka(): Promise<TestKafka & { release(): Promi
     uniqueName,
     async createTopics(requests) {
       const names = requests.map((r) => uniqueName(r.prefix));
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: requests.map((r, i) => ({
+      await createTopicsAndWait(
+        admin,
+        requests.map((r, i) => ({
           topic: names[i]!,
           numPartitions: r.partitions ?? 1,
           replicationFactor: 1,
           configEntries: Object.entries(r.config ?? {}).map(([name, value]) => ({ name, value })),
         })),
-      });
+      );
       created.push(...names);
       return names;
     },

@@ -9,7 +9,7 @@
  *   5. verifies with an independent read_committed consumer: 0 lost, 0 duplicated.
  * It is not yet the Vltava runtime: it shows the Kafka transaction chain the runtime is built on.
  */
-import { resolveBrokers } from '@vltava/kafka-local';
+import { createTopicsAndWait, resolveBrokers } from '@vltava/kafka-local';
 import { kafkaLogLevel } from '@vltava/kafka-local/testing';
 import { Kafka } from 'kafkajs';
 import { spawnCopier } from './childCopier.js';
@@ -30,7 +30,7 @@ const output = `demo-out-${run}`;
 const groupId = `demo-group-${run}`;
 let ok = false;
 try {
-  await admin.createTopics({ waitForLeaders: true, topics: [input, output].map((topic) => ({ topic, numPartitions: 3, replicationFactor: 1 })) });
+  await createTopicsAndWait(admin, [input, output].map((topic) => ({ topic, numPartitions: 3, replicationFactor: 1 })));
   const producer = kafka.producer();
   await producer.connect();
   const values = Array.from({ length: N }, (_, i) => `record-${i}`);
