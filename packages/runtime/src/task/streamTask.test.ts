@@ -1,4 +1,7 @@
 import test from 'ava';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ConfigError, Serdes, StreamsBuilder, type CollectedRecord } from '@vltava/dsl';
 import { openTaskStoresSync } from '@vltava/state';
 import { StreamTask, parseTaskId, taskIdOf } from './streamTask.js';
@@ -90,4 +93,15 @@ test('buffered records are processed across input topics in timestamp order', (t
   task.addRecords([rec('a', 3, 11)]);
   task.clearBuffers();
   t.is(task.bufferedRecords(), 0);
+});
+
+test('the task layer never imports kafkajs (nor the Kafka adapter)', (t) => {
+  const dir = fileURLToPath(new URL('.', import.meta.url));
+  const files = readdirSync(dir).filter((f) => f.endsWith('.js'));
+  t.true(files.length > 0);
+  for (const f of files) {
+    const src = readFileSync(join(dir, f), 'utf8');
+    t.notRegex(src, /from ['"]kafkajs['"]|import\(['"]kafkajs['"]\)|require\(['"]kafkajs['"]\)/, f);
+    t.notRegex(src, /from ['"]\.\.\/(index|kafka\/)/, f);
+  }
 });
