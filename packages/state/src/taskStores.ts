@@ -268,6 +268,7 @@ class DefaultTaskStores implements TaskStores {
 
   /** Deletes a store's data and checkpoint in one batch. */
   private async wipeStore(stack: StoreStack): Promise<void> {
+    await Promise.all(this.snapshotWrites); // no snapshot of the old state may land after the wipe
     const ops: DbOp[] = [];
     await this.db.loadKeys(stack.committed.prefix, (keys) => {
       for (const k of keys) ops.push(stack.committed.toDbOp(k, null));
