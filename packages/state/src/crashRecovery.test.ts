@@ -140,3 +140,25 @@ for (const point of ['afterKafkaCommit', 'afterBatch'] as const) {
     }
   });
 }
+
+test('crash while key index snapshots are written after every commit: restart is exact whatever the snapshot state', async (t) => {
+  const tmp = tempDir('crash-snap-every');
+  const file = join(tmp.dir, 'changelog.json');
+  const stateDir = join(tmp.dir, 'state');
+  try {
+    const committed: number[] = [];
+    let round = 1;
+    for (const { point, lastCommitted } of points) {
+      const r = runChild(stateDir, file, round, round + 2, point, '0', '0');
+      t.is(r.signal, 'SIGKILL', r.stderr);
+      committed.push(round, round + 1);
+      if (lastCommitted) committed.push(round + 2);
+      round += 3;
+      const { stores } = await restart(stateDir, file);
+      t.deepEqual(dump(stores), model(committed), `after a crash ${point}`);
+      await stores.close();
+    }
+  } finally {
+    tmp.cleanup();
+  }
+});
