@@ -22,10 +22,9 @@ export function changeSerde<V>(inner: Serde<V>): Serde<Change<V>> {
     deserialize(data, topic) {
       const flags = data[0]!;
       const oLen = data.readUInt32BE(1);
-      return {
-        oldValue: flags & 2 ? inner.deserialize(data.subarray(5, 5 + oLen), topic) : null,
-        newValue: flags & 1 ? inner.deserialize(data.subarray(5 + oLen), topic) : null,
-      };
+      const oldValue = flags & 2 ? inner.deserialize(data.subarray(5, 5 + oLen), topic) : null;
+      const newValue = flags & 1 ? inner.deserialize(data.subarray(5 + oLen), topic) : null;
+      return { newValue, oldValue }; // same property order as every other Change object
     },
   };
 }

@@ -216,7 +216,8 @@ class SinkProcessor implements Processor<any, any> {
     const key = r.key === null || r.key === undefined ? null : this.keySerde.serialize(r.key, topic);
     const value = r.value === null || r.value === undefined ? null : this.valueSerde.serialize(r.value, topic);
     if (this.partitioner === undefined) {
-      this.collector.send(r.headers === undefined ? { topic, key, value, timestamp: r.timestamp } : { topic, key, value, timestamp: r.timestamp, headers: r.headers });
+      // One object shape for every record (monomorphic collectors).
+      this.collector.send({ topic, key, value, timestamp: r.timestamp, headers: r.headers });
       return;
     }
     const n = this.partitionsFor?.(topic);
