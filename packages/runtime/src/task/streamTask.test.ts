@@ -105,3 +105,25 @@ test('the task layer never imports kafkajs (nor the Kafka adapter)', (t) => {
     t.notRegex(src, /from ['"]\.\.\/(index|kafka\/)/, f);
   }
 });
+
+test('with a record cache, prepareCommit() emits the collapsed aggregate updates downstream', (t) => {
+  const b = new StreamsBuilder();
+  b.stream('words', { keySerde: str, valueSerde: str }).groupByKey().count({ name: 'counts' }).toStream().to('out', { keySerde: str, valueSerde: int });
+  const topology = b.build();
+  const sent: CollectedRecord[] = [];
+  const collector = { send: (r: CollectedRecord) => void sent.push(r) };
+  let task: StreamTask | undefined;
+  const specs = topology.subtopologies[0]!.stores.map((s) => topology.stores.get(s)!);
+  const stores = openTaskStoresSync({
+    applicationId: 'app', taskId: '0_0', partition: 0, specs, collector, backend: 'memory', cacheMaxBytes: 1 << 20,
+    recordTimestamp: () => task?.currentRecordTimestamp() ?? 0,
+  });
+  task = new StreamTask({ topology, subtopology: 0, partition: 0, applicationId: 'app', stores, collector });
+  for (let i = 0; i < 3; i++) task.process({ topic: 'words', partition: 0, offset: i, key: Buffer.from('w'), value: Buffer.from('x'), timestamp: 100 + i });
+  t.deepEqual(sent, [], 'nothing leaves the task before the commit');
+  task.prepareCommit();
+  t.deepEqual(sent.map((r) => [r.topic, r.key?.toString(), int.deserialize(r.value!), r.timestamp]).sort(), [
+    ['app-counts-changelog', 'w', 3, 102],
+    ['out', 'w', 3, 102],
+  ]);
+});
