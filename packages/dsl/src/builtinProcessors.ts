@@ -3,7 +3,7 @@
  * allocates at most the record it forwards.
  */
 import type { Change, Processor, ProcessorContext, StreamRecord } from './processor.js';
-import type { KeyValue, KeyValueStore } from './stores.js';
+import type { FlushListenable, KeyValue, KeyValueStore } from './stores.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Ctx = ProcessorContext<any, any>;
@@ -116,9 +116,26 @@ export class SplitProcessor<K, V> extends Base<K, V> {
   }
 }
 
+/**
+ * With a record cache (StoreSpec.caching and a task cache size > 0), a table-producing operator
+ * emits one update per key per commit, from the cache's flush listener, as Kafka Streams does;
+ * the change's old value is the value at the previous commit. Without a cache it emits every
+ * update at once. Returns true if the cache emits.
+ */
+function emitOnFlush(ctx: Ctx, store: unknown): boolean {
+  const s = store as Partial<FlushListenable<unknown, unknown>>;
+  if (typeof s.setFlushListener !== 'function') return false;
+  return s.setFlushListener((key, newValue, oldValue, timestamp) => {
+    if (newValue === undefined && oldValue === undefined) return;
+    const change: Change<unknown> = { newValue: newValue === undefined ? null : newValue, oldValue: oldValue === undefined ? null : oldValue };
+    ctx.forward({ key, value: change, timestamp, headers: undefined });
+  });
+}
+
 /** Stream aggregation (count, reduce, aggregate): one store update and one change per record. */
 export class StreamAggregateProcessor<K, V, VA> extends Base<K, V> {
   private store!: KeyValueStore<K, VA>;
+  private cached = false;
   constructor(
     private readonly storeName: string,
     private readonly initializer: (() => VA) | undefined,
@@ -129,6 +146,7 @@ export class StreamAggregateProcessor<K, V, VA> extends Base<K, V> {
   override init(context: Ctx): void {
     super.init(context);
     this.store = context.getStateStore<KeyValueStore<K, VA>>(this.storeName);
+    this.cached = emitOnFlush(context, this.store);
   }
   process(r: StreamRecord<K, V>): void {
     if (r.key === null || r.key === undefined || r.value === null || r.value === undefined) {
@@ -143,6 +161,7 @@ export class StreamAggregateProcessor<K, V, VA> extends Base<K, V> {
       agg = this.aggregator(r.key, r.value, old);
     }
     this.store.put(r.key, agg);
+    if (this.cached) return;
     const change: Change<VA> = { newValue: agg, oldValue: old === undefined ? null : old };
     this.ctx.forward({ key: r.key, value: change, timestamp: r.timestamp, headers: r.headers });
   }
@@ -151,12 +170,14 @@ export class StreamAggregateProcessor<K, V, VA> extends Base<K, V> {
 /** Materializes a changelog stream (builder.table, KStream.toTable) and emits changes with old values. */
 export class TableSourceProcessor<K, V> extends Base<K, V | null> {
   private store!: KeyValueStore<K, V>;
+  private cached = false;
   constructor(private readonly storeName: string) {
     super();
   }
   override init(context: Ctx): void {
     super.init(context);
     this.store = context.getStateStore<KeyValueStore<K, V>>(this.storeName);
+    this.cached = emitOnFlush(context, this.store);
   }
   process(r: StreamRecord<K, V | null>): void {
     if (r.key === null || r.key === undefined) {
@@ -171,6 +192,7 @@ export class TableSourceProcessor<K, V> extends Base<K, V | null> {
       old = this.store.get(r.key);
       this.store.put(r.key, r.value);
     }
+    if (this.cached) return;
     const change: Change<V> = { newValue: r.value ?? null, oldValue: old === undefined ? null : old };
     this.ctx.forward({ key: r.key, value: change, timestamp: r.timestamp, headers: r.headers });
   }
@@ -230,6 +252,7 @@ export class TableGroupByProcessor<K, V, K2, V2> extends Base<K, Change<V>> {
 /** KGroupedTable aggregation: subtract the old value, add the new one. */
 export class TableAggregateProcessor<K, V, VA> extends Base<K, Change<V>> {
   private store!: KeyValueStore<K, VA>;
+  private cached = false;
   constructor(
     private readonly storeName: string,
     private readonly initializer: (() => VA) | undefined,
@@ -241,6 +264,7 @@ export class TableAggregateProcessor<K, V, VA> extends Base<K, Change<V>> {
   override init(context: Ctx): void {
     super.init(context);
     this.store = context.getStateStore<KeyValueStore<K, VA>>(this.storeName);
+    this.cached = emitOnFlush(context, this.store);
   }
   process(r: StreamRecord<K, Change<V>>): void {
     if (r.key === null || r.key === undefined) {
@@ -259,6 +283,7 @@ export class TableAggregateProcessor<K, V, VA> extends Base<K, Change<V>> {
     }
     if (agg === undefined) return;
     this.store.put(r.key, agg);
+    if (this.cached) return;
     this.ctx.forward({ key: r.key, value: { newValue: agg, oldValue: old === undefined ? null : old }, timestamp: r.timestamp, headers: r.headers });
   }
 }

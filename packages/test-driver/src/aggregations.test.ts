@@ -124,3 +124,25 @@ test('toTable materializes latest values; null values delete', (t) => {
   t.is(store.get('a'), undefined);
   t.is(store.get('b'), '3');
 });
+
+test('with a record cache, aggregations emit one update per key per commit (Kafka Streams caching)', (t) => {
+  const b = new StreamsBuilder();
+  b.stream('in', { keySerde: str, valueSerde: str }).groupByKey().count({ name: 'counts' }).toStream().to('out', { keySerde: str, valueSerde: int });
+  b.stream('prices', { keySerde: str, valueSerde: int }).toTable({ name: 'prices' }).filter((_k, v) => v >= 10).toStream().to('expensive', { keySerde: str, valueSerde: int });
+  const d = new TopologyTestDriver(b.build(), { cacheMaxBytes: 1 << 20, applicationId: 'cache' });
+  const i = d.createInputTopic('in', { keySerde: str, valueSerde: str });
+  const out = d.createOutputTopic('out', { keySerde: str, valueSerde: int });
+  const changelog = d.createOutputTopic('cache-counts-changelog', { keySerde: str, valueSerde: int });
+  i.pipeKeyValueList(['a', 'b', 'a', 'a'].map((k) => ({ key: k, value: 'x' }))); // one commit
+  t.deepEqual(out.readKeyValuesToList(), [{ key: 'a', value: 3 }, { key: 'b', value: 1 }]);
+  t.deepEqual(changelog.readKeyValuesToList(), [{ key: 'a', value: 3 }, { key: 'b', value: 1 }], 'the changelog is collapsed too');
+  i.pipeInput('a', 'x'); // next commit
+  t.deepEqual(out.readKeyValuesToList(), [{ key: 'a', value: 4 }]);
+  // Old values come from the last commit, so a table filter still emits exact tombstones.
+  const p = d.createInputTopic('prices', { keySerde: str, valueSerde: int });
+  const expensive = d.createOutputTopic('expensive', { keySerde: str, valueSerde: int });
+  p.pipeInput('x', 20);
+  p.pipeKeyValueList([{ key: 'x', value: 30 }, { key: 'x', value: 5 }]); // 20 -> 5 at commit: leaves the result
+  p.pipeKeyValueList([{ key: 'y', value: 1 }, { key: 'y', value: 2 }]); // never in the result: nothing
+  t.deepEqual(expensive.readKeyValuesToList(), [{ key: 'x', value: 20 }, { key: 'x', value: null }]);
+});

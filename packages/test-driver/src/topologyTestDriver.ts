@@ -35,7 +35,11 @@ export interface TopologyTestDriverConfig {
   readonly deserializationExceptionHandler?: DeserializationExceptionHandler;
   /** Receives warnings (e.g. skipped records); default: none. */
   readonly logger?: TaskLogger;
-  /** Record cache bytes per task (default: the state package's default; 0 disables caching). */
+  /**
+   * Record cache bytes per task. Default 0: no cache, so every update of a table or aggregation
+   * is emitted at once. With a cache, such updates are collapsed to one per key per commit (the
+   * driver commits after each pipe call), as in production.
+   */
   readonly cacheMaxBytes?: number;
 }
 
@@ -134,7 +138,7 @@ export class TopologyTestDriver {
           collector: this.collector,
           backend: 'memory',
           recordTimestamp: () => task?.currentRecordTimestamp() ?? this.wallClockMs,
-          ...(config.cacheMaxBytes === undefined ? {} : { cacheMaxBytes: config.cacheMaxBytes }),
+          cacheMaxBytes: config.cacheMaxBytes ?? 0,
         });
         for (const s of specs) if (s.logging) this.topicState(stores.changelogTopic(s.name), n, undefined);
         task = new StreamTask({
