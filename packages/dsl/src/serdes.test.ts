@@ -2,7 +2,9 @@ import test from 'ava';
 import { Serdes } from './serdes.js';
 
 test('string, json, msgpack and bytes round-trip', (t) => {
-  t.is(Serdes.string().deserialize(Serdes.string().serialize('héllo ✓')), 'héllo ✓');
+  for (const v of ['', 'a', 'héllo ✓', 'plain ascii key', 'a longer ascii string over sixteen bytes', '日本語', 'x\u0000y']) {
+    t.is(Serdes.string().deserialize(Serdes.string().serialize(v)), v);
+  }
   const obj = { a: 1, b: [1, 'x', null], c: { d: true } };
   t.deepEqual(Serdes.json<typeof obj>().deserialize(Serdes.json<typeof obj>().serialize(obj)), obj);
   const mp = Serdes.msgpack<typeof obj>();

@@ -30,10 +30,23 @@ function readInt64(buf: Buffer, offset: number): number {
   return buf.readInt32BE(offset) * TWO_32 + buf.readUInt32BE(offset + 4);
 }
 
+/** UTF-8 decode; short ASCII strings (most keys) are built directly, which is faster than toString. */
+function decodeUtf8(data: Buffer): string {
+  const n = data.length;
+  if (n > 16) return data.toString('utf8');
+  let s = '';
+  for (let i = 0; i < n; i++) {
+    const c = data[i]!;
+    if (c > 127) return data.toString('utf8');
+    s += String.fromCharCode(c);
+  }
+  return s;
+}
+
 const stringSerde: Serde<string> = {
   name: 'string',
   serialize: (value) => Buffer.from(value, 'utf8'),
-  deserialize: (data) => data.toString('utf8'),
+  deserialize: decodeUtf8,
 };
 
 const bytesSerde: Serde<Buffer> = {
