@@ -4,8 +4,11 @@
  */
 export interface BytesLayer {
   get(key: string): Buffer | undefined;
-  /** Writes the value; `null` deletes. `timestamp` is the record timestamp (for changelog records). */
-  put(key: string, value: Buffer | null, timestamp: number): void;
+  /**
+   * Writes the value; `null` deletes. `timestamp` is the record timestamp (for changelog records);
+   * `keyBytes`, if the caller has them, are the key's bytes (saves a conversion for the changelog).
+   */
+  put(key: string, value: Buffer | null, timestamp: number, keyBytes?: Buffer): void;
   /** Entries with from <= key <= to (bounds optional, inclusive), ascending by byte order. */
   range(from?: string, to?: string): Iterable<readonly [string, Buffer]>;
   /** Approximate number of live entries. */

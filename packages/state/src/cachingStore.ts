@@ -6,6 +6,7 @@ export type BytesFlushListener = (key: string, newValue: Buffer | null, oldValue
 
 interface DirtyEntry {
   value: Buffer | null;
+  keyBytes: Buffer | undefined;
   readonly old: Buffer | null;
   timestamp: number;
 }
@@ -17,7 +18,8 @@ interface DirtyEntry {
  */
 export class CachingStore implements BytesLayer {
   private readonly dirty = new Map<string, DirtyEntry>();
-  private readonly keys = new SortedKeys();
+  /** Sorted dirty keys, built at the first range scan and maintained from then on. */
+  private keys: SortedKeys | null = null;
   private bytes = 0;
   listener: BytesFlushListener | undefined;
 
@@ -32,15 +34,16 @@ export class CachingStore implements BytesLayer {
     return this.inner.get(key);
   }
 
-  put(key: string, value: Buffer | null, timestamp: number): void {
+  put(key: string, value: Buffer | null, timestamp: number, keyBytes?: Buffer): void {
     const e = this.dirty.get(key);
     if (e !== undefined) {
       this.bytes += (value === null ? 0 : value.length) - (e.value === null ? 0 : e.value.length);
       e.value = value;
       e.timestamp = timestamp;
     } else {
-      this.dirty.set(key, { value, old: this.inner.get(key) ?? null, timestamp });
-      this.keys.add(key);
+      // the old value only matters to a flush listener (set it before the first write)
+      this.dirty.set(key, { value, keyBytes, old: this.listener === undefined ? null : (this.inner.get(key) ?? null), timestamp });
+      this.keys?.add(key);
       this.bytes += entryBytes(key, value);
     }
     if (this.bytes > this.maxBytes) this.flush();
@@ -48,7 +51,15 @@ export class CachingStore implements BytesLayer {
 
   range(from?: string, to?: string): Iterable<readonly [string, Buffer]> {
     if (this.dirty.size === 0) return this.inner.range(from, to);
-    return mergeRange(this.keys.range(from, to), (k) => this.dirty.get(k)?.value ?? null, this.inner.range(from, to));
+    return mergeRange(this.sortedKeys().range(from, to), (k) => this.dirty.get(k)?.value ?? null, this.inner.range(from, to));
+  }
+
+  private sortedKeys(): SortedKeys {
+    if (this.keys === null) {
+      this.keys = new SortedKeys();
+      this.keys.appendSorted([...this.dirty.keys()].sort());
+    }
+    return this.keys;
   }
 
   approximateCount(): number {
@@ -63,16 +74,16 @@ export class CachingStore implements BytesLayer {
     return this.bytes;
   }
 
-  /** Writes every dirty key once to the layer below, in key order, and notifies the listener. */
+  /** Writes every dirty key once to the layer below (in first-write order) and notifies the listener. */
   flush(): void {
     if (this.dirty.size === 0) return;
     const dirty = [...this.dirty];
     this.dirty.clear();
-    this.keys.clear();
+    this.keys?.clear();
     this.bytes = 0;
     const listener = this.listener;
     for (const [key, e] of dirty) {
-      this.inner.put(key, e.value, e.timestamp);
+      this.inner.put(key, e.value, e.timestamp, e.keyBytes);
       if (listener !== undefined && !(e.value === null && e.old === null)) listener(key, e.value, e.old, e.timestamp);
     }
   }
@@ -80,7 +91,7 @@ export class CachingStore implements BytesLayer {
   /** Drops the dirty entries without writing them (abort). */
   clear(): void {
     this.dirty.clear();
-    this.keys.clear();
+    this.keys?.clear();
     this.bytes = 0;
   }
 }

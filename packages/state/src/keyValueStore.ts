@@ -37,15 +37,17 @@ export class TypedKeyValueStore<K, V> implements KeyValueStore<K, V>, FlushListe
 
   /** `null` or `undefined` deletes, as in Kafka Streams. */
   put(key: K, value: V): void {
-    const k = this.k(key);
-    this.stack.top.put(k, value === null || value === undefined ? null : this.valueSerde.serialize(value, this.topic), this.now());
+    const kb = this.keySerde.serialize(key, this.topic);
+    const v = value === null || value === undefined ? null : this.valueSerde.serialize(value, this.topic);
+    this.stack.top.put(kb.toString('latin1'), v, this.now(), kb);
   }
 
   putIfAbsent(key: K, value: V): V | undefined {
-    const k = this.k(key);
+    const kb = this.keySerde.serialize(key, this.topic);
+    const k = kb.toString('latin1');
     const old = this.stack.top.get(k);
     if (old !== undefined) return this.v(old);
-    this.stack.top.put(k, this.valueSerde.serialize(value, this.topic), this.now());
+    this.stack.top.put(k, this.valueSerde.serialize(value, this.topic), this.now(), kb);
     return undefined;
   }
 
@@ -54,10 +56,11 @@ export class TypedKeyValueStore<K, V> implements KeyValueStore<K, V>, FlushListe
   }
 
   delete(key: K): V | undefined {
-    const k = this.k(key);
+    const kb = this.keySerde.serialize(key, this.topic);
+    const k = kb.toString('latin1');
     const old = this.stack.top.get(k);
     if (old === undefined) return undefined;
-    this.stack.top.put(k, null, this.now());
+    this.stack.top.put(k, null, this.now(), kb);
     return this.v(old);
   }
 

@@ -47,17 +47,21 @@ export class LevelTaskDb implements TaskDb {
   /** Reused for the keys of point reads: getSync copies the key before it returns. */
   private scratch = Buffer.allocUnsafe(1024);
 
-  get(key: string): Buffer | undefined {
-    if (key.length > this.scratch.length) this.scratch = Buffer.allocUnsafe(key.length * 2);
-    const n = this.scratch.write(key, 0, 'latin1');
-    return this.db.getSync(this.scratch.subarray(0, n));
+  get(prefix: string, key: string): Buffer | undefined {
+    const len = prefix.length + key.length;
+    if (len > this.scratch.length) this.scratch = Buffer.allocUnsafe(len * 2);
+    this.scratch.write(prefix, 0, 'latin1');
+    this.scratch.write(key, prefix.length, 'latin1');
+    return this.db.getSync(this.scratch.subarray(0, len));
   }
 
   async write(ops: readonly DbOp[]): Promise<void> {
     if (ops.length === 0) return;
     const batch = this.db.batch();
     for (const op of ops) {
-      const k = Buffer.from(op.key, 'latin1');
+      const k = Buffer.allocUnsafe(op.prefix.length + op.key.length);
+      k.write(op.prefix, 0, 'latin1');
+      k.write(op.key, op.prefix.length, 'latin1');
       if (op.value === null) batch.del(k);
       else batch.put(k, op.value);
     }

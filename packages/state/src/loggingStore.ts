@@ -19,12 +19,12 @@ export class LoggingStore implements BytesLayer {
     return this.inner.get(key);
   }
 
-  put(key: string, value: Buffer | null, timestamp: number): void {
+  put(key: string, value: Buffer | null, timestamp: number, keyBytes?: Buffer): void {
     this.inner.put(key, value, timestamp);
     this.collector.send({
       topic: this.topic,
       partition: this.partition,
-      key: Buffer.from(this.stripPrefix === 0 ? key : key.slice(this.stripPrefix), 'latin1'),
+      key: this.stripPrefix === 0 ? (keyBytes ?? Buffer.from(key, 'latin1')) : Buffer.from(key.slice(this.stripPrefix), 'latin1'),
       value,
       timestamp,
     });

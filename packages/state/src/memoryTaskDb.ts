@@ -1,32 +1,47 @@
 import type { DbOp, TaskDb } from './taskDb.js';
 
-/** The in-memory bytes store: a Map; the sorted order lives in each store's key index. */
+/** The in-memory bytes store: one Map per store prefix; sorted order comes from the key indexes. */
 export class MemoryTaskDb implements TaskDb {
   readonly persistent = false;
-  private readonly data = new Map<string, Buffer>();
+  private readonly maps = new Map<string, Map<string, Buffer>>();
 
-  get(key: string): Buffer | undefined {
-    return this.data.get(key);
+  private map(prefix: string): Map<string, Buffer> {
+    let m = this.maps.get(prefix);
+    if (m === undefined) {
+      m = new Map();
+      this.maps.set(prefix, m);
+    }
+    return m;
+  }
+
+  get(prefix: string, key: string): Buffer | undefined {
+    return this.maps.get(prefix)?.get(key);
   }
 
   write(ops: readonly DbOp[]): Promise<void> {
-    for (const op of ops) {
-      if (op.value === null) this.data.delete(op.key);
-      else this.data.set(op.key, op.value);
-    }
+    this.writeSync(ops);
     return Promise.resolve();
   }
 
+  writeSync(ops: readonly DbOp[]): void {
+    for (const op of ops) {
+      if (op.value === null) this.maps.get(op.prefix)?.delete(op.key);
+      else this.map(op.prefix).set(op.key, op.value);
+    }
+  }
+
+  keysSync(prefix: string): string[] {
+    return [...(this.maps.get(prefix)?.keys() ?? [])].sort();
+  }
+
   loadKeys(prefix: string, onKeys: (keys: string[]) => void): Promise<void> {
-    const keys: string[] = [];
-    for (const k of this.data.keys()) if (k.startsWith(prefix)) keys.push(k.slice(prefix.length));
-    keys.sort();
+    const keys = this.keysSync(prefix);
     if (keys.length > 0) onKeys(keys);
     return Promise.resolve();
   }
 
   close(): Promise<void> {
-    this.data.clear();
+    this.maps.clear();
     return Promise.resolve();
   }
 }

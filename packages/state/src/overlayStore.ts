@@ -2,12 +2,6 @@ import { entryBytes, mergeRange, type BytesLayer } from './bytesLayer.js';
 import type { CommittedStore } from './committedStore.js';
 import { SortedKeys } from './sortedKeys.js';
 
-interface OverlayEntry {
-  value: Buffer | null;
-  /** 1 if the committed store held the key when this entry was created (for the entry count). */
-  wasPresent: number;
-}
-
 /**
  * The transactional overlay: writes not yet committed to Kafka stay here, in memory. Reads see
  * them first. A commit writes `pending()` to the database and then `release()`s exactly the entries
@@ -15,42 +9,52 @@ interface OverlayEntry {
  * database untouched.
  */
 export class OverlayStore implements BytesLayer {
-  private readonly writes = new Map<string, OverlayEntry>();
-  private readonly keys = new SortedKeys();
+  /** key -> pending value (`null`: deleted). */
+  private readonly writes = new Map<string, Buffer | null>();
+  /** Sorted pending keys, built at the first range scan and maintained from then on. */
+  private keys: SortedKeys | null = null;
   private bytes = 0;
-  private netAdded = 0;
+  /** Writes since the last `pending()` (a commit with none in between can drop everything at once). */
+  private writesSincePending = 0;
 
   constructor(readonly committed: CommittedStore) {}
 
   get(key: string): Buffer | undefined {
-    const e = this.writes.get(key);
-    if (e !== undefined) return e.value === null ? undefined : e.value;
+    const w = this.writes.get(key);
+    if (w !== undefined) return w === null ? undefined : w;
     return this.committed.get(key);
   }
 
   put(key: string, value: Buffer | null): void {
-    const e = this.writes.get(key);
-    if (e === undefined) {
-      const index = this.committed.index;
-      const wasPresent = index !== null && index.has(key) ? 1 : 0;
-      this.writes.set(key, { value, wasPresent });
-      this.keys.add(key);
+    const prev = this.writes.get(key);
+    if (prev === undefined) {
+      this.keys?.add(key);
       this.bytes += entryBytes(key, value);
-      this.netAdded += (value === null ? 0 : 1) - wasPresent;
     } else {
-      this.bytes += (value === null ? 0 : value.length) - (e.value === null ? 0 : e.value.length);
-      this.netAdded += (value === null ? 0 : 1) - (e.value === null ? 0 : 1);
-      e.value = value;
+      this.bytes += (value === null ? 0 : value.length) - (prev === null ? 0 : prev.length);
     }
+    this.writes.set(key, value);
+    this.writesSincePending++;
   }
 
   range(from?: string, to?: string): Iterable<readonly [string, Buffer]> {
     if (this.writes.size === 0) return this.committed.range(from, to);
-    return mergeRange(this.keys.range(from, to), (k) => this.writes.get(k)?.value ?? null, this.committed.range(from, to));
+    return mergeRange(this.sortedKeys().range(from, to), (k) => this.writes.get(k) ?? null, this.committed.range(from, to));
   }
 
+  private sortedKeys(): SortedKeys {
+    if (this.keys === null) {
+      this.keys = new SortedKeys();
+      this.keys.appendSorted([...this.writes.keys()].sort());
+    }
+    return this.keys;
+  }
+
+  /** Committed count plus the pending net additions (computed on demand: O(pending)). */
   approximateCount(): number {
-    return Math.max(0, this.committed.approximateCount() + this.netAdded);
+    let net = 0;
+    for (const [k, v] of this.writes) net += (v === null ? 0 : 1) - (this.committed.hasKey(k) ? 1 : 0);
+    return Math.max(0, this.committed.approximateCount() + net);
   }
 
   pendingBytes(): number {
@@ -61,41 +65,36 @@ export class OverlayStore implements BytesLayer {
     return this.writes.size;
   }
 
-  /** The pending writes in key order. */
-  *pending(): Generator<readonly [string, Buffer | null], void, undefined> {
-    for (const k of this.keys.range()) yield [k, (this.writes.get(k) as OverlayEntry).value];
+  /** The pending writes (in no particular order). Starts a commit: see `release`. */
+  pending(): IterableIterator<[string, Buffer | null]> {
+    this.writesSincePending = 0;
+    return this.writes.entries();
   }
 
   /**
-   * After a commit: drops the entries that were written (or deliberately discarded), unless the key
-   * was written again since (same value object = unchanged). Keys not in the overlay are ignored.
+   * After a commit: drops the entries that were written, unless the key was written again since
+   * (same value object = unchanged). With no write since `pending()`, drops everything at once
+   * (entries the commit discarded included).
    */
-  release(written: readonly (readonly [string, Buffer | null])[]): void {
-    for (const [k, v] of written) {
-      const e = this.writes.get(k);
-      if (e === undefined) continue;
-      if (e.value === v) {
-        this.writes.delete(k);
-        this.keys.delete(k);
-        this.bytes -= entryBytes(k, v);
-        this.netAdded -= (v === null ? 0 : 1) - e.wasPresent;
-      } else {
-        // a newer write: it stays pending, now relative to the committed value v
-        const nowPresent = v === null ? 0 : 1;
-        this.netAdded += e.wasPresent - nowPresent;
-        e.wasPresent = nowPresent;
-      }
+  release(written: readonly { readonly key: string; readonly value: Buffer | null }[]): void {
+    if (this.writesSincePending === 0) {
+      this.clear();
+      return;
     }
-    if (this.writes.size === 0) {
-      this.bytes = 0;
-      this.netAdded = 0;
+    for (const { key, value } of written) {
+      const v = this.writes.get(key);
+      if (v === undefined || v !== value) continue; // absent, or written again since: stays pending
+      this.writes.delete(key);
+      this.keys?.delete(key);
+      this.bytes -= entryBytes(key, value);
     }
+    if (this.writes.size === 0) this.bytes = 0;
   }
 
   clear(): void {
     this.writes.clear();
-    this.keys.clear();
+    this.keys?.clear();
     this.bytes = 0;
-    this.netAdded = 0;
+    this.writesSincePending = 0;
   }
 }

@@ -7,13 +7,14 @@ import { LoggingStore } from './loggingStore.js';
 import { OverlayStore } from './overlayStore.js';
 import { SEGMENT_PREFIX, Segments, defaultSegmentInterval } from './segments.js';
 import type { ChangelogRecord } from './api.js';
-import type { DbOp, TaskDb } from './taskDb.js';
+import { META, type DbOp, type TaskDb } from './taskDb.js';
 import { decodeTs, encodeTs, TS_WIDTH } from './timeKey.js';
 
-/** Database keys: `\x01 + utf8(store) + \x00 + storeKey` for data, `\x00<meta>\x00 + utf8(store)` for metadata. */
+/** Database keys: `\x01 + utf8(store) + \x00 + storeKey` for data, META + `<meta>\x00 + utf8(store)` for metadata. */
 export const dataPrefix = (store: string): string => `\x01${Buffer.from(store, 'utf8').toString('latin1')}\x00`;
-export const checkpointKey = (store: string): string => `\x00cp\x00${Buffer.from(store, 'utf8').toString('latin1')}`;
-export const streamTimeKey = (store: string): string => `\x00st\x00${Buffer.from(store, 'utf8').toString('latin1')}`;
+/** Metadata keys (under the META prefix). */
+export const checkpointKey = (store: string): string => `cp\x00${Buffer.from(store, 'utf8').toString('latin1')}`;
+export const streamTimeKey = (store: string): string => `st\x00${Buffer.from(store, 'utf8').toString('latin1')}`;
 
 export const DEFAULT_RETENTION_MS = 24 * 3600_000;
 
@@ -35,9 +36,9 @@ export class StoreStack {
   snapshotCheckpoint: number | undefined;
   lastSnapshotAt = 0;
   snapshotting = false;
-  private pendingApply: (readonly [string, Buffer | null])[] = [];
-  /** Overlay entries the pending commit drops without writing (expired window segments). */
-  private pendingDrop: (readonly [string, Buffer | null])[] = [];
+  /** The store-level writes of the commit being written (applied to the index afterwards). */
+  private pendingApply: DbOp[] = [];
+
   private pendingCheckpoint: number | undefined;
 
   constructor(
@@ -67,9 +68,9 @@ export class StoreStack {
       top = this.cache;
     }
     this.top = top;
-    this.checkpoint = readOffset(db.get(checkpointKey(spec.name)));
+    this.checkpoint = readOffset(db.get(META, checkpointKey(spec.name)));
     if (this.segments !== undefined) {
-      const st = db.get(streamTimeKey(spec.name));
+      const st = db.get(META, streamTimeKey(spec.name));
       if (st !== undefined) this.segments.streamTime = decodeTs(st.toString('latin1'), 0);
     }
   }
@@ -96,40 +97,42 @@ export class StoreStack {
         { taskId: this.taskId },
       );
     }
-    const apply: (readonly [string, Buffer | null])[] = [];
-    const drop: (readonly [string, Buffer | null])[] = [];
     const bound = this.segments?.expiredBound();
-    for (const entry of this.overlay.pending()) {
-      if (bound !== undefined && entry[0] < bound) drop.push(entry);
-      else apply.push(entry);
+    const start = ops.length;
+    for (const [k, v] of this.overlay.pending()) {
+      if (bound === undefined || k >= bound) ops.push(this.committed.toDbOp(k, v)); // else: expired segment, never written
     }
-    if (bound !== undefined && this.committed.index !== null) {
-      for (const k of this.committed.index.range()) {
-        if (k >= bound) break;
-        apply.push([k, null]);
+    const apply = ops.slice(start);
+    if (bound !== undefined) {
+      const index = this.committed.index;
+      if (index !== null) {
+        for (const k of index.range()) {
+          if (k >= bound) break;
+          const op = this.committed.toDbOp(k, null);
+          ops.push(op);
+          apply.push(op);
+        }
       }
     }
-    for (const [k, v] of apply) ops.push(this.committed.toDbOp(k, v));
     this.metaOps(ops, changelogOffset);
     this.pendingApply = apply;
-    this.pendingDrop = drop;
     this.pendingCheckpoint = changelogOffset;
   }
 
   /** The checkpoint (if given) and the observed stream time, written in the same batch as the data. */
   metaOps(ops: DbOp[], changelogOffset: number | undefined): void {
-    if (changelogOffset !== undefined) ops.push({ key: checkpointKey(this.name), value: offsetBytes(changelogOffset) });
+    if (changelogOffset !== undefined) ops.push({ prefix: META, key: checkpointKey(this.name), value: offsetBytes(changelogOffset) });
     if (this.segments !== undefined && this.segments.streamTime !== Number.NEGATIVE_INFINITY) {
-      ops.push({ key: streamTimeKey(this.name), value: Buffer.from(encodeTs(this.segments.streamTime), 'latin1') });
+      ops.push({ prefix: META, key: streamTimeKey(this.name), value: Buffer.from(encodeTs(this.segments.streamTime), 'latin1') });
     }
   }
 
   afterCommit(): void {
-    for (const [k, v] of this.pendingApply) this.committed.applied(k, v);
+    for (const op of this.pendingApply) this.committed.applied(op.key, op.value);
+    // every overlay entry was written, or dropped as expired: release them (unless written since;
+    // expired entries written since are dropped again by the next commit)
     this.overlay.release(this.pendingApply);
-    this.overlay.release(this.pendingDrop);
     this.pendingApply = [];
-    this.pendingDrop = [];
     if (this.pendingCheckpoint !== undefined) this.checkpoint = this.pendingCheckpoint;
     this.pendingCheckpoint = undefined;
   }
@@ -137,7 +140,6 @@ export class StoreStack {
   /** Forgets a collected commit whose batch was not written (the overlay stays). */
   abortPendingCommit(): void {
     this.pendingApply = [];
-    this.pendingDrop = [];
     this.pendingCheckpoint = undefined;
   }
 
@@ -146,7 +148,6 @@ export class StoreStack {
     this.cache?.clear();
     this.overlay.clear();
     this.pendingApply = [];
-    this.pendingDrop = [];
     this.pendingCheckpoint = undefined;
   }
 

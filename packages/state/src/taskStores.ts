@@ -11,14 +11,14 @@ import { MemoryTaskDb } from './memoryTaskDb.js';
 import { TypedSessionStore } from './sessionStore.js';
 import { lockTaskDir, taskDirectory, type TaskDirLock } from './stateDirectory.js';
 import { checkpointKey, StoreStack, streamTimeKey } from './storeStack.js';
-import type { DbOp, TaskDb } from './taskDb.js';
+import { META, type DbOp, type TaskDb } from './taskDb.js';
 import { TypedWindowStore } from './windowStore.js';
 
 export const DEFAULT_CACHE_MAX_BYTES = 10 * 1024 * 1024;
-const FORMAT_KEY = '\x00format';
+const FORMAT_KEY = 'format';
 const FORMAT = 'vltava-state-1';
 /** A random id of this database incarnation: key index snapshots of another incarnation are ignored. */
-const DB_ID_KEY = '\x00dbid';
+const DB_ID_KEY = 'dbid';
 export const DEFAULT_INDEX_SNAPSHOT_INTERVAL_MS = 60_000;
 
 /**
@@ -38,12 +38,12 @@ export async function openTaskStores(options: OpenTaskStoresOptions): Promise<Ta
     const opened = await LevelTaskDb.open(join(dir, 'db'), { syncWrites: options.syncWrites ?? false });
     db = opened.db;
     let empty = opened.wiped;
-    const format = db.get(FORMAT_KEY)?.toString('latin1');
+    const format = db.get(META, FORMAT_KEY)?.toString('latin1');
     if (format === undefined) {
       empty = true;
       await db.write([
-        { key: FORMAT_KEY, value: Buffer.from(FORMAT, 'latin1') },
-        { key: DB_ID_KEY, value: Buffer.from(randomBytes(8).toString('hex'), 'latin1') },
+        { prefix: META, key: FORMAT_KEY, value: Buffer.from(FORMAT, 'latin1') },
+        { prefix: META, key: DB_ID_KEY, value: Buffer.from(randomBytes(8).toString('hex'), 'latin1') },
       ]);
     } else if (format !== FORMAT) {
       throw new StateStoreError(
@@ -51,7 +51,7 @@ export async function openTaskStores(options: OpenTaskStoresOptions): Promise<Ta
         { taskId: options.taskId },
       );
     }
-    const dbId = db.get(DB_ID_KEY)?.toString('latin1') ?? 'none';
+    const dbId = db.get(META, DB_ID_KEY)?.toString('latin1') ?? 'none';
     const stores = new DefaultTaskStores(options, db, lock, empty, { dir: join(dir, 'index'), dbId });
     await stores.loadIndexes();
     return stores;
@@ -112,7 +112,7 @@ class DefaultTaskStores implements TaskStores {
     const cacheBytes = caching === 0 ? 0 : Math.floor((options.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES) / caching);
     for (const spec of options.specs) {
       const stack = new StoreStack(spec, this.taskId, this.changelogTopic(spec.name), options.partition, db, options.collector, cacheBytes);
-      if (this.snapshots !== undefined && spec.logging && stack.committed.index !== null) {
+      if (this.snapshots !== undefined && spec.logging && stack.committed.indexed) {
         stack.snapshotPath = snapshotPath(this.snapshots.dir, spec.name);
         stack.lastSnapshotAt = this.clock();
       }
@@ -129,7 +129,7 @@ class DefaultTaskStores implements TaskStores {
       }
       if (this.openedEmpty) await deleteIndexSnapshot(stack.snapshotPath);
       await stack.committed.load({ path: stack.snapshotPath, dbId: this.snapshots.dbId, checkpoint: stack.checkpoint });
-      if (stack.committed.indexBehind === undefined && stack.checkpoint !== undefined && stack.committed.index !== null) {
+      if (stack.committed.indexBehind === undefined && stack.checkpoint !== undefined && stack.committed.builtIndex !== null) {
         // loaded exactly (snapshot at the checkpoint) or rescanned: either way the index matches it
         stack.snapshotCheckpoint = stack.checkpoint;
       }
@@ -139,7 +139,7 @@ class DefaultTaskStores implements TaskStores {
   /** Starts writing a key index snapshot of the store as of its current checkpoint (not awaited). */
   private startSnapshot(stack: StoreStack): Promise<void> | undefined {
     const path = stack.snapshotPath;
-    const index = stack.committed.index;
+    const index = stack.committed.builtIndex;
     const cp = stack.checkpoint;
     if (path === undefined || index === null || cp === undefined || this.snapshots === undefined) return undefined;
     if (stack.snapshotting || stack.snapshotCheckpoint === cp || stack.committed.indexBehind !== undefined) return undefined;
@@ -273,10 +273,9 @@ class DefaultTaskStores implements TaskStores {
     await this.db.loadKeys(stack.committed.prefix, (keys) => {
       for (const k of keys) ops.push(stack.committed.toDbOp(k, null));
     });
-    ops.push({ key: checkpointKey(stack.name), value: null }, { key: streamTimeKey(stack.name), value: null });
+    ops.push({ prefix: META, key: checkpointKey(stack.name), value: null }, { prefix: META, key: streamTimeKey(stack.name), value: null });
     await this.db.write(ops);
-    stack.committed.index?.clear();
-    stack.committed.indexBehind = undefined;
+    stack.committed.resetIndex();
     if (stack.snapshotPath !== undefined) await deleteIndexSnapshot(stack.snapshotPath);
     stack.snapshotCheckpoint = undefined;
     stack.checkpoint = undefined;
