@@ -286,3 +286,20 @@ test('a snapshot from another database incarnation or ahead of the checkpoint is
   await s.close();
   tmp.cleanup();
 });
+
+test('abort() during an in-flight commit is refused; close() lets the commit finish', async (t) => {
+  const tmp = tempDir('inflight');
+  const col = forwardingCollector();
+  let s = await openTaskStores(opts(tmp.dir, col));
+  s.getStore<KeyValueStore<string, unknown>>('kv').put('a', 1);
+  const p = s.commit(new Map([['kv', 0]]));
+  t.throws(() => s.abort(), { message: /await commit\(\) first/ });
+  const closing = s.close();
+  await p;
+  await closing;
+  s = await openTaskStores(opts(tmp.dir, col));
+  t.deepEqual(allOf(s), ['a=1']);
+  t.is(s.checkpoint('kv'), 0);
+  await s.close();
+  tmp.cleanup();
+});

@@ -92,7 +92,8 @@ class DefaultTaskStores implements TaskStores {
   private readonly stacks = new Map<string, StoreStack>();
   private readonly facades = new Map<string, StateStore>();
   private closed = false;
-  private committing = false;
+  /** The LevelDB write of a commit in flight (undefined: none). */
+  private committing: Promise<void> | undefined;
   private readonly snapshotWrites = new Set<Promise<void>>();
   private readonly snapshotIntervalMs: number;
   private readonly clock: () => number;
@@ -320,11 +321,11 @@ class DefaultTaskStores implements TaskStores {
   async commit(changelogOffsets: ReadonlyMap<string, number>): Promise<void> {
     // memory: all in this call, so a caller that does not await cannot interleave writes
     if (!this.db.persistent) return this.commitSync(changelogOffsets);
-    if (this.committing) throw new StateStoreError(`task ${this.taskId}: commit() called while a commit is running`, { taskId: this.taskId });
+    if (this.committing !== undefined) throw new StateStoreError(`task ${this.taskId}: commit() called while a commit is running`, { taskId: this.taskId });
     const ops = this.collect(changelogOffsets);
-    this.committing = true;
+    this.committing = this.db.write(ops);
     try {
-      await this.db.write(ops);
+      await this.committing;
     } catch (err) {
       for (const stack of this.stacks.values()) stack.abortPendingCommit();
       throw new StateStoreError(`task ${this.taskId}: writing the commit batch failed; the overlay is kept, the database is unchanged`, {
@@ -332,7 +333,7 @@ class DefaultTaskStores implements TaskStores {
         cause: err,
       });
     } finally {
-      this.committing = false;
+      this.committing = undefined;
     }
     for (const stack of this.stacks.values()) stack.afterCommit();
     if (this.snapshots !== undefined) this.maybeSnapshot();
@@ -346,12 +347,18 @@ class DefaultTaskStores implements TaskStores {
   }
 
   abort(): void {
+    if (this.committing !== undefined) {
+      throw new StateStoreError(`task ${this.taskId}: abort() while a commit batch is being written; await commit() first (it either fails and keeps the overlay, or succeeds)`, {
+        taskId: this.taskId,
+      });
+    }
     for (const stack of this.stacks.values()) stack.abort();
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.committing?.catch(() => undefined); // let an in-flight commit finish (or fail) first
     this.abort();
     try {
       // a clean close leaves an exact key index snapshot, so the next open skips the key scan
