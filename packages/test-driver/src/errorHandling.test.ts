@@ -107,3 +107,22 @@ test('a serialization error at a sink names the sink node', (t) => {
   t.is(e.node, 'to-out');
   t.regex(e.message, /not a safe integer/);
 });
+
+test("processingExceptionHandler 'log-and-continue' skips the failing record and counts it", (t) => {
+  const b = new StreamsBuilder();
+  b.stream('in', { keySerde: str, valueSerde: int })
+    .mapValues(
+      (v) => {
+        if (v === 13) throw new RangeError('unlucky');
+        return v * 10;
+      },
+      { name: 'risky' },
+    )
+    .to('out', { keySerde: str, valueSerde: int });
+  const warnings: string[] = [];
+  const d = new TopologyTestDriver(b.build(), { processingExceptionHandler: 'log-and-continue', logger: { warn: (m) => warnings.push(m) } });
+  d.createInputTopic('in', { keySerde: str, valueSerde: int }).pipeKeyValueList([1, 13, 2].map((v) => ({ key: 'k', value: v })));
+  t.deepEqual(d.createOutputTopic('out', { keySerde: str, valueSerde: int }).readValuesToList(), [10, 20]);
+  t.is(d.metrics().processingErrors, 1);
+  t.regex(warnings[0]!, /Skipping record in\/0@1: Processor "risky" .* unlucky/);
+});

@@ -18,7 +18,14 @@ import {
   type Topology,
   topicName,
 } from '@vltava/dsl';
-import { StreamTask, type DeserializationExceptionHandler, type InputRecord, type TaskLogger, type TaskMetrics } from '@vltava/runtime/task';
+import {
+  StreamTask,
+  type DeserializationExceptionHandler,
+  type InputRecord,
+  type ProcessingExceptionHandler,
+  type TaskLogger,
+  type TaskMetrics,
+} from '@vltava/runtime/task';
 import { openTaskStoresSync, type TaskStores } from '@vltava/state';
 import { CapturedTopic, TestOutputTopic, type OutputTopicOptions } from './testOutputTopic.js';
 import { TestInputTopic, type InputSink, type InputTopicOptions } from './testInputTopic.js';
@@ -33,6 +40,8 @@ export interface TopologyTestDriverConfig {
   /** The wall clock's start, in epoch ms (default 0). */
   readonly initialWallClockTimeMs?: number;
   readonly deserializationExceptionHandler?: DeserializationExceptionHandler;
+  /** `'fail'` (default) or `'log-and-continue'` for exceptions thrown by user code. */
+  readonly processingExceptionHandler?: ProcessingExceptionHandler;
   /** Receives warnings (e.g. skipped records); default: none. */
   readonly logger?: TaskLogger;
   /**
@@ -150,6 +159,7 @@ export class TopologyTestDriver {
           collector: this.collector,
           wallClock: () => this.wallClockMs,
           ...(config.deserializationExceptionHandler === undefined ? {} : { deserializationExceptionHandler: config.deserializationExceptionHandler }),
+          ...(config.processingExceptionHandler === undefined ? {} : { processingExceptionHandler: config.processingExceptionHandler }),
           ...(config.logger === undefined ? {} : { logger: config.logger }),
           partitionsFor: (t) => this.topicState(t).partitions,
         });
@@ -374,6 +384,7 @@ export class TopologyTestDriver {
     let processed = 0;
     let dropped = 0;
     let deserializationErrors = 0;
+    let processingErrors = 0;
     let punctuations = 0;
     const droppedByReason = new Map<string, number>();
     for (const row of this.tasks) {
@@ -382,11 +393,12 @@ export class TopologyTestDriver {
         processed += m.processed;
         dropped += m.dropped;
         deserializationErrors += m.deserializationErrors;
+        processingErrors += m.processingErrors;
         punctuations += m.punctuations;
         for (const [r, n] of m.droppedByReason) droppedByReason.set(r, (droppedByReason.get(r) ?? 0) + n);
       }
     }
-    return { processed, dropped, droppedByReason, deserializationErrors, punctuations };
+    return { processed, dropped, droppedByReason, deserializationErrors, processingErrors, punctuations };
   }
 
   /** Closes every task (processors, then stores). Further calls throw. */

@@ -4,6 +4,7 @@ export type {
   TaskStoreAccess,
   InputRecord,
   DeserializationExceptionHandler,
+  ProcessingExceptionHandler,
   TaskLogger,
   TaskMetrics,
 } from './streamTask.js';

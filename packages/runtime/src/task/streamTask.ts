@@ -58,6 +58,8 @@ export interface InputRecord {
  */
 export type DeserializationExceptionHandler = 'fail' | 'log-and-continue' | { readonly deadLetterTopic: string };
 
+export type ProcessingExceptionHandler = 'fail' | 'log-and-continue';
+
 export interface TaskLogger {
   warn(message: string, meta?: Readonly<Record<string, unknown>>): void;
 }
@@ -73,6 +75,12 @@ export interface StreamTaskOptions {
   /** The wall clock for `currentSystemTimeMs` and wall-clock punctuators (default Date.now). */
   readonly wallClock?: () => number;
   readonly deserializationExceptionHandler?: DeserializationExceptionHandler;
+  /**
+   * What to do when user code throws while processing a record: `'fail'` (default) throws the
+   * ProcessingError and the task stops; `'log-and-continue'` logs it, counts it and goes on with the
+   * next record (outputs the record produced before the failure are kept, as in Kafka Streams).
+   */
+  readonly processingExceptionHandler?: ProcessingExceptionHandler;
   readonly logger?: TaskLogger;
   /** Partition count of an output topic; needed only by sinks with a custom partitioner. */
   readonly partitionsFor?: (topic: string) => number | undefined;
@@ -86,6 +94,8 @@ export interface TaskMetrics {
   readonly droppedByReason: ReadonlyMap<string, number>;
   /** Records skipped or dead-lettered by the deserialization handler. */
   readonly deserializationErrors: number;
+  /** Records whose processing failed and was skipped by processingExceptionHandler 'log-and-continue'. */
+  readonly processingErrors: number;
   readonly punctuations: number;
 }
 
@@ -258,6 +268,7 @@ export class StreamTask {
   private readonly sources = new Map<string, SourceEntry>();
   private readonly collector: RecordCollector;
   private readonly handler: DeserializationExceptionHandler;
+  private readonly continueOnError: boolean;
   private readonly logger: TaskLogger | undefined;
   private streamSchedules: Schedule[] = [];
   private wallSchedules: Schedule[] = [];
@@ -268,6 +279,7 @@ export class StreamTask {
   private nDropped = 0;
   private readonly dropReasons = new Map<string, number>();
   private nDeserErrors = 0;
+  private nProcErrors = 0;
   private nPunctuations = 0;
 
   constructor(opts: StreamTaskOptions) {
@@ -283,6 +295,7 @@ export class StreamTask {
     this.collector = opts.collector;
     this.wallClock = opts.wallClock ?? Date.now;
     this.handler = opts.deserializationExceptionHandler ?? 'fail';
+    this.continueOnError = opts.processingExceptionHandler === 'log-and-continue';
     this.logger = opts.logger;
 
     this.nodes = sub.nodes.map((def) => new RuntimeNode(def, this));
@@ -394,6 +407,17 @@ export class StreamTask {
     this.currentTimestamp = record.timestamp;
     try {
       source.node.process({ key, value, timestamp: record.timestamp, headers: record.headers });
+    } catch (err) {
+      // Only failures of user code are skippable; store, config and fencing errors always stop the task.
+      if (!this.continueOnError || !(err instanceof ProcessingError)) throw err;
+      this.nProcErrors++;
+      this.logger?.warn(`Skipping record ${record.topic}/${record.partition}@${record.offset}: ${err.message}`, {
+        taskId: this.id,
+        node: err.node,
+        topic: record.topic,
+        partition: record.partition,
+        offset: record.offset,
+      });
     } finally {
       this.current = undefined;
     }
@@ -559,6 +583,7 @@ export class StreamTask {
       dropped: this.nDropped,
       droppedByReason: new Map(this.dropReasons),
       deserializationErrors: this.nDeserErrors,
+      processingErrors: this.nProcErrors,
       punctuations: this.nPunctuations,
     };
   }
