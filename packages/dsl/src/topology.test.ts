@@ -106,3 +106,10 @@ test('describe() prints text and Mermaid', (t) => {
   t.regex(mermaid, /topic: #lt;appId#gt;-counts-repartition/);
   t.notRegex(mermaid, /<appId>/);
 });
+
+test('storeSpecs(subtopology) lists the specs the tasks of a sub-topology open', (t) => {
+  const topo = wordCount().build();
+  t.deepEqual(topo.storeSpecs(0), []);
+  t.deepEqual(topo.storeSpecs(1).map((s) => [s.name, s.kind, s.logging]), [['counts', 'keyValue', true]]);
+  t.throws(() => topo.storeSpecs(5), { instanceOf: TopologyError });
+});

@@ -127,6 +127,13 @@ export class Topology {
     return this.nodesByName.get(name);
   }
 
+  /** The specs of the stores of one sub-topology: what `openTaskStores` needs for its tasks. */
+  storeSpecs(subtopology: number): StoreSpec[] {
+    const sub = this.subtopologies[subtopology];
+    if (sub === undefined) throw new TopologyError(`Sub-topology ${subtopology} does not exist; the topology has ${this.subtopologies.length}.`);
+    return sub.stores.map((s) => this.stores.get(s)!);
+  }
+
   /** The user (non-internal) topics the topology reads. */
   sourceTopics(): string[] {
     return this.subtopologies.flatMap((s) => s.sources.filter((t) => !t.internal).map((t) => t.name));

@@ -135,7 +135,7 @@ export class TopologyTestDriver {
 
     for (const sub of subs) {
       const n = subPartitions(sub.id);
-      const specs: StoreSpec[] = sub.stores.map((s) => topology.stores.get(s)!);
+      const specs: StoreSpec[] = topology.storeSpecs(sub.id);
       const row: DriverTask[] = [];
       for (let p = 0; p < n; p++) {
         let task: StreamTask | undefined;
