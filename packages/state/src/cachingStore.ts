@@ -62,8 +62,11 @@ export class CachingStore implements BytesLayer {
     return this.keys;
   }
 
+  /** The layer below's count plus the cache's net additions (computed on demand: O(dirty)). */
   approximateCount(): number {
-    return this.inner.approximateCount() + this.dirty.size;
+    let net = 0;
+    for (const [k, e] of this.dirty) net += (e.value === null ? 0 : 1) - (this.inner.get(k) === undefined ? 0 : 1);
+    return Math.max(0, this.inner.approximateCount() + net);
   }
 
   get isDirty(): boolean {

@@ -77,10 +77,11 @@ function suite(backend: StateBackend): void {
     await c.done();
   });
 
-  test(t('kv: range, all and prefixScan merge overlay over committed data in byte order'), async (tt) => {
-    const c = await open(backend, [kvSpec('kv')]);
+  for (const caching of [false, true]) test(t(`kv: range, all and prefixScan merge ${caching ? 'cache and ' : ''}overlay over committed data in byte order`), async (tt) => {
+    const c = await open(backend, [kvSpec('kv', { caching })]);
     let s = c.stores.getStore<KeyValueStore<string, unknown>>('kv');
     for (const k of ['b1', 'a2', 'c', 'a1', 'b2']) s.put(k, k.toUpperCase());
+    c.stores.flush();
     await c.stores.commit(new Map([['kv', 4]]));
     s.put('a3', 'A3');
     s.delete('b1');
@@ -96,6 +97,7 @@ function suite(backend: StateBackend): void {
     // deleting while iterating is safe
     for (const e of s.all()) if (e.key.startsWith('a')) s.delete(e.key);
     tt.deepEqual(keys(s.all()), ['b2=B2', 'c=C']);
+    c.stores.flush();
     await c.stores.commit(new Map([['kv', 10]]));
     s = (await c.reopen()).getStore('kv');
     if (backend === 'leveldb') {
@@ -282,6 +284,34 @@ function suite(backend: StateBackend): void {
       w2.put('k', 'late', 900);
       tt.is(w2.fetch('k', 900), undefined, 'stream time survives a restart');
     }
+    await c.done();
+  });
+
+  test(t('window and session stores: the cache collapses updates per window and reports Windowed keys'), async (tt) => {
+    const c = await open(backend, [windowSpec('w', { caching: true, retentionMs: 10_000, windowSizeMs: 100 }), sessionSpec('s', { caching: true, retentionMs: 10_000 })]);
+    const w = c.stores.getStore<WindowStore<string, unknown> & { setFlushListener: Function }>('w');
+    const s = c.stores.getStore<SessionStore<string, unknown> & { setFlushListener: Function }>('s');
+    const events: string[] = [];
+    w.setFlushListener((k: { key: string; window: { start: number; end: number } }, nv: unknown, ov: unknown) =>
+      events.push(`w ${k.key}@${k.window.start}-${k.window.end} ${String(ov)}->${String(nv)}`),
+    );
+    s.setFlushListener((k: { key: string; window: { start: number; end: number } }, nv: unknown, ov: unknown) =>
+      events.push(`s ${k.key}@${k.window.start}-${k.window.end} ${String(ov)}->${String(nv)}`),
+    );
+    for (let i = 1; i <= 3; i++) w.put('k', i, 200);
+    w.put('k', 9, 300);
+    s.put({ key: 'u', window: { start: 5, end: 10 } }, 'a');
+    s.put({ key: 'u', window: { start: 5, end: 10 } }, 'b');
+    tt.deepEqual([...w.fetchRange('k', 0, 1000)].map((e) => e.value), [3, 9], 'reads see the cache');
+    tt.is(c.collector.records.length, 0);
+    c.stores.flush();
+    tt.deepEqual(events.sort(), ['s u@5-10 undefined->b', 'w k@200-300 undefined->3', 'w k@300-400 undefined->9']);
+    tt.is(c.collector.records.length, 3, 'one changelog record per window and session');
+    await c.stores.commit(new Map([['w', 1], ['s', 2]]));
+    events.length = 0;
+    w.put('k', 4, 200);
+    c.stores.flush();
+    tt.deepEqual(events, ['w k@200-300 3->4']);
     await c.done();
   });
 
