@@ -113,3 +113,16 @@ test('storeSpecs(subtopology) lists the specs the tasks of a sub-topology open',
   t.deepEqual(topo.storeSpecs(1).map((s) => [s.name, s.kind, s.logging]), [['counts', 'keyValue', true]]);
   t.throws(() => topo.storeSpecs(5), { instanceOf: TopologyError });
 });
+
+test('partitionPlan derives task counts and internal topic partitions as Kafka Streams does', (t) => {
+  const plan = wordCount().build().partitionPlan('app', (topic) => (topic === 'text' ? 4 : undefined));
+  t.deepEqual(plan.tasks, [4, 4]);
+  t.deepEqual([...plan.topics], [['text', 4], ['app-counts-repartition', 4], ['app-counts-changelog', 4]]);
+
+  const b = new StreamsBuilder();
+  b.stream<string, string>('a').selectKey((_k, v) => v).repartition({ name: 'fixed', numberOfPartitions: 7 }).groupByKey().count({ name: 'n' });
+  const fixed = b.build().partitionPlan('app', (topic) => (topic === 'a' ? 2 : undefined));
+  t.deepEqual(fixed.tasks, [2, 7]);
+  t.is(fixed.topics.get('app-n-changelog'), 7);
+  t.throws(() => wordCount().build().partitionPlan('app', () => undefined), { message: /partition count of topic "text" is unknown/ });
+});

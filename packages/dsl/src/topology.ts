@@ -3,7 +3,7 @@
  * processing order, stores, internal topics and co-partitioning groups.
  */
 import { match } from 'ts-pattern';
-import { TopologyError } from './errors.js';
+import { ConfigError, TopologyError } from './errors.js';
 import type { InternalBuilder, NodeDef, RepartitionTopicDef, TopicRef } from './graph.js';
 import type { StoreSpec } from './stores.js';
 
@@ -30,6 +30,14 @@ export interface InternalTopic {
 /** Resolves a topic reference to the topic name used on the broker. */
 export function topicName(ref: TopicRef, applicationId: string): string {
   return ref.internal ? `${applicationId}-${ref.name}` : ref.name;
+}
+
+/** How many tasks each sub-topology has and how many partitions each topic needs. */
+export interface PartitionPlan {
+  /** Tasks (= partitions of its input topics) per sub-topology, indexed by sub-topology id. */
+  readonly tasks: readonly number[];
+  /** Partition count of every source, repartition and changelog topic, by full name. */
+  readonly topics: ReadonlyMap<string, number>;
 }
 
 export class Topology {
@@ -167,6 +175,64 @@ export class Topology {
       });
     }
     return out;
+  }
+
+  /**
+   * Resolves partition counts as Kafka Streams does: a sub-topology has as many tasks as its
+   * input topics have partitions (the maximum); a repartition topic has its own
+   * `numberOfPartitions` or as many as the tasks of the sub-topology writing it; a changelog
+   * topic as many as the tasks owning the store. `partitionsOf(topic)` gives the count of user
+   * topics (and may override internal ones); it returns undefined for unknown topics.
+   * Throws a ConfigError if co-partitioned topics differ or a user topic is unknown.
+   */
+  partitionPlan(applicationId: string, partitionsOf: (topic: string) => number | undefined): PartitionPlan {
+    const subs = this.subtopologies;
+    const repartitionDefs = new Map(this.repartitionTopics.map((r) => [`${applicationId}-${r.name}`, r]));
+    const memo = new Map<number, number>();
+    const visiting = new Set<number>();
+    const topicPartitions = (name: string): number => {
+      const given = partitionsOf(name);
+      if (given !== undefined) return given;
+      const r = repartitionDefs.get(name);
+      if (r === undefined) {
+        throw new ConfigError(`The partition count of topic "${name}" is unknown: create the topic before starting the application.`);
+      }
+      if (r.partitions !== undefined) return r.partitions;
+      const writer = subs.find((s) => s.sinks.some((t) => topicName(t, applicationId) === name));
+      if (writer === undefined || visiting.has(writer.id)) {
+        throw new ConfigError(`Cannot derive the partition count of "${name}"; set numberOfPartitions on repartition({ name, numberOfPartitions }).`);
+      }
+      return subTasks(writer.id);
+    };
+    const subTasks = (id: number): number => {
+      const known = memo.get(id);
+      if (known !== undefined) return known;
+      visiting.add(id);
+      const n = Math.max(...subs[id]!.sources.map((t) => topicPartitions(topicName(t, applicationId))));
+      visiting.delete(id);
+      memo.set(id, n);
+      return n;
+    };
+    const topics = new Map<string, number>();
+    const tasks = subs.map((sub) => {
+      for (const t of sub.sources) topics.set(topicName(t, applicationId), topicPartitions(topicName(t, applicationId)));
+      return subTasks(sub.id);
+    });
+    subs.forEach((sub) => {
+      for (const store of sub.stores) {
+        const changelog = `${applicationId}-${store}-changelog`;
+        if (this.stores.get(store)!.logging) topics.set(changelog, partitionsOf(changelog) ?? tasks[sub.id]!);
+      }
+    });
+    for (const group of this.copartitionGroups) {
+      const names = group.map((t) => topicName(t, applicationId));
+      if (new Set(names.map((n) => topics.get(n))).size > 1) {
+        throw new ConfigError(
+          `Topics that are joined must be co-partitioned (equal partition counts), but got ${names.map((n) => `${n}=${topics.get(n)}`).join(', ')}. Give them equal partition counts.`,
+        );
+      }
+    }
+    return { tasks, topics };
   }
 
   describe(): TopologyDescription {

@@ -99,42 +99,15 @@ export class TopologyTestDriver {
     }
     const appId = this.applicationId;
     const subs = topology.subtopologies;
-    // Partition counts: user topics from the config; repartition topics from their own setting or their writer's inputs.
-    const memo = new Map<number, number>();
-    const visiting = new Set<number>();
-    const repartitionDefs = new Map(topology.repartitionTopics.map((r) => [`${appId}-${r.name}`, r]));
-    const topicPartitions = (name: string): number => {
-      const fixed = explicit[name];
-      if (fixed !== undefined) return fixed;
-      const r = repartitionDefs.get(name);
-      if (r === undefined) return defaultPartitions;
-      if (r.partitions !== undefined) return r.partitions;
-      const writer = subs.find((s) => s.sinks.some((t) => topicName(t, appId) === name));
-      return writer === undefined ? defaultPartitions : subPartitions(writer.id);
-    };
-    const subPartitions = (id: number): number => {
-      const known = memo.get(id);
-      if (known !== undefined) return known;
-      if (visiting.has(id)) return defaultPartitions;
-      visiting.add(id);
-      const n = Math.max(...subs[id]!.sources.map((t) => topicPartitions(topicName(t, appId))));
-      visiting.delete(id);
-      memo.set(id, n);
-      return n;
-    };
+    const isInternal = new Set(topology.internalTopics(appId).map((t) => t.name));
+    const plan = topology.partitionPlan(appId, (t) => explicit[t] ?? (isInternal.has(t) ? undefined : defaultPartitions));
     for (const sub of subs) {
-      for (const t of sub.sources) this.topicState(topicName(t, appId), topicPartitions(topicName(t, appId)), sub.id);
-    }
-    for (const group of topology.copartitionGroups) {
-      const counts = group.map((t) => `${topicName(t, appId)}=${topicPartitions(topicName(t, appId))}`);
-      if (new Set(group.map((t) => topicPartitions(topicName(t, appId)))).size > 1) {
-        throw new ConfigError(`Topics that are joined must be co-partitioned (equal partition counts), but got ${counts.join(', ')}. Set equal counts in the driver's partitions.`);
-      }
+      for (const t of sub.sources) this.topicState(topicName(t, appId), plan.topics.get(topicName(t, appId)), sub.id);
     }
     this.collector = { send: (r) => this.collect(r) };
 
     for (const sub of subs) {
-      const n = subPartitions(sub.id);
+      const n = plan.tasks[sub.id]!;
       const specs: StoreSpec[] = topology.storeSpecs(sub.id);
       const row: DriverTask[] = [];
       for (let p = 0; p < n; p++) {
@@ -149,7 +122,7 @@ export class TopologyTestDriver {
           recordTimestamp: () => task?.currentRecordTimestamp() ?? this.wallClockMs,
           cacheMaxBytes: config.cacheMaxBytes ?? 0,
         });
-        for (const s of specs) if (s.logging) this.topicState(stores.changelogTopic(s.name), n, undefined);
+        for (const s of specs) if (s.logging) this.topicState(stores.changelogTopic(s.name), plan.topics.get(stores.changelogTopic(s.name)), undefined);
         task = new StreamTask({
           topology,
           subtopology: sub.id,
