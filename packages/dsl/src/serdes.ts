@@ -21,13 +21,23 @@ function checkSafeInteger(n: number, serde: string): void {
 }
 
 function writeInt64(buf: Buffer, n: number, offset: number): void {
+  // Direct byte writes: much cheaper than writeInt32BE/writeUInt32BE on the per-record path.
   const hi = Math.floor(n / TWO_32);
-  buf.writeInt32BE(hi, offset);
-  buf.writeUInt32BE(n - hi * TWO_32, offset + 4);
+  const lo = n - hi * TWO_32;
+  buf[offset] = hi >>> 24;
+  buf[offset + 1] = hi >>> 16;
+  buf[offset + 2] = hi >>> 8;
+  buf[offset + 3] = hi;
+  buf[offset + 4] = lo >>> 24;
+  buf[offset + 5] = lo >>> 16;
+  buf[offset + 6] = lo >>> 8;
+  buf[offset + 7] = lo;
 }
 
 function readInt64(buf: Buffer, offset: number): number {
-  return buf.readInt32BE(offset) * TWO_32 + buf.readUInt32BE(offset + 4);
+  const hi = (buf[offset]! << 24) | (buf[offset + 1]! << 16) | (buf[offset + 2]! << 8) | buf[offset + 3]!; // signed
+  const lo = ((buf[offset + 4]! << 24) | (buf[offset + 5]! << 16) | (buf[offset + 6]! << 8) | buf[offset + 7]!) >>> 0;
+  return hi * TWO_32 + lo;
 }
 
 /** UTF-8 decode; short ASCII strings (most keys) are built directly, which is faster than toString. */
