@@ -71,6 +71,25 @@ async function commitThrough(stores: TaskStores, col: Buffered, changelog: InMem
   await stores.commit(last === undefined ? new Map() : new Map([['kv', last]]));
 }
 
+async function pointOnlyPut(n: number): Promise<BenchRow> {
+  const dir = mkdtempSync(join(tmpdir(), 'vltava-bench-point-'));
+  const col = new Buffered();
+  const stores = await open(dir, col, false);
+  const kv = stores.getStore<KeyValueStore<string, number>>('kv');
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    kv.put(key((i * 7919) % n), i);
+    if ((i + 1) % 10_000 === 0) {
+      col.records = [];
+      await stores.commit(new Map([['kv', i]]));
+    }
+  }
+  const ms = performance.now() - t0;
+  await stores.close();
+  rmSync(dir, { recursive: true, force: true });
+  return { metric: 'full stack: put, point-only store', value: `${fmt(rate(n, ms))} ops/s`, note: 'same, rangeScans: false (no key index to maintain)' };
+}
+
 async function stackOps(n: number): Promise<BenchRow[]> {
   const dir = mkdtempSync(join(tmpdir(), 'vltava-bench-state-'));
   const col = new Buffered();
@@ -262,6 +281,7 @@ async function main(): Promise<void> {
   const rows: BenchRow[] = [];
   const n = 200_000;
   rows.push(...(await stackOps(n)));
+  rows.push(await pointOnlyPut(n));
   rows.push(...(await bareOps(n)));
   rows.push(...(await restoreThroughput(400_000)));
   for (const keys of [100_000, 1_000_000]) {

@@ -7,14 +7,14 @@
  * exactly LevelDB's bytewise order. V8 stores them as one-byte strings (one byte per key byte).
  *
  * The structure is a two-level chunked array (a B+-tree of depth two): a sorted list of sorted
- * chunks of at most 2 * CHUNK keys. Lookup, insert and delete cost O(log n + CHUNK), range scans are
+ * chunks of at most 2 * CHUNK (512) keys. Lookup, insert and delete cost O(log n + CHUNK), range scans are
  * sequential, and bulk loading from a sorted source appends whole chunks.
  *
  * Chunks loaded from a key index snapshot stay *packed* (a region of the snapshot string) until
  * first touched, so loading a snapshot costs one pass over the key lengths, not one string per key,
  * and a chunk never touched is written back to the next snapshot as the same bytes.
  */
-const CHUNK = 512;
+const CHUNK = 256;
 
 /** Packed chunk: `count` keys, each as 4 chars of big-endian length + key chars, at src[at, end). */
 export interface PackedChunk {
@@ -135,7 +135,11 @@ export class SortedKeys {
     const chunk = this.unpack(ci);
     const i = lowerBound(chunk, key);
     if (i < chunk.length && chunk[i] === key) return false;
-    chunk.splice(i, 0, key);
+    // insert by shifting (Array#splice allocates its result array)
+    let j = chunk.length;
+    chunk.push(key);
+    for (; j > i; j--) chunk[j] = chunk[j - 1] as string;
+    chunk[i] = key;
     this.count++;
     this.version++;
     if (chunk.length > CHUNK * 2) {
@@ -152,7 +156,9 @@ export class SortedKeys {
     const chunk = this.unpack(ci);
     const i = lowerBound(chunk, key);
     if (i >= chunk.length || chunk[i] !== key) return false;
-    chunk.splice(i, 1);
+    const n = chunk.length - 1;
+    for (let j = i; j < n; j++) chunk[j] = chunk[j + 1] as string;
+    chunk.pop();
     this.count--;
     this.version++;
     if (chunk.length === 0) {
