@@ -4,6 +4,7 @@
  * Life of a task's stores:
  *   const stores = await openTaskStores({...});        // opens bytes stores, reads checkpoints
  *   await stores.restore(reader, listener);             // replays checkpoint+1 .. end of changelog
+ *                                                       //   (and catches the key index up, if needed)
  *   ... per record (synchronous): stores.getStore(name).put/get/...
  *       (writes go to the overlay; change-logging sends records to the collector; caching collapses)
  *   stores.flush();                                     // before a commit: cache -> changelog records
@@ -109,7 +110,6 @@ export interface TaskStores {
   flush(): void;
   /** Bytes held in overlays and caches, for the global memory cap. */
   pendingBytes(): number;
-  /** After the Kafka commit: writes overlays and the changelog offsets (per store) atomically. */
   /**
    * After the Kafka commit: writes overlays and the changelog offsets (per store name: the offset of the
    * store's last changelog record in the committed transaction) in ONE atomic batch. Stores without an
@@ -118,8 +118,11 @@ export interface TaskStores {
   commit(changelogOffsets: ReadonlyMap<string, number>): Promise<void>;
   /** The same, synchronously; memory backend only (throws for leveldb). */
   commitSync(changelogOffsets: ReadonlyMap<string, number>): void;
-  /** Drops uncommitted writes (caches and overlays); the database is untouched. */
+  /** Drops uncommitted writes (caches and overlays); the database is untouched. Throws during an in-flight commit. */
   abort(): void;
-  /** Drops uncommitted writes, closes the database and releases the directory lock. */
+  /**
+   * Waits for an in-flight commit, drops uncommitted writes, writes key index snapshots (leveldb),
+   * closes the database and releases the directory lock.
+   */
   close(): Promise<void>;
 }
