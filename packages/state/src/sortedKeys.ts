@@ -28,7 +28,7 @@ export interface PackedChunk {
 /** A snapshot-ready chunk: unpacked keys, or a packed region copied verbatim. */
 export type ChunkSnapshot = readonly string[] | PackedChunk;
 
-export function readLength(s: string, at: number): number {
+function readLength(s: string, at: number): number {
   return s.charCodeAt(at) * 16777216 + (s.charCodeAt(at + 1) << 16) + (s.charCodeAt(at + 2) << 8) + s.charCodeAt(at + 3);
 }
 
