@@ -94,9 +94,9 @@ recordSection(
     `cached, transactional in-memory store stack, and written to (and read back from) the output topic. ` +
     `Vocabulary ${fmt(VOCAB)} words (Zipf-like), ${WORDS_PER_LINE} words per line; the driver commits after each pipeValueList of ${fmt(BATCH)} lines. ` +
     `Without a cache every count update is emitted and change-logged; with the cache, one update per word per commit (Kafka Streams caching).\n\n` +
-    `What limits it (\`node --cpu-prof\`): about 40% of the time is the state store stack (one get + put per word through ` +
-    `typed facade, cache, change-logging, overlay and key index; ~220k get+put/s on its own on this box) and ~15-20% is GC. ` +
+    `What limits it (\`node --cpu-prof\`, this 2-core box shared with other work): the state store stack (one get + put per word ` +
+    `through typed facade, cache, change-logging, overlay and key index) takes about a quarter of the time and GC about a fifth. ` +
     `With the stores replaced by a bare Map, the same pipeline runs at about 400k words/s: the rest is the honest per-word work of ` +
-    `serializing through the repartition topic (UTF-8 encode/decode, murmur2), the output topic and one small object per hop. ` +
+    `serializing through the repartition topic (UTF-8 encode/decode, murmur2), writing and reading back the output topic, and one small object per hop. ` +
     `The 1M words/s goal is not met.`,
 );
