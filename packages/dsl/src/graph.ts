@@ -19,6 +19,12 @@ export interface TopicRef {
   readonly internal: boolean;
 }
 
+/**
+ * Picks a record's event time from the deserialized record (default: the Kafka record timestamp).
+ * A negative or non-finite result drops the record (counted as "invalid timestamp").
+ */
+export type TimestampExtractor<K, V> = (key: K, value: V, recordTimestamp: number) => number;
+
 export interface SourceNodeDef {
   readonly kind: 'source';
   readonly name: string;
@@ -26,6 +32,7 @@ export interface SourceNodeDef {
   readonly topic: TopicRef;
   readonly keySerde: Serde<any>;
   readonly valueSerde: Serde<any>;
+  readonly timestampExtractor?: TimestampExtractor<any, any> | undefined;
 }
 
 export interface ProcessorNodeDef {

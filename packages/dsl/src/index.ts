@@ -35,4 +35,4 @@ export { Stores } from './storeSpecs.js';
 export type { KeyValueStoreOptions, WindowStoreOptions, SessionStoreOptions } from './storeSpecs.js';
 export { Topology, TopologyDescription, topicName } from './topology.js';
 export type { TopologyNode, Subtopology, InternalTopic, PartitionPlan } from './topology.js';
-export type { NodeDef, SourceNodeDef, ProcessorNodeDef, SinkNodeDef, TopicRef, StreamPartitioner, RepartitionTopicDef } from './graph.js';
+export type { NodeDef, SourceNodeDef, ProcessorNodeDef, SinkNodeDef, TopicRef, StreamPartitioner, RepartitionTopicDef, TimestampExtractor } from './graph.js';

@@ -1,6 +1,6 @@
 import { TableSourceProcessor } from './builtinProcessors.js';
 import { TopologyError } from './errors.js';
-import { InternalBuilder } from './graph.js';
+import { InternalBuilder, type TimestampExtractor } from './graph.js';
 import { KStream, type Named, materializedSpec, requireName } from './kStream.js';
 import { KTable } from './kTable.js';
 import type { Serde } from './serde.js';
@@ -13,6 +13,11 @@ export interface ConsumedOptions<K, V> extends Named {
   readonly keySerde?: Serde<K>;
   /** Default: msgpack. */
   readonly valueSerde?: Serde<V>;
+  /**
+   * Event time of each record, e.g. `(_k, order) => order.createdAt` (default: the Kafka record
+   * timestamp). Drives stream time, punctuators and (later) windows. A negative result drops the record.
+   */
+  readonly timestampExtractor?: TimestampExtractor<K, V>;
 }
 
 export interface TableOptions<K, V> extends ConsumedOptions<K, V> {
@@ -40,7 +45,7 @@ export class StreamsBuilder {
     const keySerde = opts.keySerde ?? Serdes.msgpack<K>();
     const valueSerde = opts.valueSerde ?? Serdes.msgpack<V>();
     const name = this.internal.nodeName(opts.name, 'KSTREAM-SOURCE', 'stream');
-    this.internal.addSource({ name, topic: { name: topic, internal: false }, keySerde, valueSerde });
+    this.internal.addSource({ name, topic: { name: topic, internal: false }, keySerde, valueSerde, timestampExtractor: opts.timestampExtractor });
     return new KStream<K, V>(this.internal, name, keySerde, valueSerde, false);
   }
 
@@ -51,7 +56,7 @@ export class StreamsBuilder {
     const keySerde = opts.keySerde ?? Serdes.msgpack<K>();
     const valueSerde = opts.valueSerde ?? Serdes.msgpack<V>();
     const source = this.internal.nodeName(`${name}-source`, 'KTABLE-SOURCE', 'table');
-    this.internal.addSource({ name: source, topic: { name: topic, internal: false }, keySerde, valueSerde });
+    this.internal.addSource({ name: source, topic: { name: topic, internal: false }, keySerde, valueSerde, timestampExtractor: opts.timestampExtractor });
     this.internal.addStore(materializedSpec(name, opts, keySerde, valueSerde), 'table');
     this.internal.addProcessor({ name, operator: 'table', parents: [source], supplier: () => new TableSourceProcessor(name), stores: [name] });
     return new KTable<K, V>(this.internal, name, keySerde, valueSerde, name);

@@ -185,3 +185,15 @@ test('window and session stores work through the processor API and the driver ge
   t.is(s.fetchSession('u1', 59_000, 59_000), 2);
   t.throws(() => d.getWindowStore('sessions'), { message: /no window store "sessions"; the topology has \[per-minute\]/ });
 });
+
+test('a timestamp extractor sets event time (and stream time); invalid timestamps drop the record', (t) => {
+  const b = new StreamsBuilder();
+  const json = Serdes.json<{ at: number; v: string }>();
+  b.stream('events', { keySerde: str, valueSerde: json, timestampExtractor: (_k, e) => e.at }).mapValues((e) => e.v).to('out', { keySerde: str, valueSerde: str });
+  const d = new TopologyTestDriver(b.build());
+  const i = d.createInputTopic('events', { keySerde: str, valueSerde: json });
+  i.pipeInput('k', { at: 5_000, v: 'a' }, 1);
+  i.pipeInput('k', { at: -1, v: 'bad' }, 2);
+  t.deepEqual(d.createOutputTopic('out', { keySerde: str, valueSerde: str }).readRecordsToList().map((r) => [r.value, r.timestamp]), [['a', 5_000]]);
+  t.is(d.metrics().droppedByReason.get('invalid timestamp'), 1);
+});

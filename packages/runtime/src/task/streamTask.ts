@@ -245,6 +245,7 @@ interface SourceEntry {
   readonly node: RuntimeNode;
   readonly keySerde: Serde<any>;
   readonly valueSerde: Serde<any>;
+  readonly timestampExtractor: ((key: any, value: any, recordTimestamp: number) => number) | undefined;
   /** Next offset to commit (last processed + 1); -1 before the first record. */
   nextOffset: number;
   /** Records buffered by addRecords, not yet processed. */
@@ -305,7 +306,7 @@ export class StreamTask {
       n.processor = match(n.def)
         .with({ kind: 'source' }, (def): Processor<any, any> => {
           const topic = topicName(def.topic, this.applicationId);
-          this.sources.set(topic, { topic, node: n, keySerde: def.keySerde, valueSerde: def.valueSerde, nextOffset: -1, queue: [], head: 0 });
+          this.sources.set(topic, { topic, node: n, keySerde: def.keySerde, valueSerde: def.valueSerde, timestampExtractor: def.timestampExtractor, nextOffset: -1, queue: [], head: 0 });
           return { process: (r) => n.forward(r) };
         })
         .with({ kind: 'processor' }, (def) => def.supplier())
@@ -402,11 +403,27 @@ export class StreamTask {
       this.onDeserializationError(record, source, part, err);
       return;
     }
-    if (record.timestamp > this.streamTime) this.streamTime = record.timestamp;
+    let timestamp = record.timestamp;
+    if (source.timestampExtractor !== undefined) {
+      this.current = record;
+      try {
+        timestamp = source.timestampExtractor(key, value, record.timestamp);
+      } catch (err) {
+        throw this.wrapError(err, source.node.def.name);
+      } finally {
+        this.current = undefined;
+      }
+    }
+    if (!(timestamp >= 0) || !Number.isFinite(timestamp)) {
+      this.recordDropped('invalid timestamp');
+      this.logger?.warn(`Skipping record ${record.topic}/${record.partition}@${record.offset}: invalid timestamp ${String(timestamp)}`, { taskId: this.id });
+      return;
+    }
+    if (timestamp > this.streamTime) this.streamTime = timestamp;
     this.current = record;
-    this.currentTimestamp = record.timestamp;
+    this.currentTimestamp = timestamp;
     try {
-      source.node.process({ key, value, timestamp: record.timestamp, headers: record.headers });
+      source.node.process({ key, value, timestamp, headers: record.headers });
     } catch (err) {
       // Only failures of user code are skippable; store, config and fencing errors always stop the task.
       if (!this.continueOnError || !(err instanceof ProcessingError)) throw err;
