@@ -51,3 +51,27 @@ test('docs/dsl.md shows the current describe().toMermaid() picture of this topol
   const mermaid = buildWordCountTopology().describe().toMermaid();
   t.true(doc.includes('```mermaid\n' + mermaid + '```'), 'regenerate the picture in docs/dsl.md from buildWordCountTopology().describe().toMermaid()');
 });
+
+test('the final counts match a plain in-memory count, whatever the partitioning and cache size', (t) => {
+  let seed = 7;
+  const rand = (n: number): number => {
+    seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  const vocabulary = ['alpha', 'beta', 'gamma', 'delta', 'épsilon', 'zeta', 'eta', 'theta', 'iota', 'kappa', 'λ'];
+  const lines = Array.from({ length: 300 }, () => Array.from({ length: 1 + rand(12) }, () => vocabulary[rand(vocabulary.length)]!).join(' '));
+  const expected = new Map<string, number>();
+  for (const line of lines) for (const w of words(line)) expected.set(w, (expected.get(w) ?? 0) + 1);
+
+  for (const [partitions, cacheMaxBytes] of [[1, 0], [5, 0], [3, 1 << 20]] as const) {
+    const driver = new TopologyTestDriver(buildWordCountTopology(), { defaultPartitions: partitions, cacheMaxBytes });
+    const input = driver.createInputTopic('text-lines', { keySerde: Serdes.string(), valueSerde: Serdes.string() });
+    const output = driver.createOutputTopic('word-counts', { keySerde: Serdes.string(), valueSerde: Serdes.int64() });
+    lines.forEach((line, i) => (i % 3 === 0 ? input.pipeInput(`line-${i}`, line) : input.pipeValue(line)));
+    const sorted = (m: Map<string | null, number>): [string | null, number][] => [...m].sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+    t.deepEqual(sorted(output.readKeyValuesToMap()), sorted(expected), `${partitions} partitions, cache ${cacheMaxBytes}`);
+    const store = driver.getKeyValueStore<string, number>('counts');
+    for (const [w, n] of expected) t.is(store.get(w), n);
+    driver.close();
+  }
+});
