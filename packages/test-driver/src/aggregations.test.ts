@@ -146,3 +146,20 @@ test('with a record cache, aggregations emit one update per key per commit (Kafk
   p.pipeKeyValueList([{ key: 'y', value: 1 }, { key: 'y', value: 2 }]); // never in the result: nothing
   t.deepEqual(expensive.readKeyValuesToList(), [{ key: 'x', value: 20 }, { key: 'x', value: null }]);
 });
+
+test('toTable after a key change repartitions first; null keys are dropped and counted', (t) => {
+  const b = new StreamsBuilder();
+  b.stream<string | null, string>('in', { keySerde: str, valueSerde: str })
+    .selectKey((_k, v) => (v === 'nokey' ? null : v.split('=')[0]!))
+    .mapValues((v) => v.split('=')[1] ?? '')
+    .toTable({ name: 'latest', keySerde: str, valueSerde: str })
+    .toStream()
+    .to('out', { keySerde: str, valueSerde: str });
+  const topo = b.build();
+  t.deepEqual(topo.repartitionTopics.map((r) => r.name), ['latest-repartition']);
+  const d = new TopologyTestDriver(topo, { defaultPartitions: 3 });
+  d.createInputTopic('in', { keySerde: str, valueSerde: str }).pipeValueList(['a=1', 'b=2', 'nokey', 'a=3']);
+  t.deepEqual(d.createOutputTopic('out', { keySerde: str, valueSerde: str }).readKeyValuesToMap(), new Map([['a', '3'], ['b', '2']]));
+  t.is(d.getKeyValueStore<string, string>('latest').get('a'), '3');
+  t.is(d.metrics().droppedByReason.get('null key in table'), 1);
+});
