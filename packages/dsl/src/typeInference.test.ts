@@ -69,6 +69,20 @@ export const wrong: KTable<string, string> = counts;
 // @ts-expect-error: the value serde must match the stream's value type
 orders.to('out', { valueSerde: Serdes.int64() });
 
+// Stateful operators need a name at compile time too (and a TopologyError at run time if forced).
+export function namesAreRequired(): void {
+  // @ts-expect-error: count needs { name }
+  orders.groupByKey().count();
+  // @ts-expect-error: a table needs { name }
+  b.table('t2', { keySerde: Serdes.string() });
+  // @ts-expect-error: repartition needs { name }
+  orders.repartition({ numberOfPartitions: 3 });
+  // @ts-expect-error: dedupe needs a retention
+  orders.dedupe((_k, o) => o.id, { name: 'd' });
+  // @ts-expect-error: a branch needs a name
+  orders.split().branch(() => true, {});
+}
+
 test('type-level checks compile (see the Checks type)', (t) => {
   t.truthy(counts.queryableStoreName === 'orders-per-customer');
   t.is(Object.keys(branches).sort().join(','), 'default,large,tiny');
