@@ -1,2 +1,14 @@
+export { KafkaStreams, type StreamsState, type StreamsEvents, type StreamsMetrics } from './kafkaStreams.js';
+export {
+  resolveConfig,
+  type StreamsConfig,
+  type ResolvedConfig,
+  type ProcessingGuarantee,
+  type ProcessingExceptionHandler,
+  type CommitPoint,
+  type Logger,
+} from './config.js';
 export { isFencingError, kafkaErrorType, errorChain, toTaskError } from './kafka/kafkaErrors.js';
 export { sendOffsetsWithRetry, isRetriableCoordinatorError, type RetryOptions } from './kafka/sendOffsets.js';
+export { KafkaChangelogReader, type KafkaChangelogReaderOptions } from './kafka/kafkaChangelogReader.js';
+export { assignTasks, taskAssignor, TASK_ASSIGNOR_NAME, type TaskRef } from './kafka/taskAssignor.js';

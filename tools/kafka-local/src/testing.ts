@@ -16,6 +16,9 @@ import { Kafka, logLevel, type Admin, type KafkaConfig } from 'kafkajs';
 import { resolveBrokers, type ResolvedBrokers } from './brokers.js';
 import { createTopicsAndWait } from './topics.js';
 
+export { readCommitted, exactlyOnceReport, SENTINEL_KEY, type ReadRecord } from './verify.js';
+export { awaitCaughtUp, committedOffsets, endOffsets } from './offsets.js';
+
 export interface TopicRequest {
   /** Readable part of the name; a unique suffix is added. */
   readonly prefix: string;

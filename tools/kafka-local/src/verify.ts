@@ -11,10 +11,12 @@ import type { Kafka } from 'kafkajs';
 export const SENTINEL_KEY = '__vltava_sentinel__';
 
 export interface ReadRecord {
-  readonly key: string;
-  readonly value: string;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
   readonly partition: number;
   readonly offset: string;
+  /** `value` as UTF-8 ('' for null). */
+  readonly text: string;
 }
 
 export async function readCommitted(kafka: Kafka, topic: string, opts: { timeoutMs?: number } = {}): Promise<ReadRecord[]> {
@@ -55,7 +57,7 @@ export async function readCommitted(kafka: Kafka, topic: string, opts: { timeout
             }
             return;
           }
-          records.push({ key, value: message.value?.toString() ?? '', partition, offset: message.offset });
+          records.push({ key: message.key, value: message.value, partition, offset: message.offset, text: message.value?.toString() ?? '' });
         },
       });
     });

@@ -10,11 +10,9 @@
  * It is not yet the Vltava runtime: it shows the Kafka transaction chain the runtime is built on.
  */
 import { createTopicsAndWait, resolveBrokers } from '@vltava/kafka-local';
-import { kafkaLogLevel } from '@vltava/kafka-local/testing';
+import { awaitCaughtUp, exactlyOnceReport, kafkaLogLevel, readCommitted } from '@vltava/kafka-local/testing';
 import { Kafka } from 'kafkajs';
 import { spawnCopier } from './childCopier.js';
-import { awaitCaughtUp } from './offsets.js';
-import { exactlyOnceReport, readCommitted } from './verify.js';
 
 const say = (s: string): void => console.log(`demo: ${s}`);
 const N = 5_000;
@@ -55,7 +53,7 @@ try {
   say('copier #2 caught up to the end of the input');
 
   const out = await readCommitted(kafka, output);
-  const report = exactlyOnceReport(values.map((v) => v.toUpperCase()), out.map((r) => r.value));
+  const report = exactlyOnceReport(values.map((v) => v.toUpperCase()), out.map((r) => r.text));
   say(`independent read_committed check: ${out.length} outputs for ${N} inputs, ${report.missing.length} lost, ${report.duplicates.length} duplicated`);
   ok = out.length === N && report.missing.length === 0 && report.duplicates.length === 0 && report.unexpected.length === 0;
   say(ok ? 'exactly once: PASS' : 'exactly once: FAIL');

@@ -3,13 +3,11 @@
  * Findings are written up in docs/kafkajs-notes.md.
  */
 import test from 'ava';
-import { useKafka } from '@vltava/kafka-local/testing';
+import { awaitCaughtUp, committedOffsets, endOffsets, exactlyOnceReport, readCommitted, useKafka } from '@vltava/kafka-local/testing';
 import { isFencingError, kafkaErrorType, sendOffsetsWithRetry } from '@vltava/runtime';
 import type { Kafka } from 'kafkajs';
 import { startCopier } from './copier.js';
 import { spawnCopier } from './childCopier.js';
-import { awaitCaughtUp, committedOffsets, endOffsets } from './offsets.js';
-import { exactlyOnceReport, readCommitted } from './verify.js';
 
 const kafka = useKafka(test);
 const sorted = (m: Map<number, number>): [number, number][] => [...m].sort((a, b) => a[0] - b[0]);
@@ -43,7 +41,7 @@ test('[broker] commit: outputs and offsets in one transaction are seen exactly o
   await copier.stop();
 
   const out = await readCommitted(client, output!);
-  t.deepEqual(exactlyOnceReport(values, out.map((r) => r.value)), { duplicates: [], missing: [], unexpected: [] });
+  t.deepEqual(exactlyOnceReport(values, out.map((r) => r.text)), { duplicates: [], missing: [], unexpected: [] });
   // Offsets were committed in the same transactions: the group is at the end of the input.
   t.deepEqual(sorted(await committedOffsets(k.admin, groupId, input!)), sorted(await endOffsets(k.admin, input!)));
 });
@@ -77,7 +75,7 @@ test('[broker] abort: an aborted transaction is invisible and commits no offsets
   await done;
   await copier.stop();
   const out = await readCommitted(client, output!);
-  t.deepEqual(exactlyOnceReport(values, out.map((r) => r.value)), { duplicates: [], missing: [], unexpected: [] });
+  t.deepEqual(exactlyOnceReport(values, out.map((r) => r.text)), { duplicates: [], missing: [], unexpected: [] });
 });
 
 test('[broker] fencing: a second producer with the same transactionalId fences the first', async (t) => {
@@ -114,7 +112,7 @@ test('[broker] fencing: a second producer with the same transactionalId fences t
   await owner.disconnect();
 
   const out = await readCommitted(client, output!);
-  t.deepEqual(out.map((r) => r.value), ['owner-1'], 'nothing the zombie sent is visible');
+  t.deepEqual(out.map((r) => r.text), ['owner-1'], 'nothing the zombie sent is visible');
 });
 
 test('[broker] crash: kill -9 in the middle of transactions, restart, and the output has 0 duplicates and 0 losses', async (t) => {
@@ -153,7 +151,7 @@ test('[broker] crash: kill -9 in the middle of transactions, restart, and the ou
   await last.exited;
 
   const out = await readCommitted(client, output!);
-  const report = exactlyOnceReport(values.map((v) => v.toUpperCase()), out.map((r) => r.value));
+  const report = exactlyOnceReport(values.map((v) => v.toUpperCase()), out.map((r) => r.text));
   t.deepEqual(report, { duplicates: [], missing: [], unexpected: [] });
   t.is(out.length, values.length);
   t.log(`InitProducerId after a zombie with an open transaction: ${secondInitMs} ms, ${thirdInitMs} ms`);

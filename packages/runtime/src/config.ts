@@ -1,0 +1,141 @@
+/**
+ * The one validated configuration of a KafkaStreams app, with documented defaults
+ * (docs/runtime.md has the reference table). Contradictions fail at construction with a ConfigError
+ * that says what to change.
+ */
+import { ConfigError } from '@vltava/dsl';
+import type { KafkaConfig } from 'kafkajs';
+import type { DeserializationExceptionHandler, TaskLogger } from './task/index.js';
+
+export type ProcessingGuarantee = 'exactly-once' | 'at-least-once';
+
+/**
+ * What to do when user code throws while processing a record:
+ * - `'fail'` (default): the app goes to ERROR and stops, nothing of the failed transaction commits;
+ * - `{ deadLetterTopic }`: the raw input record goes to that topic, with `vltava.error.*` headers,
+ *   inside the same transaction, and processing continues with the next record.
+ */
+export type ProcessingExceptionHandler = 'fail' | { readonly deadLetterTopic: string };
+
+/** Points between the steps of the commit protocol, for fault-injection tests (`faultInjection`). */
+export type CommitPoint = 'before-send' | 'after-send' | 'after-offsets' | 'after-commit' | 'after-checkpoint';
+
+export interface Logger extends TaskLogger {
+  info(message: string, meta?: Readonly<Record<string, unknown>>): void;
+  error(message: string, meta?: Readonly<Record<string, unknown>>): void;
+}
+
+export interface StreamsConfig {
+  /** Consumer group id, transactional id prefix, internal topic prefix, state dir name. Required. */
+  readonly applicationId: string;
+  /** Bootstrap brokers, e.g. ['127.0.0.1:9092']. Required. */
+  readonly brokers: readonly string[];
+  /** Passed through to kafkajs: ssl, sasl, clientId, connectionTimeout, requestTimeout, retry, logLevel... */
+  readonly kafka?: Omit<KafkaConfig, 'brokers'>;
+  /** Default 'exactly-once'. */
+  readonly processingGuarantee?: ProcessingGuarantee;
+  /** How often each task commits. Default 100 ms under exactly-once, 30 000 ms under at-least-once. */
+  readonly commitIntervalMs?: number;
+  /** Root of local state: `<stateDir>/<applicationId>/<taskId>`. Default `./.vltava-state`. */
+  readonly stateDir?: string;
+  /** Transaction timeout of the task producers. Default 60 000 ms. Must exceed commitIntervalMs. */
+  readonly transactionTimeoutMs?: number;
+  /** Record cache per task, in bytes (0 disables caching). Default 10 MiB. */
+  readonly cacheMaxBytesPerTask?: number;
+  /** One cap on overlays and caches of all tasks; above it, tasks commit early. Default 256 MiB. */
+  readonly maxPendingBytes?: number;
+  /** Replication factor of internal topics (changelog, repartition). Default 1. */
+  readonly replicationFactor?: number;
+  /** Consumer session timeout. Default 10 000 ms (a dead instance's tasks move after this). */
+  readonly sessionTimeoutMs?: number;
+  /** Consumer heartbeat interval. Default 1 000 ms. */
+  readonly heartbeatIntervalMs?: number;
+  /** Where a missing committed offset starts: 'earliest' (default) or 'latest'. */
+  readonly autoOffsetReset?: 'earliest' | 'latest';
+  readonly deserializationExceptionHandler?: DeserializationExceptionHandler;
+  readonly processingExceptionHandler?: ProcessingExceptionHandler;
+  /** How long a failing broker connection is retried before the app goes to ERROR. Default 60 000 ms. */
+  readonly brokerRetryTimeoutMs?: number;
+  /** Delay before directories of tasks no longer owned are deleted. Default 600 000 ms. */
+  readonly stateCleanupDelayMs?: number;
+  readonly logger?: Logger;
+  /** Injected wall clock (ms). Default Date.now. */
+  readonly clock?: () => number;
+  /** Test hook: called between the steps of every commit; throw or kill the process to inject a fault. */
+  readonly faultInjection?: (point: CommitPoint, taskId: string) => void;
+}
+
+export interface ResolvedConfig extends Required<Omit<StreamsConfig, 'kafka' | 'logger' | 'faultInjection'>> {
+  readonly kafka: Omit<KafkaConfig, 'brokers'>;
+  readonly logger: Logger;
+  readonly faultInjection: ((point: CommitPoint, taskId: string) => void) | undefined;
+}
+
+const consoleLogger: Logger = {
+  info: (m, meta) => console.info(`[vltava] ${m}`, meta ?? ''),
+  warn: (m, meta) => console.warn(`[vltava] ${m}`, meta ?? ''),
+  error: (m, meta) => console.error(`[vltava] ${m}`, meta ?? ''),
+};
+
+function positiveInt(name: string, v: number | undefined, dflt: number, min = 1): number {
+  const x = v ?? dflt;
+  if (!Number.isInteger(x) || x < min) throw new ConfigError(`${name} must be an integer >= ${min}, got ${String(v)}.`);
+  return x;
+}
+
+export function resolveConfig(c: StreamsConfig): ResolvedConfig {
+  if (typeof c?.applicationId !== 'string' || !/^[A-Za-z0-9._-]+$/.test(c.applicationId)) {
+    throw new ConfigError(
+      `applicationId is required and may contain only letters, digits, '.', '_' and '-' (it names the consumer group, transactional ids and internal topics); got ${JSON.stringify(c?.applicationId)}.`,
+    );
+  }
+  if (!Array.isArray(c.brokers) || c.brokers.length === 0 || c.brokers.some((b) => typeof b !== 'string' || !/^[^:\s]+:\d+$/.test(b))) {
+    throw new ConfigError(`brokers must be a non-empty list of "host:port", e.g. ['127.0.0.1:9092']; got ${JSON.stringify(c.brokers)}.`);
+  }
+  const guarantee = c.processingGuarantee ?? 'exactly-once';
+  if (guarantee !== 'exactly-once' && guarantee !== 'at-least-once') {
+    throw new ConfigError(`processingGuarantee must be 'exactly-once' or 'at-least-once'; got ${JSON.stringify(guarantee)}.`);
+  }
+  const commitIntervalMs = positiveInt('commitIntervalMs', c.commitIntervalMs, guarantee === 'exactly-once' ? 100 : 30_000);
+  const transactionTimeoutMs = positiveInt('transactionTimeoutMs', c.transactionTimeoutMs, 60_000);
+  if (guarantee === 'exactly-once' && transactionTimeoutMs <= commitIntervalMs) {
+    throw new ConfigError(
+      `transactionTimeoutMs (${transactionTimeoutMs}) must be longer than commitIntervalMs (${commitIntervalMs}): otherwise the broker aborts every transaction before the task commits it. Raise transactionTimeoutMs or lower commitIntervalMs.`,
+    );
+  }
+  const sessionTimeoutMs = positiveInt('sessionTimeoutMs', c.sessionTimeoutMs, 10_000);
+  const heartbeatIntervalMs = positiveInt('heartbeatIntervalMs', c.heartbeatIntervalMs, 1_000);
+  if (heartbeatIntervalMs >= sessionTimeoutMs) {
+    throw new ConfigError(`heartbeatIntervalMs (${heartbeatIntervalMs}) must be lower than sessionTimeoutMs (${sessionTimeoutMs}); a third of it is usual.`);
+  }
+  const autoOffsetReset = c.autoOffsetReset ?? 'earliest';
+  if (autoOffsetReset !== 'earliest' && autoOffsetReset !== 'latest') {
+    throw new ConfigError(`autoOffsetReset must be 'earliest' or 'latest'; got ${JSON.stringify(autoOffsetReset)}.`);
+  }
+  const peh = c.processingExceptionHandler ?? 'fail';
+  if (peh !== 'fail' && !(typeof peh === 'object' && typeof peh.deadLetterTopic === 'string' && peh.deadLetterTopic.length > 0)) {
+    throw new ConfigError(`processingExceptionHandler must be 'fail' or { deadLetterTopic: '<topic>' }; got ${JSON.stringify(peh)}.`);
+  }
+  return {
+    applicationId: c.applicationId,
+    brokers: [...c.brokers],
+    kafka: c.kafka ?? {},
+    processingGuarantee: guarantee,
+    commitIntervalMs,
+    stateDir: c.stateDir ?? './.vltava-state',
+    transactionTimeoutMs,
+    cacheMaxBytesPerTask: positiveInt('cacheMaxBytesPerTask', c.cacheMaxBytesPerTask, 10 * 1024 * 1024, 0),
+    maxPendingBytes: positiveInt('maxPendingBytes', c.maxPendingBytes, 256 * 1024 * 1024),
+    replicationFactor: positiveInt('replicationFactor', c.replicationFactor, 1),
+    sessionTimeoutMs,
+    heartbeatIntervalMs,
+    autoOffsetReset,
+    deserializationExceptionHandler: c.deserializationExceptionHandler ?? 'fail',
+    processingExceptionHandler: peh,
+    brokerRetryTimeoutMs: positiveInt('brokerRetryTimeoutMs', c.brokerRetryTimeoutMs, 60_000),
+    stateCleanupDelayMs: positiveInt('stateCleanupDelayMs', c.stateCleanupDelayMs, 600_000, 0),
+    logger: c.logger ?? consoleLogger,
+    clock: c.clock ?? Date.now,
+    faultInjection: c.faultInjection,
+  };
+}

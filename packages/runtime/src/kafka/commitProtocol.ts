@@ -1,0 +1,144 @@
+/**
+ * THE COMMIT PROTOCOL. Every step of committing one task lives in this file, in this order.
+ *
+ * Exactly-once, every commit interval, for each task with pending work:
+ *   0. Flush the task: record caches emit their collapsed changelog records into the collector;
+ *      take the input offsets (last processed + 1) to commit.
+ *   1. Begin a transaction on the task's own producer (transactionalId = <appId>-<taskId>).
+ *   2. Send the buffered outputs, repartition records and changelog records in it.
+ *   3. sendOffsets: the input offsets, under group = applicationId (retrying coordinator errors).
+ *   4. Commit the transaction.
+ *   5. Apply the store overlays and the changelog offsets to LevelDB in one atomic batch
+ *      (the checkpoint never moves backwards).
+ * If 1-4 fail: abort the transaction and drop the overlays (LevelDB untouched); the caller rewinds the
+ * task to its committed offsets. A fencing error becomes TaskMigratedError: the caller closes the task
+ * without committing and lets the group reassign it.
+ *
+ * At-least-once uses the same steps with a plain idempotent producer: 2. send, 3+4. commit the input
+ * offsets through the consumer after the send was acknowledged, 5. the same LevelDB batch.
+ *
+ * Starting a task (see ActiveTask.init) is the other half of the protocol:
+ *   1. init the transactional producer (fences a zombie, finishes its transaction);
+ *   2. only then read the committed input offsets;
+ *   3. restore the stores from their checkpoints to the end of the changelogs;
+ *   4. process.
+ */
+import type { CollectedRecord } from '@vltava/dsl';
+import type { TaskStores } from '@vltava/state';
+import type { Message, Producer, RecordMetadata, TopicMessages } from 'kafkajs';
+import type { CommitPoint } from '../config.js';
+import { toTaskError } from './kafkaErrors.js';
+import { sendOffsetsWithRetry } from './sendOffsets.js';
+
+export interface CommitContext {
+  readonly taskId: string;
+  readonly groupId: string;
+  readonly exactlyOnce: boolean;
+  readonly producer: Producer;
+  readonly stores: TaskStores;
+  /** Changelog topic -> store name, for turning send results into checkpoints. */
+  readonly changelogStores: ReadonlyMap<string, string>;
+  /** The task's buffered records since the last commit (taken and cleared by commitTask). */
+  readonly buffer: CollectedRecord[];
+  /** Step 0: flush caches, return the input offsets to commit (topic -> next offset). */
+  prepare(): ReadonlyMap<string, number>;
+  readonly partition: number;
+  /** At-least-once: commit input offsets through the consumer. */
+  commitConsumerOffsets(offsets: { topic: string; partition: number; offset: string }[]): Promise<void>;
+  readonly faultInjection: ((point: CommitPoint, taskId: string) => void) | undefined;
+}
+
+export interface CommitResult {
+  readonly records: number;
+  readonly latencyMs: number;
+}
+
+function toTopicMessages(records: readonly CollectedRecord[]): TopicMessages[] {
+  const byTopic = new Map<string, Message[]>();
+  for (const r of records) {
+    let list = byTopic.get(r.topic);
+    if (list === undefined) byTopic.set(r.topic, (list = []));
+    const m: Message = { key: r.key, value: r.value, timestamp: String(r.timestamp) };
+    if (r.partition !== undefined) m.partition = r.partition;
+    if (r.headers !== undefined) m.headers = r.headers as Message['headers'];
+    list.push(m);
+  }
+  return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+}
+
+/**
+ * The offset of each store's last changelog record in this send. kafkajs sends one record batch per
+ * partition, so the records of a partition are contiguous from baseOffset. If a partition appears more
+ * than once (it should not), the lowest base offset - 1 is used: a checkpoint that is too low only
+ * replays a little more, one that is too high would lose data.
+ */
+function changelogOffsets(
+  records: readonly CollectedRecord[],
+  results: readonly RecordMetadata[],
+  changelogStores: ReadonlyMap<string, string>,
+  partition: number,
+): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const r of records) if (changelogStores.has(r.topic)) counts.set(r.topic, (counts.get(r.topic) ?? 0) + 1);
+  const out = new Map<string, number>();
+  for (const [topic, n] of counts) {
+    const hits = results.filter((m) => m.topicName === topic && m.partition === partition);
+    if (hits.length === 0) continue;
+    const base = Math.min(...hits.map((h) => Number(h.baseOffset)));
+    out.set(changelogStores.get(topic)!, hits.length === 1 ? base + n - 1 : base - 1);
+  }
+  return out;
+}
+
+export async function commitTask(ctx: CommitContext): Promise<CommitResult> {
+  const t0 = Date.now();
+  const fault = ctx.faultInjection;
+  // 0. Flush caches; take the offsets and the records of this commit.
+  const offsets = ctx.prepare();
+  const records = ctx.buffer.splice(0);
+  const offsetTopics = [...offsets].map(([topic, offset]) => ({ topic, partitions: [{ partition: ctx.partition, offset: String(offset) }] }));
+  fault?.('before-send', ctx.taskId);
+
+  if (ctx.exactlyOnce) {
+    // 1. Begin.
+    const tx = await ctx.producer.transaction();
+    let results: RecordMetadata[] = [];
+    try {
+      // 2. Send outputs, repartition and changelog records.
+      if (records.length > 0) results = await tx.sendBatch({ topicMessages: toTopicMessages(records) });
+      fault?.('after-send', ctx.taskId);
+      // 3. The input offsets, in the same transaction.
+      if (offsetTopics.length > 0) await sendOffsetsWithRetry(tx, { consumerGroupId: ctx.groupId, topics: offsetTopics });
+      fault?.('after-offsets', ctx.taskId);
+      // 4. Commit.
+      await tx.commit();
+    } catch (err) {
+      await tx.abort().catch(() => undefined);
+      ctx.stores.abort();
+      throw toTaskError(err, ctx.taskId);
+    }
+    fault?.('after-commit', ctx.taskId);
+    // 5. Overlays + changelog offsets into LevelDB, one atomic batch.
+    await ctx.stores.commit(changelogOffsets(records, results, ctx.changelogStores, ctx.partition));
+    fault?.('after-checkpoint', ctx.taskId);
+    return { records: records.length, latencyMs: Date.now() - t0 };
+  }
+
+  // At-least-once: send, then commit offsets through the consumer, then the LevelDB batch.
+  let results: RecordMetadata[] = [];
+  try {
+    if (records.length > 0) results = await ctx.producer.sendBatch({ topicMessages: toTopicMessages(records), acks: -1 });
+    fault?.('after-send', ctx.taskId);
+    if (offsetTopics.length > 0) {
+      await ctx.commitConsumerOffsets(offsetTopics.flatMap((t) => t.partitions.map((p) => ({ topic: t.topic, partition: p.partition, offset: p.offset }))));
+    }
+    fault?.('after-offsets', ctx.taskId);
+  } catch (err) {
+    ctx.stores.abort();
+    throw err;
+  }
+  fault?.('after-commit', ctx.taskId);
+  await ctx.stores.commit(changelogOffsets(records, results, ctx.changelogStores, ctx.partition));
+  fault?.('after-checkpoint', ctx.taskId);
+  return { records: records.length, latencyMs: Date.now() - t0 };
+}

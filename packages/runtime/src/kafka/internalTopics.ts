@@ -1,0 +1,158 @@
+/**
+ * Before any processing: check the user's topics, work out partition counts, and create or validate
+ * the internal topics (repartition: delete policy; changelog: compact). Every problem is a
+ * ConfigError that says what to do, raised before a single record is read.
+ */
+import { ConfigError, topicName, type Topology } from '@vltava/dsl';
+import type { Admin } from 'kafkajs';
+import { taskIdOf } from '../task/index.js';
+import type { TaskRef } from './taskAssignor.js';
+
+export interface TopicLayout {
+  /** Tasks of every sub-topology, with their input partitions. */
+  readonly tasks: TaskRef[];
+  /** Partition count per topic the app reads or writes (full names). */
+  readonly partitions: ReadonlyMap<string, number>;
+  /** Source topics to subscribe to (user and repartition topics). */
+  readonly sourceTopics: string[];
+  /** Task count per sub-topology. */
+  readonly taskCounts: readonly number[];
+}
+
+async function existingPartitions(admin: Admin, topics: readonly string[]): Promise<Map<string, number>> {
+  const existing = new Set(await admin.listTopics());
+  const present = topics.filter((t) => existing.has(t));
+  const out = new Map<string, number>();
+  if (present.length === 0) return out;
+  const meta = await admin.fetchTopicMetadata({ topics: present });
+  for (const t of meta.topics) out.set(t.name, t.partitions.length);
+  return out;
+}
+
+/** Creates missing internal topics and checks everything else; returns the task layout. */
+export async function prepareTopics(
+  admin: Admin,
+  topology: Topology,
+  applicationId: string,
+  opts: { replicationFactor: number; extraSinkTopics?: readonly string[] },
+): Promise<TopicLayout> {
+  const internal = topology.internalTopics(applicationId);
+  const userSources = [...new Set(topology.sourceTopics())];
+  const userSinks = [...new Set([...topology.sinkTopics(), ...(opts.extraSinkTopics ?? [])])];
+  const known = await existingPartitions(admin, [...new Set([...userSources, ...userSinks, ...internal.map((t) => t.name)])]);
+
+  const missingSources = userSources.filter((t) => !known.has(t));
+  if (missingSources.length > 0) {
+    throw new ConfigError(
+      `Source topic(s) ${missingSources.map((t) => `"${t}"`).join(', ')} do not exist. Create them before starting the app ` +
+        `(e.g. kafka-topics.sh --create --topic ${missingSources[0]} --partitions N), or fix the topic names in the topology.`,
+    );
+  }
+  const missingSinks = userSinks.filter((t) => !known.has(t));
+  if (missingSinks.length > 0) {
+    throw new ConfigError(
+      `Output topic(s) ${missingSinks.map((t) => `"${t}"`).join(', ')} do not exist. Create them before starting the app; Vltava creates only its internal topics.`,
+    );
+  }
+
+  // Partition counts: user topics as they are; repartition topics fixed or as many as the tasks of the
+  // sub-topology that writes them; sub-topology task count = max over its sources. Iterate to a fixed point.
+  const partitions = new Map<string, number>(known);
+  const repartition = new Map(internal.filter((t) => t.kind === 'repartition').map((t) => [t.name, t]));
+  for (const [name, t] of repartition) if (t.partitions !== undefined) partitions.set(name, t.partitions);
+  const subs = topology.subtopologies;
+  const taskCounts: number[] = subs.map(() => 0);
+  for (let round = 0; round <= subs.length; round++) {
+    let changed = false;
+    subs.forEach((s, i) => {
+      const counts = s.sources.map((t) => partitions.get(topicName(t, applicationId))).filter((n): n is number => n !== undefined);
+      const n = counts.length > 0 ? Math.max(...counts) : 0;
+      if (n !== taskCounts[i]) {
+        taskCounts[i] = n;
+        changed = true;
+      }
+      for (const sink of s.sinks) {
+        const name = topicName(sink, applicationId);
+        const rt = repartition.get(name);
+        if (rt && rt.partitions === undefined && n > 0 && partitions.get(name) === undefined) {
+          partitions.set(name, n);
+          changed = true;
+        }
+      }
+    });
+    if (!changed) break;
+  }
+
+  // Co-partitioning: topics joined together must have equal partition counts.
+  for (const group of topology.copartitionGroups) {
+    const names = group.map((t) => topicName(t, applicationId));
+    const counts = names.map((n) => partitions.get(n));
+    if (new Set(counts).size > 1) {
+      throw new ConfigError(
+        `Topics ${names.map((n, i) => `"${n}" (${counts[i] ?? '?'} partitions)`).join(', ')} are joined, so they must be co-partitioned: give them the same number of partitions, or repartition one side first (KStream.repartition({ name, partitions })).`,
+      );
+    }
+  }
+
+  // Changelog partitions = task count of the sub-topology that owns the store.
+  const toCreate: { topic: string; numPartitions: number; replicationFactor: number; configEntries: { name: string; value: string }[] }[] = [];
+  for (const t of internal) {
+    let want = partitions.get(t.name);
+    if (t.kind === 'changelog') {
+      const store = t.name.slice(applicationId.length + 1, -'-changelog'.length);
+      const owner = subs.findIndex((s) => s.stores.includes(store));
+      want = owner >= 0 ? taskCounts[owner] : undefined;
+    }
+    if (want === undefined || want === 0) {
+      throw new ConfigError(`Cannot work out the partition count of internal topic "${t.name}": give the operator an explicit partitions option.`);
+    }
+    const have = known.get(t.name);
+    if (have === undefined) {
+      toCreate.push({
+        topic: t.name,
+        numPartitions: want,
+        replicationFactor: opts.replicationFactor,
+        configEntries: Object.entries(t.config).map(([name, value]) => ({ name, value })),
+      });
+    } else if (have !== want) {
+      throw new ConfigError(
+        `Internal topic "${t.name}" has ${have} partitions but the app needs ${want}. The input topics changed size: reset the application (docs/runtime.md, "Resetting an application") so that its internal topics are recreated.`,
+      );
+    }
+    partitions.set(t.name, want);
+  }
+  if (toCreate.length > 0) {
+    await admin.createTopics({ topics: toCreate, waitForLeaders: false });
+    await awaitLeaders(admin, toCreate.map((t) => t.topic));
+  }
+
+  const tasks: TaskRef[] = [];
+  subs.forEach((s, i) => {
+    for (let p = 0; p < taskCounts[i]!; p++) {
+      tasks.push({
+        id: taskIdOf(s.id, p),
+        partitions: s.sources.map((t) => topicName(t, applicationId)).filter((name) => p < (partitions.get(name) ?? 0)).map((topic) => ({ topic, partition: p })),
+      });
+    }
+  });
+  const sourceTopics = [...new Set(subs.flatMap((s) => s.sources.map((t) => topicName(t, applicationId))))];
+  return { tasks, partitions, sourceTopics, taskCounts };
+}
+
+/** kafkajs' own waitForLeaders does not retry UNKNOWN_TOPIC_OR_PARTITION, which KRaft brokers answer at first. */
+async function awaitLeaders(admin: Admin, topics: readonly string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let backoff = 20;
+  for (;;) {
+    try {
+      const meta = await admin.fetchTopicMetadata({ topics: [...topics] });
+      if (meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+    } catch (e) {
+      const type = (e as { type?: string }).type;
+      if (type !== 'UNKNOWN_TOPIC_OR_PARTITION' && type !== 'LEADER_NOT_AVAILABLE') throw e;
+    }
+    if (Date.now() > deadline) throw new ConfigError(`Internal topics ${topics.join(', ')} were created but have no leaders after ${timeoutMs} ms: is the cluster healthy?`);
+    await new Promise((r) => setTimeout(r, backoff));
+    backoff = Math.min(backoff * 2, 500);
+  }
+}
