@@ -138,6 +138,19 @@ export class CommittedStore implements Omit<BytesLayer, 'put'> {
     return { prefix: this.prefix, key, value };
   }
 
+  /** Called after a batch with these store-level writes reached the database (bulk form). */
+  appliedAll(ops: readonly DbOp[]): void {
+    const sorted = this.sorted;
+    if (!this.ready || sorted === null || ops.length === 0) return;
+    const puts: string[] = [];
+    for (const op of ops) {
+      if (op.value === null) sorted.delete(op.key);
+      else puts.push(op.key);
+    }
+    puts.sort();
+    sorted.addSorted(puts);
+  }
+
   /** Called after a batch with these store-level writes reached the database. */
   applied(key: string, value: Buffer | null): void {
     if (!this.ready || this.sorted === null) return;

@@ -132,6 +132,11 @@ test('packed chunks from a snapshot behave like unpacked ones, and untouched chu
   await writeIndexSnapshot(`${path}2`, 'db1', 41, keys.snapshotChunks());
   const { readFileSync } = await import('node:fs');
   t.deepEqual(readFileSync(`${path}2`), readFileSync(path));
+  // a bulk add into packed chunks: only the touched ones get unpacked
+  const bulk = Array.from({ length: 300 }, () => byteString(r)).sort();
+  keys.addSorted(bulk);
+  for (const k of bulk) model.add(k);
+  t.is(keys.size, model.size);
   // random operations against the model
   for (let step = 0; step < 5000; step++) {
     const k = byteString(r);
@@ -156,4 +161,26 @@ test('packed chunks from a snapshot behave like unpacked ones, and untouched chu
   writeFileSync(`${path}4`, readFileSync(path).subarray(0, -5));
   t.is(await readIndexSnapshot(`${path}4`), undefined);
   tmp.cleanup();
+});
+
+test('addSorted (bulk) matches the model, over packed and unpacked chunks, with splits', async (t) => {
+  const r = rng(99);
+  const keys = new SortedKeys();
+  const model = new Set<string>();
+  for (let round = 0; round < 60; round++) {
+    const batch: string[] = [];
+    const n = round % 7 === 0 ? 2000 : Math.floor(r() * 50);
+    for (let i = 0; i < n; i++) batch.push(r() < 0.3 && model.size > 0 ? ([...model][Math.floor(r() * model.size)] as string) : byteString(r));
+    batch.sort();
+    keys.addSorted(batch);
+    for (const k of batch) model.add(k);
+    for (let i = 0; i < 20; i++) {
+      const k = byteString(r);
+      t.is(keys.delete(k), model.delete(k));
+    }
+    t.is(keys.size, model.size);
+  }
+  t.deepEqual([...keys.range()], [...model].sort());
+  t.true([...model].every((k) => keys.has(k)));
+  t.true(model.size > 5000);
 });

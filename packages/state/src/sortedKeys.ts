@@ -149,6 +149,68 @@ export class SortedKeys {
     return true;
   }
 
+  /**
+   * Adds many keys at once (a commit's writes): `keys` must be sorted ascending (duplicates allowed).
+   * Each chunk that receives new keys is merged once, instead of shifting it once per key.
+   */
+  addSorted(keys: readonly string[]): void {
+    if (keys.length === 0) return;
+    if (this.chunks.length === 0) {
+      this.appendSorted(keys.filter((k, i) => i === 0 || k !== keys[i - 1]));
+      return;
+    }
+    const outChunks: string[][] = [];
+    const outPacked: (PackedChunk | undefined)[] = [];
+    let ki = 0;
+    const nChunks = this.chunks.length;
+    for (let ci = 0; ci < nChunks; ci++) {
+      // the keys of this chunk: below the next chunk's first key (all the rest for the last chunk)
+      const limit = ci + 1 < nChunks ? this.firstOf(ci + 1) : undefined;
+      const start = ki;
+      while (ki < keys.length && (limit === undefined || (keys[ki] as string) < limit)) ki++;
+      if (start === ki) {
+        outChunks.push(this.chunks[ci] as string[]);
+        outPacked.push(this.packed[ci]);
+        continue;
+      }
+      const chunk = this.unpack(ci);
+      // only the keys not yet present; a chunk with none is kept as is
+      const fresh: string[] = [];
+      for (let j = start; j < ki; j++) {
+        const k = keys[j] as string;
+        if (j > start && k === keys[j - 1]) continue;
+        const pos = lowerBound(chunk, k);
+        if (pos < chunk.length && chunk[pos] === k) continue;
+        fresh.push(k);
+      }
+      if (fresh.length === 0) {
+        outChunks.push(chunk);
+        outPacked.push(undefined);
+        continue;
+      }
+      this.count += fresh.length;
+      const merged: string[] = [];
+      let i = 0;
+      for (const k of fresh) {
+        while (i < chunk.length && (chunk[i] as string) < k) merged.push(chunk[i++] as string);
+        merged.push(k);
+      }
+      while (i < chunk.length) merged.push(chunk[i++] as string);
+      if (merged.length <= CHUNK * 2) {
+        outChunks.push(merged);
+        outPacked.push(undefined);
+      } else {
+        for (let at = 0; at < merged.length; at += CHUNK) {
+          outChunks.push(merged.slice(at, at + CHUNK));
+          outPacked.push(undefined);
+        }
+      }
+    }
+    this.chunks = outChunks;
+    this.packed = outPacked;
+    this.version++;
+  }
+
   /** Removes the key; returns true if it was present. */
   delete(key: string): boolean {
     if (this.count === 0) return false;

@@ -128,7 +128,7 @@ export class StoreStack {
   }
 
   afterCommit(): void {
-    for (const op of this.pendingApply) this.committed.applied(op.key, op.value);
+    this.committed.appliedAll(this.pendingApply);
     // every overlay entry was written, or dropped as expired: release them (unless written since;
     // expired entries written since are dropped again by the next commit)
     this.overlay.release(this.pendingApply);
@@ -177,7 +177,12 @@ export class StoreStack {
   }
 
   appliedRestore(apply: readonly (readonly [string, Buffer | null])[], checkpoint: number): void {
-    for (const [k, v] of apply) this.committed.applied(k, v);
+    // the last write of each key in the batch decides; then one bulk index update
+    const last = new Map<string, Buffer | null>();
+    for (const [k, v] of apply) last.set(k, v);
+    const ops: DbOp[] = [];
+    for (const [key, value] of last) ops.push({ prefix: this.committed.prefix, key, value });
+    this.committed.appliedAll(ops);
     this.checkpoint = checkpoint;
   }
 }
