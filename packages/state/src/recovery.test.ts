@@ -303,3 +303,24 @@ test('abort() during an in-flight commit is refused; close() lets the commit fin
   await s.close();
   tmp.cleanup();
 });
+
+test('a long restore (key index updated once at the end) gives the same index as the data', async (t) => {
+  const tmp = tempDir('bulk-restore');
+  const changelog = new InMemoryChangelog();
+  const model = new Map<string, string>();
+  for (let i = 0; i < 30_000; i++) {
+    const k = `k${(i * 7919) % 9000}`;
+    const v = i % 11 === 0 ? null : String(i);
+    changelog.append(TOPIC, 0, Buffer.from(k), v === null ? null : Buffer.from(v));
+    if (v === null) model.delete(k);
+    else model.set(k, v);
+  }
+  const s = await openTaskStores(opts(tmp.dir, forwardingCollector()));
+  await s.restore(changelog);
+  const kv = s.getStore<KeyValueStore<string, unknown>>('kv');
+  const expected = [...model].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${k}=${v}`);
+  t.deepEqual(allOf(s), expected);
+  t.is(kv.approximateNumEntries(), model.size);
+  await s.close();
+  tmp.cleanup();
+});

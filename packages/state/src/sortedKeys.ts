@@ -155,6 +155,11 @@ export class SortedKeys {
    */
   addSorted(keys: readonly string[]): void {
     if (keys.length === 0) return;
+    if (keys.length < this.chunks.length) {
+      // few keys for many chunks: one by one is cheaper than a pass over all chunks
+      for (const k of keys) this.add(k);
+      return;
+    }
     if (this.chunks.length === 0) {
       this.appendSorted(keys.filter((k, i) => i === 0 || k !== keys[i - 1]));
       return;
@@ -189,13 +194,26 @@ export class SortedKeys {
         continue;
       }
       this.count += fresh.length;
-      const merged: string[] = [];
-      let i = 0;
-      for (const k of fresh) {
-        while (i < chunk.length && (chunk[i] as string) < k) merged.push(chunk[i++] as string);
-        merged.push(k);
+      let merged: string[];
+      if (fresh.length <= 4) {
+        // a few keys: shift them into the chunk in place
+        for (const k of fresh) {
+          const pos = lowerBound(chunk, k);
+          let j = chunk.length;
+          chunk.push(k);
+          for (; j > pos; j--) chunk[j] = chunk[j - 1] as string;
+          chunk[pos] = k;
+        }
+        merged = chunk;
+      } else {
+        merged = [];
+        let i = 0;
+        for (const k of fresh) {
+          while (i < chunk.length && (chunk[i] as string) < k) merged.push(chunk[i++] as string);
+          merged.push(k);
+        }
+        while (i < chunk.length) merged.push(chunk[i++] as string);
       }
-      while (i < chunk.length) merged.push(chunk[i++] as string);
       if (merged.length <= CHUNK * 2) {
         outChunks.push(merged);
         outPacked.push(undefined);

@@ -176,16 +176,40 @@ export class StoreStack {
     }
   }
 
+  /** During a long restore: key -> present, applied to the index once at the end. */
+  private deferredIndex: Map<string, boolean> | undefined;
+
+  /** A long restore defers key index updates to one sorted merge at the end (`endBulkRestore`). */
+  beginBulkRestore(): void {
+    if (this.committed.builtIndex !== null) this.deferredIndex = new Map();
+  }
+
+  endBulkRestore(): void {
+    const deferred = this.deferredIndex;
+    this.deferredIndex = undefined;
+    if (deferred === undefined) return;
+    const ops: DbOp[] = [];
+    for (const [key, present] of deferred) ops.push({ prefix: this.committed.prefix, key, value: present ? EMPTY : null });
+    this.committed.appliedAll(ops);
+  }
+
   appliedRestore(apply: readonly (readonly [string, Buffer | null])[], checkpoint: number): void {
+    this.checkpoint = checkpoint;
+    const deferred = this.deferredIndex;
+    if (deferred !== undefined) {
+      for (const [k, v] of apply) deferred.set(k, v !== null);
+      return;
+    }
     // the last write of each key in the batch decides; then one bulk index update
     const last = new Map<string, Buffer | null>();
     for (const [k, v] of apply) last.set(k, v);
     const ops: DbOp[] = [];
     for (const [key, value] of last) ops.push({ prefix: this.committed.prefix, key, value });
     this.committed.appliedAll(ops);
-    this.checkpoint = checkpoint;
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 export function offsetBytes(offset: number): Buffer {
   return Buffer.from(encodeTs(offset), 'latin1');

@@ -20,6 +20,8 @@ const FORMAT = 'vltava-state-1';
 /** A random id of this database incarnation: key index snapshots of another incarnation are ignored. */
 const DB_ID_KEY = 'dbid';
 export const DEFAULT_INDEX_SNAPSHOT_INTERVAL_MS = 60_000;
+/** Restores longer than this (in offsets) update the key index once at the end. */
+const BULK_RESTORE_THRESHOLD = 20_000;
 
 /**
  * Opens the stores of one task. leveldb: locks `<stateDir>/<appId>/<taskId>`, opens (or recreates, if
@@ -251,20 +253,36 @@ class DefaultTaskStores implements TaskStores {
     const emit = (fn: ((p: RestoreProgress) => void) | undefined) => fn?.call(listener, { ...progress });
     emit(listener?.onRestoreStart);
     if (from < end) {
-      await reader.read(topic, partition, from, end, async (records) => {
-        if (records.length === 0) return;
-        const ops: DbOp[] = [];
-        const apply: (readonly [string, Buffer | null])[] = [];
-        stack.restoreOps(records, ops, apply);
-        const last = (records[records.length - 1] as { offset: number }).offset;
-        stack.metaOps(ops, last);
-        await this.db.write(ops);
-        stack.appliedRestore(apply, last);
-        progress.restored += records.length;
-        emit(listener?.onBatchRestored);
-      });
+      if (end - from > BULK_RESTORE_THRESHOLD) stack.beginBulkRestore();
+      try {
+        await this.replay(stack, reader, from, end, progress, listener);
+      } finally {
+        stack.endBulkRestore();
+      }
     }
     emit(listener?.onRestoreEnd);
+  }
+
+  private async replay(
+    stack: StoreStack,
+    reader: ChangelogReader,
+    from: number,
+    end: number,
+    progress: { taskId: string; store: string; restored: number; total: number },
+    listener: RestoreListener | undefined,
+  ): Promise<void> {
+    await reader.read(stack.changelogTopic, stack.partition, from, end, async (records) => {
+      if (records.length === 0) return;
+      const ops: DbOp[] = [];
+      const apply: (readonly [string, Buffer | null])[] = [];
+      stack.restoreOps(records, ops, apply);
+      const last = (records[records.length - 1] as { offset: number }).offset;
+      stack.metaOps(ops, last);
+      await this.db.write(ops);
+      stack.appliedRestore(apply, last);
+      progress.restored += records.length;
+      listener?.onBatchRestored?.({ ...progress });
+    });
   }
 
   /** Deletes a store's data and checkpoint in one batch. */
