@@ -67,22 +67,24 @@ export class CommittedStore implements Omit<BytesLayer, 'put'> {
    * Loads the key index at open (LevelDB): from a snapshot if one matches this database and is not
    * ahead of the checkpoint (then `indexBehind` tells restore where to catch up from), else by a scan.
    */
-  async load(snapshot?: { readonly path: string; readonly dbId: string; readonly checkpoint: number | undefined }): Promise<void> {
+  async load(snapshot?: { readonly path: string; readonly dbId: string; readonly checkpoint: number | undefined }): Promise<'snapshot' | 'stale-snapshot' | 'scan' | 'none'> {
     const index = this.sorted;
-    if (index === null) return;
+    if (index === null) return 'none';
     index.clear();
     this.indexBehind = undefined;
     if (snapshot !== undefined) {
       const snap = snapshot.checkpoint === undefined ? undefined : await readIndexSnapshot(snapshot.path);
       if (snap !== undefined && snap.dbId === snapshot.dbId && snapshot.checkpoint !== undefined && snap.checkpoint <= snapshot.checkpoint) {
         index.appendPacked(snap.chunks);
-        if (snap.checkpoint < snapshot.checkpoint) this.indexBehind = snap.checkpoint;
         this.ready = true;
-        return;
+        if (snap.checkpoint === snapshot.checkpoint) return 'snapshot';
+        this.indexBehind = snap.checkpoint;
+        return 'stale-snapshot';
       }
       if (snap !== undefined) await deleteIndexSnapshot(snapshot.path);
     }
     await this.rescan();
+    return 'scan';
   }
 
   /** Rebuilds the key index from the database (async key iteration). */

@@ -256,6 +256,7 @@ test('a clean close writes a key index snapshot that the next open uses instead 
   s = await openTaskStores(opts(tmp.dir, col));
   t.deepEqual(allOf(s), ['a=1', 'b=1', 'planted=7'], 'without a snapshot the index is scanned from LevelDB');
   await s.close();
+  t.true(existsSync(snapFile), 'a close after a scan writes the snapshot again, even without commits');
   tmp.cleanup();
 });
 

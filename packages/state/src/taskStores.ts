@@ -131,11 +131,9 @@ class DefaultTaskStores implements TaskStores {
         continue;
       }
       if (this.openedEmpty) await deleteIndexSnapshot(stack.snapshotPath);
-      await stack.committed.load({ path: stack.snapshotPath, dbId: this.snapshots.dbId, checkpoint: stack.checkpoint });
-      if (stack.committed.indexBehind === undefined && stack.checkpoint !== undefined && stack.committed.builtIndex !== null) {
-        // loaded exactly (snapshot at the checkpoint) or rescanned: either way the index matches it
-        stack.snapshotCheckpoint = stack.checkpoint;
-      }
+      const source = await stack.committed.load({ path: stack.snapshotPath, dbId: this.snapshots.dbId, checkpoint: stack.checkpoint });
+      // the snapshot on disk is exact: no need to write it again until the checkpoint moves
+      if (source === 'snapshot') stack.snapshotCheckpoint = stack.checkpoint;
     }
   }
 
