@@ -325,3 +325,13 @@ test('a long restore (key index updated once at the end) gives the same index as
   await s.close();
   tmp.cleanup();
 });
+
+test('a stateless task (no stores) opens no directory, lock or database', async (t) => {
+  const tmp = tempDir('stateless');
+  const s = await openTaskStores({ ...opts(tmp.dir, forwardingCollector()), specs: [] });
+  t.false(existsSync(join(tmp.dir, APP)));
+  s.flush();
+  await s.commit(new Map());
+  await s.close();
+  tmp.cleanup();
+});

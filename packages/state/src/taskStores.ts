@@ -29,7 +29,8 @@ const BULK_RESTORE_THRESHOLD = 20_000;
  */
 export async function openTaskStores(options: OpenTaskStoresOptions): Promise<TaskStores> {
   validate(options);
-  if (options.backend === 'memory') return openTaskStoresSync(options);
+  // a stateless task has nothing to keep: no directory, no lock, no database
+  if (options.backend === 'memory' || options.specs.length === 0) return openTaskStoresSync({ ...options, backend: 'memory' });
   if (options.stateDir === undefined) {
     throw new StateStoreError(`openTaskStores: backend 'leveldb' needs a stateDir (the root state directory)`, { taskId: options.taskId });
   }
