@@ -96,3 +96,15 @@ test('co-partitioned topics (recorded by join operators) must have equal partiti
     message: /must be co-partitioned \(equal partition counts\), but got left=2, right=3/,
   });
 });
+
+test('producedTopicNames and getStateStore', (t) => {
+  const b = new StreamsBuilder();
+  b.stream('in', { keySerde: str, valueSerde: str }).groupBy((_k, v) => v).count({ name: 'c' }).toStream().to('out');
+  const d = new TopologyTestDriver(b.build(), { applicationId: 'p', defaultPartitions: 2 });
+  t.deepEqual(d.producedTopicNames(), []);
+  d.createInputTopic('in', { keySerde: str, valueSerde: str }).pipeInput('k', 'v');
+  t.deepEqual(d.producedTopicNames().sort(), ['out', 'p-c-changelog', 'p-c-repartition']);
+  const owner = defaultPartition(Serdes.msgpack<string>().serialize('v'), 2);
+  t.is(d.getStateStore<import('@vltava/dsl').KeyValueStore<string, number>>('c', owner).get('v'), 1);
+  t.throws(() => d.getStateStore('nope'), { instanceOf: ConfigError, message: /no store "nope"/ });
+});

@@ -13,6 +13,7 @@ import {
   type RecordCollector,
   type RecordHeaders,
   type SessionStore,
+  type StateStore,
   type StoreSpec,
   type WindowStore,
   type Topology,
@@ -54,6 +55,8 @@ export interface TopologyTestDriverConfig {
 
 interface TopicState {
   readonly name: string;
+  /** Records the topology wrote to this topic (not counting piped input). */
+  produced: number;
   readonly partitions: number;
   readonly nextOffset: number[];
   roundRobin: number;
@@ -147,7 +150,7 @@ export class TopologyTestDriver {
     if (t === undefined) {
       const n = partitions ?? this.config.partitions?.[name] ?? this.config.defaultPartitions ?? 1;
       const repartition = this.topology.repartitionTopics.some((x) => `${this.applicationId}-${x.name}` === name);
-      t = { name, partitions: n, nextOffset: new Array<number>(n).fill(0), roundRobin: 0, reader, captured: repartition ? undefined : new CapturedTopic() };
+      t = { name, produced: 0, partitions: n, nextOffset: new Array<number>(n).fill(0), roundRobin: 0, reader, captured: repartition ? undefined : new CapturedTopic() };
       this.topics.set(name, t);
     }
     return t;
@@ -170,6 +173,7 @@ export class TopologyTestDriver {
     const t = this.topicState(r.topic);
     const partition = this.partitionFor(t, r.key, r.partition);
     const offset = t.nextOffset[partition]!++;
+    t.produced++;
     if (t.reader !== undefined) {
       this.pending.push({ reader: t.reader, topic: t.name, partition, offset, key: r.key, value: r.value, timestamp: r.timestamp, headers: r.headers });
     }
@@ -345,6 +349,22 @@ export class TopologyTestDriver {
 
   wallClockTime(): number {
     return this.wallClockMs;
+  }
+
+  /** Names of the topics the topology has written to (outputs, repartition, changelog, dead-letter). */
+  producedTopicNames(): string[] {
+    return [...this.topics.values()].filter((t) => t.produced > 0).map((t) => t.name);
+  }
+
+  /** Any store by name, as the processor API sees it (one partition: the task's store; else partition 0's unless given). */
+  getStateStore<S extends StateStore = StateStore>(name: string, partition = 0): S {
+    this.checkOpen();
+    const sub = this.topology.subtopologies.find((s) => s.stores.includes(name));
+    const task = sub === undefined ? undefined : this.tasks[sub.id]![partition];
+    if (task === undefined) {
+      throw new ConfigError(`getStateStore: no store "${name}" in partition ${partition}; the topology has [${[...this.topology.stores.keys()].join(', ')}].`);
+    }
+    return task.stores.getStore<S>(name);
   }
 
   /** The number of partitions of a topic, as the driver models it. */
