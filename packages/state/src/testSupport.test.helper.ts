@@ -59,9 +59,12 @@ export class ListCollector implements RecordCollector {
   }
 }
 
+/** A fresh temp dir; removed by `cleanup()`, or at process exit if a failing test skipped that. */
 export function tempDir(label: string): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), `vltava-state-${label}-`));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  const cleanup = () => rmSync(dir, { recursive: true, force: true });
+  process.once('exit', cleanup);
+  return { dir, cleanup };
 }
 
 /** Maps the topic -> last offset map of a committed transaction to store -> offset. */
