@@ -59,12 +59,22 @@ export class ListCollector implements RecordCollector {
   }
 }
 
+const leftovers = new Set<string>();
+process.once('exit', () => {
+  for (const dir of leftovers) rmSync(dir, { recursive: true, force: true });
+});
+
 /** A fresh temp dir; removed by `cleanup()`, or at process exit if a failing test skipped that. */
 export function tempDir(label: string): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), `vltava-state-${label}-`));
-  const cleanup = () => rmSync(dir, { recursive: true, force: true });
-  process.once('exit', cleanup);
-  return { dir, cleanup };
+  leftovers.add(dir);
+  return {
+    dir,
+    cleanup: () => {
+      rmSync(dir, { recursive: true, force: true });
+      leftovers.delete(dir);
+    },
+  };
 }
 
 /** Maps the topic -> last offset map of a committed transaction to store -> offset. */
