@@ -1,4 +1,5 @@
 import test from 'ava';
+import { inspect } from 'node:util';
 import { TopologyError } from './errors.js';
 import { Serdes } from './serdes.js';
 import { Stores } from './storeSpecs.js';
@@ -105,6 +106,7 @@ test('describe() prints text and Mermaid', (t) => {
   t.regex(mermaid, /\[\("store: counts"\)\]/);
   t.regex(mermaid, /topic: #lt;appId#gt;-counts-repartition/);
   t.notRegex(mermaid, /<appId>/);
+  t.is(inspect(d), text);
 });
 
 test('storeSpecs(subtopology) lists the specs the tasks of a sub-topology open', (t) => {

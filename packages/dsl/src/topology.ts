@@ -246,6 +246,11 @@ const topicLabel = (t: TopicRef): string => (t.internal ? `<appId>-${t.name}` : 
 export class TopologyDescription {
   constructor(private readonly topology: Topology) {}
 
+  /** `console.log(topology.describe())` prints the text form. */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+
   toString(): string {
     const lines: string[] = ['Topologies:'];
     for (const sub of this.topology.subtopologies) {
