@@ -231,20 +231,28 @@ export class TableToStreamProcessor<K, V> extends Base<K, Change<V>> {
   }
 }
 
-/** KTable.groupBy: re-keys each change as a subtraction of the old value and an addition of the new. */
+/**
+ * KTable.groupBy: re-keys each change as a subtraction of the old value (under its old group) and
+ * an addition of the new one; when both fall in the same group, one record carries both.
+ */
 export class TableGroupByProcessor<K, V, K2, V2> extends Base<K, Change<V>> {
   constructor(private readonly selector: (key: K, value: V) => KeyValue<K2, V2>) {
     super();
   }
   process(r: StreamRecord<K, Change<V>>): void {
     const c = r.value;
-    if (c.oldValue !== null) {
-      const kv = this.selector(r.key, c.oldValue);
-      this.ctx.forward({ key: kv.key, value: { newValue: null, oldValue: kv.value }, timestamp: r.timestamp, headers: r.headers });
+    const oldKv = c.oldValue === null ? undefined : this.selector(r.key, c.oldValue);
+    const newKv = c.newValue === null ? undefined : this.selector(r.key, c.newValue);
+    // Same group (primitive key): one update carrying both, so the aggregate changes once.
+    if (oldKv !== undefined && newKv !== undefined && oldKv.key === newKv.key) {
+      this.ctx.forward({ key: newKv.key, value: { newValue: newKv.value, oldValue: oldKv.value }, timestamp: r.timestamp, headers: r.headers });
+      return;
     }
-    if (c.newValue !== null) {
-      const kv = this.selector(r.key, c.newValue);
-      this.ctx.forward({ key: kv.key, value: { newValue: kv.value, oldValue: null }, timestamp: r.timestamp, headers: r.headers });
+    if (oldKv !== undefined) {
+      this.ctx.forward({ key: oldKv.key, value: { newValue: null, oldValue: oldKv.value }, timestamp: r.timestamp, headers: r.headers });
+    }
+    if (newKv !== undefined) {
+      this.ctx.forward({ key: newKv.key, value: { newValue: newKv.value, oldValue: null }, timestamp: r.timestamp, headers: r.headers });
     }
   }
 }
