@@ -13,7 +13,7 @@ const sorted = (m: Map<string, number>): [string, number][] => [...m].sort(([a],
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 async function produceLines(k: TestKafka, topic: string, lines: readonly string[]): Promise<void> {
-  const producer = k.client().producer();
+  const producer = k.client().producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   for (let i = 0; i < lines.length; i += 500) {
     await producer.send({ topic, messages: lines.slice(i, i + 500).map((value, j) => ({ key: `line-${i + j}`, value })) });

@@ -36,7 +36,9 @@ export interface StreamsEvents {
   'task.running': { readonly taskId: string; readonly restored: number };
   'task.revoked': { readonly taskId: string };
   'task.migrated': { readonly taskId: string; readonly reason: string };
-  'task.committed': { readonly taskId: string; readonly records: number; readonly latencyMs: number };
+  'task.committed': { readonly taskId: string; readonly records: number; readonly latencyMs: number; readonly offsets: Readonly<Record<string, number>> };
+  /** A fetched batch went through the task (records processed, not yet committed). */
+  'task.processed': { readonly taskId: string; readonly topic: string; readonly records: number };
   'task.restore.start': RestoreProgress;
   'task.restore.progress': RestoreProgress;
   'task.restore.end': RestoreProgress;
@@ -181,6 +183,15 @@ export class KafkaStreams {
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => this.onAssignment(e.payload.memberAssignment));
     consumer.on(consumer.events.REBALANCING, () => this.setState('REBALANCING'));
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      // Marker-only batches never reach eachBatch; their offsets still count as consumed.
+      if (payload.batchSize !== 0) return;
+      const id = this.taskIdFor(payload.topic, payload.partition);
+      const task = id === undefined ? undefined : this.tasks.get(id);
+      if (task?.phase === 'running' && payload.firstOffset !== null) {
+        task.skipFilteredBatch(payload.topic, Number(payload.firstOffset), Number(payload.lastOffset));
+      }
+    });
     consumer.on(consumer.events.CRASH, (e) => {
       const err = e.payload.error;
       if (!e.payload.restart) void this.fail(new StreamsError(`The consumer stopped: ${err.message}`, { cause: err }));
@@ -221,7 +232,10 @@ export class KafkaStreams {
         this.lock.run(async () => {
           // Clean if we can (a commit may still succeed before the new owner fences us), else dirty.
           await task.ready.catch(() => undefined);
-          await task.closeClean().catch(async () => task.closeDirty());
+          await task.closeClean().catch(async (err: unknown) => {
+            if (err instanceof TaskMigratedError) this.emit('task.migrated', () => ({ taskId: id, reason: err.message }));
+            await task.closeDirty();
+          });
         }).finally(() => this.closing.delete(id)),
       );
     }
@@ -246,6 +260,12 @@ export class KafkaStreams {
         onRestoreEnd: (p) => this.emit('task.restore.end', () => p),
       },
       commitConsumerOffsets: (offsets) => this.consumer!.commitOffsets(offsets),
+      onCommitted: (t, r) => {
+        this.commits++;
+        this.commitLatencySum += r.latencyMs;
+        this.commitLatencyMax = Math.max(this.commitLatencyMax, r.latencyMs);
+        this.emit('task.committed', () => ({ taskId: t.id, records: r.records, latencyMs: r.latencyMs, offsets: Object.fromEntries(t.lastCommitted) }));
+      },
     });
     this.tasks.set(id, task);
     this.emit('task.created', () => ({ taskId: id }));
@@ -254,6 +274,7 @@ export class KafkaStreams {
     task.ready = previous.then(() => task.start());
     return task.ready.then(
       () => {
+        if (this.tasks.get(id) !== task) return; // revoked while it was starting
         // kafkajs may have fetched from offsets read before this task fenced its predecessor, or past
         // records of an aborted commit: point it at the committed position.
         for (const [topic, offset] of task.position) {
@@ -316,6 +337,7 @@ export class KafkaStreams {
         return;
       }
       this.processedTotal += task.processed - before;
+      this.emit('task.processed', () => ({ taskId: task.id, topic: batch.topic, records: task.processed - before }));
       resolveOffset(batch.lastOffset());
       const now = this.config.clock();
       if (this.budget.exceeded()) await this.commitTasks([...this.tasks.values()]);
@@ -352,12 +374,8 @@ export class KafkaStreams {
           return;
         }
         try {
-          const r = await task.commit();
+          await task.commit();
           this.failureSince = undefined;
-          this.commits++;
-          this.commitLatencySum += r.latencyMs;
-          this.commitLatencyMax = Math.max(this.commitLatencyMax, r.latencyMs);
-          this.emit('task.committed', () => ({ taskId: task.id, records: r.records, latencyMs: r.latencyMs }));
         } catch (err) {
           await this.onCommitFailure(task, err);
         }

@@ -29,7 +29,7 @@ const groupId = `demo-group-${run}`;
 let ok = false;
 try {
   await createTopicsAndWait(admin, [input, output].map((topic) => ({ topic, numPartitions: 3, replicationFactor: 1 })));
-  const producer = kafka.producer();
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   const values = Array.from({ length: N }, (_, i) => `record-${i}`);
   for (let i = 0; i < N; i += 1_000) {

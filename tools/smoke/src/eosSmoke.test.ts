@@ -14,7 +14,7 @@ const sorted = (m: Map<number, number>): [number, number][] => [...m].sort((a, b
 
 async function produceInput(client: Kafka, topic: string, n: number, prefix = 'v'): Promise<string[]> {
   const values = Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
-  const producer = client.producer();
+  const producer = client.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   await producer.send({ topic, messages: values.map((value, i) => ({ key: `k-${i % 13}`, value })) });
   await producer.disconnect();

@@ -21,6 +21,8 @@ export interface ActiveTaskDeps {
   readonly restoreListener: RestoreListener;
   /** At-least-once: commit offsets through the group consumer. */
   readonly commitConsumerOffsets: (offsets: { topic: string; partition: number; offset: string }[]) => Promise<void>;
+  /** Called after every successful commit (interval, early, or on close). */
+  readonly onCommitted: (task: ActiveTask, result: CommitResult) => void;
 }
 
 export type TaskPhase = 'created' | 'initializing' | 'running' | 'closed';
@@ -44,13 +46,16 @@ export class ActiveTask {
   /** Records processed since the task started (metrics). */
   processed = 0;
   restoredRecords = 0;
+  /** The input offsets of the last commit. */
+  lastCommitted: ReadonlyMap<string, number> = new Map();
 
   private producer: Producer | undefined;
   private stores: TaskStores | undefined;
   private task: StreamTask | undefined;
   private readonly buffer: CollectedRecord[] = [];
   private readonly changelogStores = new Map<string, string>();
-  private positionMoved = false;
+  /** The position as of the last successful commit. */
+  private readonly committedPosition = new Map<string, number>();
 
   constructor(
     taskId: string,
@@ -123,7 +128,9 @@ export class ActiveTask {
     const committed = await admin.fetchOffsets({ groupId: config.applicationId, topics: this.task.inputTopics() });
     for (const t of committed) {
       const p = t.partitions.find((x) => x.partition === this.partition);
-      this.position.set(t.topic, p === undefined ? -1 : Number(p.offset));
+      const offset = p === undefined ? -1 : Number(p.offset);
+      this.position.set(t.topic, offset);
+      this.committedPosition.set(t.topic, offset);
     }
     // 3. Restore: checkpoint + 1 .. end of each changelog (read_committed).
     const reader = new KafkaChangelogReader({ kafka, admin, applicationId: config.applicationId });
@@ -182,11 +189,23 @@ export class ActiveTask {
     // included, as Kafka Streams commits the consumer position: the committed offset then equals the
     // end of the partition once everything is processed.
     if (lastOffset + 1 > from) from = lastOffset + 1;
-    if (from !== this.position.get(topic)) {
-      this.position.set(topic, from);
-      this.positionMoved = true;
-    }
+    this.position.set(topic, from);
     return true;
+  }
+
+  /**
+   * A batch kafkajs did not hand to eachBatch because it held only transaction markers or aborted
+   * records: move past it, so the committed offset reaches the end of the partition.
+   */
+  skipFilteredBatch(topic: string, firstOffset: number, lastOffset: number): void {
+    const from = this.position.get(topic);
+    if (from === undefined || (from >= 0 && firstOffset > from)) return;
+    if (lastOffset + 1 > from) this.position.set(topic, lastOffset + 1);
+  }
+
+  private positionMoved(): boolean {
+    for (const [topic, offset] of this.position) if (offset >= 0 && this.committedPosition.get(topic) !== offset) return true;
+    return false;
   }
 
   /** The input offsets to commit: the position of every input partition read so far. */
@@ -202,7 +221,7 @@ export class ActiveTask {
   }
 
   commitNeeded(): boolean {
-    return this.positionMoved || this.task?.commitNeeded === true || this.buffer.length > 0;
+    return this.positionMoved() || this.task?.commitNeeded === true || this.buffer.length > 0;
   }
 
   pendingBytes(): number {
@@ -211,6 +230,7 @@ export class ActiveTask {
 
   async commit(commitConsumerOffsets = this.deps.commitConsumerOffsets): Promise<CommitResult> {
     const task = this.task!;
+    let offsets = new Map<string, number>();
     const result = await commitTask({
       taskId: this.id,
       groupId: this.deps.config.applicationId,
@@ -221,15 +241,17 @@ export class ActiveTask {
       buffer: this.buffer,
       prepare: () => {
         task.prepareCommit(); // flushes the caches into the collector
-        return this.committableOffsets();
+        return (offsets = this.committableOffsets());
       },
       partition: this.partition,
       commitConsumerOffsets,
       faultInjection: this.deps.config.faultInjection,
     });
     task.markCommitted();
-    this.positionMoved = false;
+    this.lastCommitted = offsets;
+    for (const [topic, offset] of offsets) this.committedPosition.set(topic, offset);
     this.lastCommitAt = this.deps.config.clock();
+    this.deps.onCommitted(this, result);
     return result;
   }
 

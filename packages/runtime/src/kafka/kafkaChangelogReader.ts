@@ -4,8 +4,9 @@
  * kafkajs has no manual partition assignment, so a read uses a throwaway consumer group of its own
  * (`<appId>-restore-<random>`), which is the only member and so gets every partition of the
  * changelog topic. All partitions but the one being restored are paused, the restored one is
- * seeked to `fromOffset`, and records are handed over batch by batch (read_committed) until the
- * batch's last offset (control records included) reaches `toOffset`. The group never commits
+ * seeked to `fromOffset`, and records are handed over batch by batch (read_committed) until a
+ * batch's last offset (control records included, seen through END_BATCH_PROCESS because kafkajs skips
+ * eachBatch for marker-only batches) reaches `toOffset`. The group never commits
  * offsets, so the broker forgets it once it is empty.
  *
  * Offsets: `endOffset` is the high watermark. A changelog partition is written only by its task's
@@ -82,6 +83,14 @@ export class KafkaChangelogReader implements ChangelogReader {
           if (err === undefined) resolve();
           else reject(err);
         };
+        // kafkajs does not call eachBatch for a batch that holds only control records (transaction
+        // markers) or aborted records, but it reports it here: the tail of a changelog often is one.
+        const offBatch = consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
+          if (e.payload.partition === partition && Number(e.payload.lastOffset) + 1 >= toOffset) {
+            offBatch();
+            finish();
+          }
+        });
         consumer
           .run({
             autoCommit: false,

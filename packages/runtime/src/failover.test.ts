@@ -1,0 +1,123 @@
+/**
+ * Scale-out, kill -9 and zombies against a real broker, with word-count apps in child processes.
+ * Exactness is checked with an independent read_committed consumer: the final count of every word
+ * equals the reference, and each word's committed count updates strictly increase (a duplicate
+ * would repeat or overshoot a count).
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { awaitCaughtUp, readCommitted, useKafka, type ReadRecord, type TestKafka } from '@vltava/kafka-local/testing';
+import { spawnApp, type ChildApp } from './testing/childApp.test.helper.js';
+import { corpus, finalCounts, referenceCounts } from './testing/wordCount.test.helper.js';
+
+const kafka = useKafka(test);
+const sorted = (m: Map<string, number>): [string, number][] => [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+
+async function produceLines(k: TestKafka, topic: string, lines: readonly string[], offset = 0): Promise<void> {
+  // Idempotent: a plain producer's retries can duplicate input, which no stream processor can undo.
+  const producer = k.client().producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  for (let i = 0; i < lines.length; i += 250) {
+    await producer.send({ topic, messages: lines.slice(i, i + 250).map((value, j) => ({ key: `line-${offset + i + j}`, value })) });
+  }
+  await producer.disconnect();
+}
+
+/** Words whose committed count updates do not strictly increase (a duplicate shows as a repeat). */
+function nonIncreasing(records: readonly ReadRecord[]): string[] {
+  const last = new Map<string, number>();
+  const bad = new Set<string>();
+  for (const r of [...records].sort((a, b) => a.partition - b.partition || Number(a.offset) - Number(b.offset))) {
+    const w = r.key!.toString();
+    const c = Number(r.value!.readBigInt64BE(0));
+    if (c <= (last.get(w) ?? 0)) bad.add(w);
+    last.set(w, c);
+  }
+  return [...bad];
+}
+
+function baseConfig(k: TestKafka, input: string, output: string, applicationId: string): Record<string, unknown> {
+  return { input, output, applicationId, brokers: k.brokers, sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500, commitIntervalMs: 100 };
+}
+
+const stateDir = (): string => mkdtempSync(join(tmpdir(), 'vltava-fo-'));
+
+async function stopAll(apps: readonly ChildApp[]): Promise<void> {
+  for (const a of apps) a.signal('SIGTERM');
+  await Promise.all(apps.map((a) => a.exited));
+}
+
+test('[broker] three instances, one killed with kill -9 mid-stream: exact results, its tasks restored on the survivors', async (t) => {
+  const k = kafka();
+  const [input, output] = await k.createTopics([{ prefix: 'fo-lines', partitions: 6 }, { prefix: 'fo-counts', partitions: 6 }]);
+  const applicationId = k.uniqueName('fo-app');
+  const lines = corpus(6_000, 300, 7);
+  await produceLines(k, input!, lines.slice(0, 3_000));
+  const base = baseConfig(k, input!, output!, applicationId);
+  const apps = ['a', 'b', 'c'].map((n) => spawnApp(n, { ...base, stateDir: stateDir() }));
+  t.teardown(() => apps.forEach((a) => a.signal('SIGKILL')));
+  // All three share the 12 tasks and have committed work.
+  await Promise.all(apps.map((a) => a.waitUntil(() => a.tasks().size === 4, 'running 4 tasks', 90_000)));
+  await Promise.all(apps.map((a) => a.waitFor(/^committed /, 60_000)));
+  // The victim processes more after the others last owned its tasks, so taking them over needs a restore.
+  const victim = apps[0]!;
+  const before = victim.lines.length;
+  await produceLines(k, input!, lines.slice(3_000, 4_500), 3_000);
+  await victim.waitUntil(() => victim.lines.slice(before).some((l) => /^committed 1_\d+ [1-9]/.test(l)), 'committed counts', 60_000);
+  const victimTasks = victim.tasks();
+  const survivors = apps.slice(1);
+  const killMark = survivors.map((a) => a.lines.length);
+  victim.signal('SIGKILL');
+  await victim.exited;
+  await produceLines(k, input!, lines.slice(4_500), 4_500);
+  await Promise.all(survivors.map((a) => a.waitUntil(() => a.tasks().size === 6, 'running 6 tasks', 90_000)));
+  await awaitCaughtUp(k.admin, applicationId, input!, 90_000);
+  await awaitCaughtUp(k.admin, applicationId, `${applicationId}-counts-repartition`, 90_000);
+
+  // The victim's stateful tasks (sub-topology 1) were restored on the survivors from the changelog.
+  const takenOver = survivors.flatMap((a, i) => a.lines.slice(killMark[i]).filter((l) => l.startsWith('running 1_') && victimTasks.has(l.split(' ')[1]!)));
+  t.is(takenOver.length, [...victimTasks].filter((id) => id.startsWith('1_')).length);
+  t.true(takenOver.some((l) => Number(l.split(' ')[2]) > 0), `restored counts: ${takenOver.join(', ')}`);
+  await stopAll(survivors);
+
+  const out = await readCommitted(k.client(), output!);
+  t.deepEqual(sorted(finalCounts(out)), sorted(referenceCounts(lines)));
+  t.deepEqual(nonIncreasing(out), [], 'no count update is repeated');
+});
+
+test('[broker] a zombie (SIGSTOP until its tasks move, then SIGCONT) is fenced on its next commit; no duplicates', async (t) => {
+  const k = kafka();
+  const [input, output] = await k.createTopics([{ prefix: 'zb-lines', partitions: 4 }, { prefix: 'zb-counts', partitions: 4 }]);
+  const applicationId = k.uniqueName('zb-app');
+  const lines = corpus(4_000, 150, 11);
+  await produceLines(k, input!, lines.slice(0, 1_000));
+  const base = baseConfig(k, input!, output!, applicationId);
+  // The zombie commits rarely, so it holds uncommitted work when it is frozen.
+  const zombie = spawnApp('zombie', { ...base, stateDir: stateDir(), commitIntervalMs: 3_000 });
+  const owner = spawnApp('owner', { ...base, stateDir: stateDir() });
+  t.teardown(() => [zombie, owner].forEach((a) => a.signal('SIGKILL')));
+  await Promise.all([zombie, owner].map((a) => a.waitUntil(() => a.tasks().size === 4, 'running 4 tasks', 90_000)));
+  await zombie.waitFor(/^committed /, 30_000);
+
+  const feeding = produceLines(k, input!, lines.slice(1_000, 2_000), 1_000);
+  // Freeze it right after it processed a batch: with a 3 s commit interval that work is uncommitted.
+  const mark = zombie.lines.length;
+  await zombie.waitUntil(() => zombie.lines.slice(mark).some((l) => l.startsWith('processed ')), 'processing', 30_000);
+  zombie.signal('SIGSTOP');
+  await feeding;
+  await owner.waitUntil(() => owner.tasks().size === 8, 'running all 8 tasks', 90_000);
+  await produceLines(k, input!, lines.slice(2_000, 3_000), 2_000);
+  zombie.signal('SIGCONT');
+  const fenced = await zombie.waitFor(/^migrated /, 60_000);
+  t.log(`zombie: ${fenced}`);
+  await produceLines(k, input!, lines.slice(3_000), 3_000);
+  await awaitCaughtUp(k.admin, applicationId, input!, 90_000);
+  await awaitCaughtUp(k.admin, applicationId, `${applicationId}-counts-repartition`, 90_000);
+  await stopAll([zombie, owner]);
+
+  const out = await readCommitted(k.client(), output!);
+  t.deepEqual(sorted(finalCounts(out)), sorted(referenceCounts(lines)));
+  t.deepEqual(nonIncreasing(out), [], 'no count update is repeated');
+});

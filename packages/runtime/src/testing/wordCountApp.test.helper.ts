@@ -1,0 +1,32 @@
+/**
+ * A word-count app in a child process, for the runtime's crash, failover and zombie tests.
+ * Config: JSON in argv[2] ({ input, output, applicationId, brokers, stateDir, commitIntervalMs?, processingGuarantee? }).
+ * Prints one line per event: `state <S>`, `running <taskId> <restored>`, `migrated <taskId>`,
+ * `committed <taskId> <records>`, `error <message>`. SIGTERM closes cleanly.
+ */
+import { KafkaStreams, type StreamsConfig } from '../index.js';
+import { wordCountTopology } from './wordCount.test.helper.js';
+
+interface ChildConfig extends Omit<StreamsConfig, 'logger'> {
+  readonly input: string;
+  readonly output: string;
+}
+
+const cfg = JSON.parse(process.argv[2] ?? '{}') as ChildConfig;
+const say = (line: string): void => void process.stdout.write(`${line}\n`);
+const app = new KafkaStreams(wordCountTopology(cfg.input, cfg.output), {
+  ...cfg,
+  kafka: process.env.CHILD_KAFKA_LOG ? { logLevel: 4 } : {},
+  logger: { info: () => undefined, warn: () => undefined, error: (m) => say(`error ${m.replace(/\n/g, ' ')}`) },
+});
+app.on('app.state', ({ to }) => say(`state ${to}`));
+app.on('task.running', ({ taskId, restored }) => say(`running ${taskId} ${restored}`));
+app.on('task.migrated', ({ taskId }) => say(`migrated ${taskId}`));
+app.on('task.revoked', ({ taskId }) => say(`revoked ${taskId}`));
+if (cfg.input.includes('zb-')) app.on('task.processed', ({ taskId, records }) => say(`processed ${taskId} ${records}`));
+app.on('task.committed', ({ taskId, records, offsets }) => say(`committed ${taskId} ${records} ${JSON.stringify(offsets)}`));
+app.on('task.created', ({ taskId }) => say(`created ${taskId}`));
+process.on('SIGTERM', () => {
+  void app.close().then(() => process.exit(0));
+});
+await app.start();
