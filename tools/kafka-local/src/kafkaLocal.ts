@@ -8,7 +8,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -61,6 +61,8 @@ export interface RunningKafka {
   readonly startMs: number;
   /** SIGTERM, then SIGKILL after `timeoutMs` (default 20 s). */
   stop(timeoutMs?: number): Promise<void>;
+  /** Stops the broker and starts it again on the same data and ports (a broker restart); resolves when ready. */
+  restart(stopTimeoutMs?: number): Promise<void>;
 }
 
 export interface BrokerStateFile {
@@ -376,55 +378,69 @@ export async function startLocalKafka(opts: LocalKafkaOptions = {}): Promise<Run
   }
 
   const logFile = join(dir, 'broker.log');
-  const logFd = openSync(logFile, 'a');
   const heap = opts.heapMb ?? 1024;
-  const child = spawn(
-    'java',
-    [
-      `-Xms256m`,
-      `-Xmx${heap}m`,
-      '-XX:+UseG1GC',
-      '-XX:MaxGCPauseMillis=20',
-      '-Djava.awt.headless=true',
-      logging.jvmFlag,
-      `-Dkafka.logs.dir=${join(dir, 'logs')}`,
-      '-cp',
-      cp,
-      'kafka.Kafka',
-      propsFile,
-    ],
-    { detached: true, stdio: ['ignore', logFd, logFd] },
-  );
-  closeSync(logFd);
-  const pid = child.pid;
-  if (pid === undefined) throw new LocalKafkaError('Could not spawn `java` for the broker.');
-  if (opts.detached) child.unref();
-  let exited = false;
-  child.once('exit', () => (exited = true));
-
   const brokers = `127.0.0.1:${port}`;
-  const deadline = Date.now() + (opts.startTimeoutMs ?? 60_000);
-  let logged = false;
-  for (;;) {
-    if (exited || !isAlive(pid)) {
-      throw new LocalKafkaError(`The Kafka broker exited during start-up. Last lines of ${logFile}:\n${logTail(logFile)}`);
+  const timeoutMs = opts.startTimeoutMs ?? 60_000;
+
+  /** Spawns the broker on the formatted run directory and waits until it is ready; returns its pid. */
+  const launch = async (): Promise<number> => {
+    const logStart = existsSync(logFile) ? statSync(logFile).size : 0;
+    const logFd = openSync(logFile, 'a');
+    const child = spawn(
+      'java',
+      [
+        `-Xms256m`,
+        `-Xmx${heap}m`,
+        '-XX:+UseG1GC',
+        '-XX:MaxGCPauseMillis=20',
+        '-Djava.awt.headless=true',
+        logging.jvmFlag,
+        `-Dkafka.logs.dir=${join(dir, 'logs')}`,
+        '-cp',
+        cp,
+        'kafka.Kafka',
+        propsFile,
+      ],
+      { detached: true, stdio: ['ignore', logFd, logFd] },
+    );
+    closeSync(logFd);
+    const pid = child.pid;
+    if (pid === undefined) throw new LocalKafkaError('Could not spawn `java` for the broker.');
+    if (opts.detached) child.unref();
+    let exited = false;
+    child.once('exit', () => (exited = true));
+    const deadline = Date.now() + timeoutMs;
+    let logged = false;
+    for (;;) {
+      if (exited || !isAlive(pid)) {
+        throw new LocalKafkaError(`The Kafka broker exited during start-up. Last lines of ${logFile}:\n${logTail(logFile)}`);
+      }
+      if (Date.now() > deadline) {
+        await stopPid(pid, 5_000);
+        throw new LocalKafkaError(`The Kafka broker was not ready within ${timeoutMs} ms. Last lines of ${logFile}:\n${logTail(logFile)}`);
+      }
+      if (!logged) logged = readFileSync(logFile).subarray(logStart).includes('Kafka Server started');
+      if (logged && (await metadataOk(brokers, 3_000))) return pid;
+      await delay(logged ? 200 : 100);
     }
-    if (Date.now() > deadline) {
-      await stopPid(pid, 5_000);
-      throw new LocalKafkaError(`The Kafka broker was not ready within ${opts.startTimeoutMs ?? 60_000} ms. Last lines of ${logFile}:\n${logTail(logFile)}`);
-    }
-    if (!logged) logged = readFileSync(logFile, 'utf8').includes('Kafka Server started');
-    if (logged && (await metadataOk(brokers, 3_000))) break;
-    await delay(logged ? 200 : 100);
-  }
+  };
+
+  let pid = await launch();
   const startMs = Date.now() - t0;
   const state: BrokerStateFile = { brokers, version, pid, port, controllerPort, dir, startedAt: new Date().toISOString() };
   writeFileSync(join(dir, 'broker.json'), JSON.stringify(state, null, 2));
   return {
     ...state,
+    get pid() {
+      return pid;
+    },
     startMs,
     stop: async (timeoutMs = 20_000) => {
       await stopPid(pid, timeoutMs);
+    },
+    restart: async (timeoutMs = 20_000) => {
+      await stopPid(pid, timeoutMs);
+      pid = await launch();
     },
   };
 }
