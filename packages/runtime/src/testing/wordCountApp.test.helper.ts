@@ -4,23 +4,36 @@
  * Prints one line per event: `state <S>`, `running <taskId> <restored>`, `migrated <taskId>`,
  * `committed <taskId> <records>`, `error <message>`. SIGTERM closes cleanly.
  */
-import { KafkaStreams, type StreamsConfig } from '../index.js';
+import { KafkaStreams, type CommitPoint, type StreamsConfig } from '../index.js';
 import { wordCountTopology } from './wordCount.test.helper.js';
 
-interface ChildConfig extends Omit<StreamsConfig, 'logger'> {
+interface ChildConfig extends Omit<StreamsConfig, 'logger' | 'faultInjection'> {
   readonly input: string;
   readonly output: string;
+  /** SIGKILL this process at the n-th time any task reaches `point` of the commit protocol. */
+  readonly crashAt?: { readonly point: CommitPoint; readonly nth: number };
 }
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as ChildConfig;
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
+let hits = 0;
+const crashAt = cfg.crashAt;
 const app = new KafkaStreams(wordCountTopology(cfg.input, cfg.output), {
   ...cfg,
   kafka: process.env.CHILD_KAFKA_LOG ? { logLevel: 4 } : {},
+  faultInjection: crashAt
+    ? (point, taskId) => {
+        if (point === crashAt.point && ++hits === crashAt.nth) {
+          say(`crash ${point} ${taskId}`);
+          process.kill(process.pid, 'SIGKILL');
+        }
+      }
+    : undefined,
   logger: { info: () => undefined, warn: () => undefined, error: (m) => say(`error ${m.replace(/\n/g, ' ')}`) },
 });
 app.on('app.state', ({ to }) => say(`state ${to}`));
 app.on('task.running', ({ taskId, restored }) => say(`running ${taskId} ${restored}`));
+app.on('task.restore.end', ({ taskId, store, restored, total }) => say(`restored ${taskId} ${store} ${restored} ${total}`));
 app.on('task.migrated', ({ taskId }) => say(`migrated ${taskId}`));
 app.on('task.revoked', ({ taskId }) => say(`revoked ${taskId}`));
 if (cfg.input.includes('zb-')) app.on('task.processed', ({ taskId, records }) => say(`processed ${taskId} ${records}`));
