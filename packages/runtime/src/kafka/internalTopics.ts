@@ -55,54 +55,16 @@ export async function prepareTopics(
     );
   }
 
-  // Partition counts: user topics as they are; repartition topics fixed or as many as the tasks of the
-  // sub-topology that writes them; sub-topology task count = max over its sources. Iterate to a fixed point.
-  const partitions = new Map<string, number>(known);
-  const repartition = new Map(internal.filter((t) => t.kind === 'repartition').map((t) => [t.name, t]));
-  for (const [name, t] of repartition) if (t.partitions !== undefined) partitions.set(name, t.partitions);
-  const subs = topology.subtopologies;
-  const taskCounts: number[] = subs.map(() => 0);
-  for (let round = 0; round <= subs.length; round++) {
-    let changed = false;
-    subs.forEach((s, i) => {
-      const counts = s.sources.map((t) => partitions.get(topicName(t, applicationId))).filter((n): n is number => n !== undefined);
-      const n = counts.length > 0 ? Math.max(...counts) : 0;
-      if (n !== taskCounts[i]) {
-        taskCounts[i] = n;
-        changed = true;
-      }
-      for (const sink of s.sinks) {
-        const name = topicName(sink, applicationId);
-        const rt = repartition.get(name);
-        if (rt && rt.partitions === undefined && n > 0 && partitions.get(name) === undefined) {
-          partitions.set(name, n);
-          changed = true;
-        }
-      }
-    });
-    if (!changed) break;
-  }
+  // Partition counts of every source and internal topic, derived from the user topics alone
+  // (Topology.partitionPlan also checks co-partitioning); existing internal topics must match them.
+  const userCounts = new Map([...known].filter(([name]) => !internal.some((t) => t.name === name)));
+  const plan = topology.partitionPlan(applicationId, (topic) => userCounts.get(topic));
+  const taskCounts = plan.tasks;
+  const partitions = new Map<string, number>([...known, ...plan.topics]);
 
-  // Co-partitioning: topics joined together must have equal partition counts.
-  for (const group of topology.copartitionGroups) {
-    const names = group.map((t) => topicName(t, applicationId));
-    const counts = names.map((n) => partitions.get(n));
-    if (new Set(counts).size > 1) {
-      throw new ConfigError(
-        `Topics ${names.map((n, i) => `"${n}" (${counts[i] ?? '?'} partitions)`).join(', ')} are joined, so they must be co-partitioned: give them the same number of partitions, or repartition one side first (KStream.repartition({ name, partitions })).`,
-      );
-    }
-  }
-
-  // Changelog partitions = task count of the sub-topology that owns the store.
   const toCreate: { topic: string; numPartitions: number; replicationFactor: number; configEntries: { name: string; value: string }[] }[] = [];
   for (const t of internal) {
-    let want = partitions.get(t.name);
-    if (t.kind === 'changelog') {
-      const store = t.name.slice(applicationId.length + 1, -'-changelog'.length);
-      const owner = subs.findIndex((s) => s.stores.includes(store));
-      want = owner >= 0 ? taskCounts[owner] : undefined;
-    }
+    const want = plan.topics.get(t.name);
     if (want === undefined || want === 0) {
       throw new ConfigError(`Cannot work out the partition count of internal topic "${t.name}": give the operator an explicit partitions option.`);
     }
@@ -119,7 +81,6 @@ export async function prepareTopics(
         `Internal topic "${t.name}" has ${have} partitions but the app needs ${want}. The input topics changed size: reset the application (docs/runtime.md, "Resetting an application") so that its internal topics are recreated.`,
       );
     }
-    partitions.set(t.name, want);
   }
   if (toCreate.length > 0) {
     await admin.createTopics({ topics: toCreate, waitForLeaders: false });
@@ -127,7 +88,7 @@ export async function prepareTopics(
   }
 
   const tasks: TaskRef[] = [];
-  subs.forEach((s, i) => {
+  topology.subtopologies.forEach((s, i) => {
     for (let p = 0; p < taskCounts[i]!; p++) {
       tasks.push({
         id: taskIdOf(s.id, p),
@@ -135,7 +96,7 @@ export async function prepareTopics(
       });
     }
   });
-  const sourceTopics = [...new Set(subs.flatMap((s) => s.sources.map((t) => topicName(t, applicationId))))];
+  const sourceTopics = [...new Set(topology.subtopologies.flatMap((s) => s.sources.map((t) => topicName(t, applicationId))))];
   return { tasks, partitions, sourceTopics, taskCounts };
 }
 
