@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { ConfigError } from '@vltava/dsl';
+import { ConfigError, Serdes, StreamsBuilder } from '@vltava/dsl';
 import { awaitCaughtUp, readCommitted, useKafka, type TestKafka } from '@vltava/kafka-local/testing';
 import { KafkaStreams, type StreamsConfig } from './index.js';
 import { corpus, finalCounts, referenceCounts, wordCountTopology } from './testing/wordCount.test.helper.js';
@@ -73,4 +73,52 @@ test('[broker] missing source topics and bad config fail before any processing, 
   });
   t.throws(() => new KafkaStreams(wordCountTopology('a', 'b'), { ...appConfig(k, 'x'), brokers: [] }), { instanceOf: ConfigError, message: /brokers/ });
   t.throws(() => new KafkaStreams(wordCountTopology('a', 'b'), { ...appConfig(k, 'bad id!') }), { instanceOf: ConfigError, message: /applicationId/ });
+});
+
+function failingTopology(input: string, output: string): ReturnType<typeof wordCountTopology> {
+  const builder = new StreamsBuilder();
+  builder
+    .stream(input, { keySerde: Serdes.string(), valueSerde: Serdes.string(), name: 'in' })
+    .mapValues(
+      (v) => {
+        if (v === 'boom') throw new Error('cannot handle boom');
+        return v.toUpperCase();
+      },
+      { name: 'upper' },
+    )
+    .to(output, { keySerde: Serdes.string(), valueSerde: Serdes.string(), name: 'out' });
+  return builder.build();
+}
+
+test('[broker] a processing error goes to the dead-letter topic inside the transaction, and processing continues', async (t) => {
+  const k = kafka();
+  const [input, output, dlq] = await k.createTopics([{ prefix: 'dlq-in' }, { prefix: 'dlq-out' }, { prefix: 'dlq-dead' }]);
+  await produceLines(k, input!, ['a', 'boom', 'b']);
+  const applicationId = k.uniqueName('dlq-app');
+  const app = new KafkaStreams(failingTopology(input!, output!), appConfig(k, applicationId, { processingExceptionHandler: { deadLetterTopic: dlq! } }));
+  t.teardown(() => app.close());
+  await app.start();
+  await awaitCaughtUp(k.admin, applicationId, input!, 60_000);
+  await app.close();
+  t.deepEqual((await readCommitted(k.client(), output!)).map((r) => r.text), ['A', 'B']);
+  const dead = await readCommitted(k.client(), dlq!);
+  t.deepEqual(dead.map((r) => r.text), ['boom']);
+  t.is(app.state, 'NOT_RUNNING');
+});
+
+test('[broker] with the fail handler, a processing error stops the app in ERROR and commits nothing of the failed transaction', async (t) => {
+  const k = kafka();
+  const [input, output] = await k.createTopics([{ prefix: 'fail-in' }, { prefix: 'fail-out' }]);
+  await produceLines(k, input!, ['a', 'b', 'boom', 'c']);
+  const applicationId = k.uniqueName('fail-app');
+  const app = new KafkaStreams(failingTopology(input!, output!), appConfig(k, applicationId, { commitIntervalMs: 60_000, transactionTimeoutMs: 90_000 }));
+  t.teardown(() => app.close());
+  const failed = new Promise<Error>((resolve) => app.on('error', ({ error }) => resolve(error)));
+  await app.start();
+  const error = await failed;
+  t.is(error.name, 'ProcessingError');
+  t.regex(error.message, /cannot handle boom/);
+  t.is(app.state, 'ERROR');
+  await app.close();
+  t.deepEqual((await readCommitted(k.client(), output!)).map((r) => r.text), [], 'the records before the failure were never committed');
 });
