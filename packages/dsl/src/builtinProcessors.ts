@@ -122,7 +122,7 @@ export class SplitProcessor<K, V> extends Base<K, V> {
  * the change's old value is the value at the previous commit. Without a cache it emits every
  * update at once. Returns true if the cache emits.
  */
-function emitOnFlush(ctx: Ctx, store: unknown): boolean {
+export function emitOnFlush(ctx: Ctx, store: unknown): boolean {
   const s = store as Partial<FlushListenable<unknown, unknown>>;
   if (typeof s.setFlushListener !== 'function') return false;
   return s.setFlushListener((key, newValue, oldValue, timestamp) => {

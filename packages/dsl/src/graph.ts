@@ -148,6 +148,22 @@ export class InternalBuilder {
     this.stores.set(spec.name, spec);
   }
 
+  /** The source nodes upstream of `node` (within what the node can see through its parents). */
+  sourcesOf(node: string): string[] {
+    const byName = new Map(this.nodes.map((n) => [n.name, n]));
+    const out = new Set<string>();
+    const seen = new Set<string>();
+    const stack = [node];
+    while (stack.length > 0) {
+      const n = byName.get(stack.pop()!);
+      if (n === undefined || seen.has(n.name)) continue;
+      seen.add(n.name);
+      if (n.kind === 'source') out.add(n.name);
+      else stack.push(...n.parents);
+    }
+    return [...out];
+  }
+
   /** Records that the topics read by these source nodes must have equal partition counts. */
   copartition(sourceNodes: readonly string[]): void {
     const topics: TopicRef[] = [];

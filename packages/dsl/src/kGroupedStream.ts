@@ -1,9 +1,12 @@
 import { StreamAggregateProcessor } from './builtinProcessors.js';
+import { TopologyError } from './errors.js';
 import { type InternalBuilder, requireFunction } from './graph.js';
 import { KTable } from './kTable.js';
 import { type MaterializedOptions, materializedSpec, requireName } from './kStream.js';
 import type { Serde } from './serde.js';
 import { Serdes } from './serdes.js';
+import { SessionWindowedKStream, TimeWindowedKStream } from './windowedKStream.js';
+import { SessionWindows, TimeWindows } from './windows.js';
 
 /**
  * A stream grouped by key, ready to aggregate. Records with a null key or null value are
@@ -12,12 +15,24 @@ import { Serdes } from './serdes.js';
 export class KGroupedStream<K, V> {
   /** @internal */
   constructor(
-    private readonly builder: InternalBuilder,
-    private readonly node: string,
-    private readonly keySerde: Serde<K> | undefined,
-    private readonly valueSerde: Serde<V> | undefined,
-    private readonly repartitionRequired: boolean,
+    /** @internal */ readonly builder: InternalBuilder,
+    /** @internal */ readonly node: string,
+    /** @internal */ readonly keySerde: Serde<K> | undefined,
+    /** @internal */ readonly valueSerde: Serde<V> | undefined,
+    /** @internal */ readonly repartitionRequired: boolean,
   ) {}
+
+  /**
+   * Aggregates per key and time window: `TimeWindows` (tumbling/hopping, epoch-aligned) or
+   * `SessionWindows`. Aggregations then produce a `KTable<Windowed<K>, V>`.
+   */
+  windowedBy(windows: TimeWindows): TimeWindowedKStream<K, V>;
+  windowedBy(windows: SessionWindows): SessionWindowedKStream<K, V>;
+  windowedBy(windows: TimeWindows | SessionWindows): TimeWindowedKStream<K, V> | SessionWindowedKStream<K, V> {
+    if (windows instanceof TimeWindows) return new TimeWindowedKStream<K, V>(this, windows);
+    if (windows instanceof SessionWindows) return new SessionWindowedKStream<K, V>(this, windows);
+    throw new TopologyError('windowedBy: pass TimeWindows.ofSizeAndGrace(...) (optionally .advanceBy(...)) or SessionWindows.ofInactivityGapAndGrace(...).');
+  }
 
   private aggregateNode<VA>(
     operator: string,

@@ -14,6 +14,7 @@ import {
 } from './builtinProcessors.js';
 import { type AnyProcessorSupplier, type InternalBuilder, type StreamPartitioner, requireFunction, validateName } from './graph.js';
 import { KGroupedStream } from './kGroupedStream.js';
+import { type JoinedOptions, type StreamJoinedOptions, streamStreamJoin, streamTableJoin } from './joins.js';
 import { KTable } from './kTable.js';
 import type { ProcessorSupplier } from './processor.js';
 import type { Serde } from './serde.js';
@@ -252,6 +253,37 @@ export class KStream<K, V> {
     const name = this.builder.nodeName(opts.name, 'KSTREAM-PROCESSOR', 'process');
     this.builder.addProcessor({ name, operator: 'process', parents: [this.node], supplier, stores: [...(opts.stores ?? [])] });
     return new KStream<K2, V2>(this.builder, name, undefined, undefined, true);
+  }
+
+  /**
+   * Inner join. With a KTable: each record is joined with the table's current row for its key
+   * (no row: no output; table updates emit nothing). With a KStream: records of both streams with
+   * equal keys and timestamps within `opts.windows` are joined (both sides are buffered in window
+   * stores `<name>-this-join-store` and `<name>-other-join-store`). Inputs must be co-partitioned.
+   */
+  join<VT, VR>(table: KTable<K, VT>, joiner: (value: V, tableValue: VT, key: K) => VR, opts: JoinedOptions<K, V>): KStream<K, VR>;
+  join<VO, VR>(other: KStream<K, VO>, joiner: (value: V, otherValue: VO, key: K) => VR, opts: StreamJoinedOptions<K, V, VO>): KStream<K, VR>;
+  join(other: KTable<K, any> | KStream<K, any>, joiner: (value: V, otherValue: any, key: K) => any, opts: any): KStream<K, any> {
+    if (other instanceof KStream) return streamStreamJoin(this, other, joiner, opts, 'inner');
+    return streamTableJoin(this, other, joiner, opts, false);
+  }
+
+  /**
+   * Left join: like join, but every record of this stream produces output; without a match the
+   * joiner gets `null`. Stream-stream: an unmatched record is emitted once its window closes
+   * (stream time past its timestamp + after + grace), never before a match could still arrive.
+   */
+  leftJoin<VT, VR>(table: KTable<K, VT>, joiner: (value: V, tableValue: VT | null, key: K) => VR, opts: JoinedOptions<K, V>): KStream<K, VR>;
+  leftJoin<VO, VR>(other: KStream<K, VO>, joiner: (value: V, otherValue: VO | null, key: K) => VR, opts: StreamJoinedOptions<K, V, VO>): KStream<K, VR>;
+  leftJoin(other: KTable<K, any> | KStream<K, any>, joiner: (value: V, otherValue: any, key: K) => any, opts: any): KStream<K, any> {
+    if (other instanceof KStream) return streamStreamJoin(this, other, joiner, opts, 'left');
+    return streamTableJoin(this, other, joiner, opts, true);
+  }
+
+  /** Stream-stream outer join: unmatched records of either side are emitted with `null` once their window closes. */
+  outerJoin<VO, VR>(other: KStream<K, VO>, joiner: (value: V | null, otherValue: VO | null, key: K) => VR, opts: StreamJoinedOptions<K, V, VO>): KStream<K, VR> {
+    if (!(other instanceof KStream)) throw new TopologyError('outerJoin: a KStream can only be outer-joined with another KStream (use leftJoin for a KTable).');
+    return streamStreamJoin(this, other, joiner, opts, 'outer');
   }
 
   /**

@@ -2,8 +2,14 @@ import { TableFilterProcessor, TableMapValuesProcessor, TableToStreamProcessor }
 import { type AnyProcessorSupplier, type InternalBuilder, requireFunction } from './graph.js';
 import { KGroupedTable } from './kGroupedTable.js';
 import { KStream, type GroupedOptions, type Named } from './kStream.js';
+import { TopologyError } from './errors.js';
+import { type TableJoinedOptions, tableTableJoin } from './joins.js';
 import type { Serde } from './serde.js';
-import type { KeyValue } from './stores.js';
+import type { KeyValue, Windowed } from './stores.js';
+import { type ValueGetter, mappedGetter, storeGetter } from './valueGetter.js';
+import { SuppressProcessor, bufferKeySerde, bufferValueSerde } from './windowProcessors.js';
+import { Serdes } from './serdes.js';
+import type { Suppressed, WindowInfo } from './windows.js';
 
 /**
  * A changelog view of a table: each update carries the new value and the value it replaced,
@@ -18,29 +24,47 @@ export class KTable<K, V> {
     /** @internal */ readonly valueSerde: Serde<V> | undefined,
     /** The store holding this table, if materialized (query it with the driver's getKeyValueStore). */
     readonly queryableStoreName: string | undefined,
-  ) {}
+    /** @internal How joins look rows up (undefined: the key-value store `queryableStoreName`; null: not possible). */
+    getter?: ValueGetter<K, V> | null,
+    /** @internal Set on windowed tables straight from an aggregation: what suppress needs. */
+    readonly windowInfo?: WindowInfo,
+  ) {
+    this.valueGetter =
+      getter === null ? undefined : (getter ?? (queryableStoreName !== undefined && builder.stores.get(queryableStoreName)?.kind === 'keyValue' ? storeGetter<K, V>(queryableStoreName) : undefined));
+  }
 
-  private next<V2>(operator: string, prefix: string, opts: Named | undefined, supplier: AnyProcessorSupplier, valueSerde: Serde<V2> | undefined): KTable<K, V2> {
+  /** @internal */
+  readonly valueGetter: ValueGetter<K, V> | undefined;
+
+  private next<V2>(
+    operator: string,
+    prefix: string,
+    opts: Named | undefined,
+    supplier: AnyProcessorSupplier,
+    valueSerde: Serde<V2> | undefined,
+    get: (key: K, value: V) => V2 | undefined,
+  ): KTable<K, V2> {
     const name = this.builder.nodeName(opts?.name, prefix, operator);
     this.builder.addProcessor({ name, operator, parents: [this.node], supplier, stores: [] });
-    return new KTable<K, V2>(this.builder, name, this.keySerde, valueSerde, undefined);
+    const getter = this.valueGetter === undefined ? null : mappedGetter(this.valueGetter, get);
+    return new KTable<K, V2>(this.builder, name, this.keySerde, valueSerde, undefined, getter);
   }
 
   /** Keeps rows for which `predicate` is true; a row that stops matching becomes a tombstone. */
   filter(predicate: (key: K, value: V) => boolean, opts?: Named): KTable<K, V> {
     requireFunction(predicate, 'KTable.filter', '(key, value) => boolean');
-    return this.next('filter', 'KTABLE-FILTER', opts, () => new TableFilterProcessor(predicate, true), this.valueSerde);
+    return this.next('filter', 'KTABLE-FILTER', opts, () => new TableFilterProcessor(predicate, true), this.valueSerde, (k, v) => (predicate(k, v) ? v : undefined));
   }
 
   /** Drops rows for which `predicate` is true (emitting tombstones for rows that start matching). */
   filterNot(predicate: (key: K, value: V) => boolean, opts?: Named): KTable<K, V> {
     requireFunction(predicate, 'KTable.filterNot', '(key, value) => boolean');
-    return this.next('filterNot', 'KTABLE-FILTER', opts, () => new TableFilterProcessor(predicate, false), this.valueSerde);
+    return this.next('filterNot', 'KTABLE-FILTER', opts, () => new TableFilterProcessor(predicate, false), this.valueSerde, (k, v) => (predicate(k, v) ? undefined : v));
   }
 
   mapValues<V2>(mapper: (value: V, key: K) => V2, opts?: Named): KTable<K, V2> {
     requireFunction(mapper, 'KTable.mapValues', '(value, key) => newValue');
-    return this.next<V2>('mapValues', 'KTABLE-MAPVALUES', opts, () => new TableMapValuesProcessor(mapper), undefined);
+    return this.next<V2>('mapValues', 'KTABLE-MAPVALUES', opts, () => new TableMapValuesProcessor(mapper), undefined, (k, v) => mapper(v, k));
   }
 
   /** The table's updates as a stream; a deleted row arrives as a `null` value (tombstone). */
@@ -54,5 +78,48 @@ export class KTable<K, V> {
   groupBy<K2, V2>(selector: (key: K, value: V) => KeyValue<K2, V2>, opts: GroupedOptions<K2, V2> = {}): KGroupedTable<K2, V2> {
     requireFunction(selector, 'KTable.groupBy', '(key, value) => ({ key, value })');
     return new KGroupedTable<K2, V2>(this.builder, this.node, selector as (key: unknown, value: unknown) => KeyValue<K2, V2>, opts.keySerde, opts.valueSerde);
+  }
+
+  /**
+   * Joins rows with equal keys (table-table inner join): the result has a row where both tables
+   * do, and updates whenever either side does. A deleted row on either side deletes the result row.
+   */
+  join<VO, VR>(other: KTable<K, VO>, joiner: (value: V, otherValue: VO, key: K) => VR, opts: TableJoinedOptions): KTable<K, VR> {
+    return tableTableJoin(this, other, joiner, opts, 'inner');
+  }
+
+  /** Table-table left join: every row of this table, with the other table's row or `null`. */
+  leftJoin<VO, VR>(other: KTable<K, VO>, joiner: (value: V, otherValue: VO | null, key: K) => VR, opts: TableJoinedOptions): KTable<K, VR> {
+    return tableTableJoin(this, other, joiner, opts, 'left');
+  }
+
+  /** Table-table outer join: a row wherever either table has one; the missing side is `null`. */
+  outerJoin<VO, VR>(other: KTable<K, VO>, joiner: (value: V | null, otherValue: VO | null, key: K) => VR, opts: TableJoinedOptions): KTable<K, VR> {
+    return tableTableJoin(this, other, joiner, opts, 'outer');
+  }
+
+  /**
+   * Emits one final result per window once it closes (stream time >= window end + grace), instead
+   * of every update. Only for windowed tables straight from `windowedBy(...).count/reduce/aggregate`.
+   * The buffer is the change-logged store `<name>`.
+   */
+  suppress<KW>(this: KTable<Windowed<KW>, V>, suppressed: Suppressed): KTable<Windowed<KW>, V> {
+    const info = this.windowInfo;
+    if (info === undefined) {
+      throw new TopologyError(
+        'suppress(untilWindowCloses): the table is not a windowed aggregation. Call suppress right after windowedBy(...).count/reduce/aggregate, or use emitStrategy: \'on-window-close\'.',
+      );
+    }
+    if (suppressed?.kind !== 'untilWindowCloses') throw new TopologyError("suppress: pass Suppressed.untilWindowCloses({ name: 'final-counts' }).");
+    const name = suppressed.name;
+    if (name === undefined) throw new TopologyError("suppress: Suppressed.untilWindowCloses needs a name (its buffer store and changelog derive from it), e.g. Suppressed.untilWindowCloses({ name: 'final-counts' }).");
+    const b = this.builder;
+    b.addStore(
+      { name, kind: 'keyValue', keySerde: bufferKeySerde(info.keySerde), valueSerde: bufferValueSerde(this.valueSerde ?? Serdes.msgpack<V>()), logging: true, caching: false, rangeScans: true },
+      'suppress',
+    );
+    const closeAfter = info.closeAfterMs;
+    b.addProcessor({ name, operator: 'suppress', parents: [this.node], supplier: () => new SuppressProcessor(name, closeAfter), stores: [name] });
+    return new KTable<Windowed<KW>, V>(b, name, this.keySerde, this.valueSerde, undefined, null);
   }
 }

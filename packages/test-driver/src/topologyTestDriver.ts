@@ -24,6 +24,7 @@ import {
   type DeserializationExceptionHandler,
   type InputRecord,
   type ProcessingExceptionHandler,
+  type RecordDroppedEvent,
   type TaskLogger,
   type TaskMetrics,
 } from '@vltava/runtime/task';
@@ -51,6 +52,8 @@ export interface TopologyTestDriverConfig {
    * driver commits after each pipe call), as in production.
    */
   readonly cacheMaxBytes?: number;
+  /** Called for every record an operator drops on purpose (late records, null keys, duplicates, ...). */
+  readonly onRecordDropped?: (event: RecordDroppedEvent) => void;
 }
 
 interface TopicState {
@@ -137,6 +140,7 @@ export class TopologyTestDriver {
           ...(config.deserializationExceptionHandler === undefined ? {} : { deserializationExceptionHandler: config.deserializationExceptionHandler }),
           ...(config.processingExceptionHandler === undefined ? {} : { processingExceptionHandler: config.processingExceptionHandler }),
           ...(config.logger === undefined ? {} : { logger: config.logger }),
+          ...(config.onRecordDropped === undefined ? {} : { onRecordDropped: config.onRecordDropped }),
           partitionsFor: (t) => this.topicState(t).partitions,
         });
         row.push({ task, stores });

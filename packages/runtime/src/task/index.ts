@@ -7,4 +7,5 @@ export type {
   ProcessingExceptionHandler,
   TaskLogger,
   TaskMetrics,
+  RecordDroppedEvent,
 } from './streamTask.js';

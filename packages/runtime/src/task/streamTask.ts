@@ -84,6 +84,27 @@ export interface StreamTaskOptions {
   readonly logger?: TaskLogger;
   /** Partition count of an output topic; needed only by sinks with a custom partitioner. */
   readonly partitionsFor?: (topic: string) => number | undefined;
+  /**
+   * Called when an operator drops a record on purpose (late record for a closed window, null key in
+   * an aggregation or join, duplicate, ...). The event is built only when this is set.
+   */
+  readonly onRecordDropped?: (event: RecordDroppedEvent) => void;
+}
+
+/** A record an operator dropped on purpose (`task.record.dropped`). */
+export interface RecordDroppedEvent {
+  readonly taskId: string;
+  /** The processor that dropped it. */
+  readonly node: string;
+  readonly reason: string;
+  /** Where the input record came from (undefined inside a punctuator). */
+  readonly topic: string | undefined;
+  readonly partition: number | undefined;
+  readonly offset: number | undefined;
+  /** Timestamp of the record being processed. */
+  readonly timestamp: number;
+  /** The operator's stream time, as the task sees it. */
+  readonly streamTime: number;
 }
 
 export interface TaskMetrics {
@@ -204,7 +225,7 @@ class RuntimeNode implements ProcessorContext<any, any> {
   }
 
   recordDropped(reason: string): void {
-    this.task.recordDropped(reason);
+    this.task.recordDropped(reason, this.def.name);
   }
 }
 
@@ -271,6 +292,7 @@ export class StreamTask {
   private readonly handler: DeserializationExceptionHandler;
   private readonly continueOnError: boolean;
   private readonly logger: TaskLogger | undefined;
+  private readonly onDropped: ((event: RecordDroppedEvent) => void) | undefined;
   private streamSchedules: Schedule[] = [];
   private wallSchedules: Schedule[] = [];
   private current: InputRecord | undefined;
@@ -298,6 +320,7 @@ export class StreamTask {
     this.handler = opts.deserializationExceptionHandler ?? 'fail';
     this.continueOnError = opts.processingExceptionHandler === 'log-and-continue';
     this.logger = opts.logger;
+    this.onDropped = opts.onRecordDropped;
 
     this.nodes = sub.nodes.map((def) => new RuntimeNode(def, this));
     const byName = new Map(this.nodes.map((n) => [n.def.name, n]));
@@ -415,7 +438,7 @@ export class StreamTask {
       }
     }
     if (!(timestamp >= 0) || !Number.isFinite(timestamp)) {
-      this.recordDropped('invalid timestamp');
+      this.recordDropped('invalid timestamp', source.node.def.name);
       this.logger?.warn(`Skipping record ${record.topic}/${record.partition}@${record.offset}: invalid timestamp ${String(timestamp)}`, { taskId: this.id });
       return;
     }
@@ -510,9 +533,23 @@ export class StreamTask {
   }
 
   /** @internal */
-  recordDropped(reason: string): void {
+  recordDropped(reason: string, node?: string): void {
     this.nDropped++;
     this.dropReasons.set(reason, (this.dropReasons.get(reason) ?? 0) + 1);
+    const listener = this.onDropped;
+    if (listener !== undefined) {
+      const c = this.current;
+      listener({
+        taskId: this.id,
+        node: node ?? '',
+        reason,
+        topic: c?.topic,
+        partition: c?.partition,
+        offset: c?.offset,
+        timestamp: this.currentTimestamp,
+        streamTime: this.streamTime,
+      });
+    }
   }
 
   /** @internal */

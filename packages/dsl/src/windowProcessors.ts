@@ -1,0 +1,211 @@
+/**
+ * The processors behind windowed aggregations and `suppress(untilWindowCloses)`. Each follows the
+ * Kafka Streams processor of the same role (KStreamWindowAggregate, KStreamSessionWindowAggregate,
+ * KTableSuppressProcessor): an operator's stream time is the largest timestamp it has seen, a
+ * window closes when stream time reaches its end + grace, and updates to closed windows are
+ * dropped as late (counted in the task's dropped-records metric with reason "late record").
+ */
+import { emitOnFlush } from './builtinProcessors.js';
+import type { Change, Processor, ProcessorContext, StreamRecord } from './processor.js';
+import type { Serde } from './serde.js';
+import { readInt64, writeInt64 } from './serdes.js';
+import type { KeyValueStore, SessionStore, Windowed, WindowStore } from './stores.js';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type Ctx = ProcessorContext<any, any>;
+
+export const LATE_RECORD = 'late record (window closed)';
+
+/** Count, reduce or aggregate over TimeWindows (tumbling or hopping). */
+export class TimeWindowAggregateProcessor<K, V, VA> implements Processor<K, V, Windowed<K>, Change<VA>> {
+  private ctx!: Ctx;
+  private store!: WindowStore<K, VA>;
+  private cached = false;
+  private observed = -1;
+  constructor(
+    private readonly storeName: string,
+    private readonly sizeMs: number,
+    private readonly advanceMs: number,
+    private readonly graceMs: number,
+    private readonly initializer: (() => VA) | undefined,
+    private readonly aggregator: (key: K, value: V, aggregate: VA) => VA,
+  ) {}
+  init(context: Ctx): void {
+    this.ctx = context;
+    this.store = context.getStateStore<WindowStore<K, VA>>(this.storeName);
+    this.cached = emitOnFlush(context, this.store);
+  }
+  process(r: StreamRecord<K, V>): void {
+    if (r.key === null || r.key === undefined || r.value === null || r.value === undefined) {
+      this.ctx.recordDropped(r.key == null ? 'null key in windowed aggregation' : 'null value in windowed aggregation');
+      return;
+    }
+    const ts = r.timestamp;
+    if (ts > this.observed) this.observed = ts;
+    const closeTime = this.observed - this.graceMs;
+    const size = this.sizeMs;
+    const advance = this.advanceMs;
+    let start = Math.max(0, ts - size + advance);
+    start -= start % advance;
+    for (; start <= ts; start += advance) {
+      const end = start + size;
+      if (end <= closeTime) {
+        this.ctx.recordDropped(LATE_RECORD);
+        continue;
+      }
+      const old = this.store.fetch(r.key, start);
+      let agg: VA;
+      if (old === undefined) agg = this.initializer === undefined ? (r.value as unknown as VA) : this.aggregator(r.key, r.value, this.initializer());
+      else agg = this.aggregator(r.key, r.value, old);
+      this.store.put(r.key, agg, start);
+      if (this.cached) continue;
+      const change: Change<VA> = { newValue: agg, oldValue: old === undefined ? null : old };
+      this.ctx.forward({ key: { key: r.key, window: { start, end } }, value: change, timestamp: ts, headers: r.headers });
+    }
+  }
+}
+
+/** Count, reduce or aggregate over SessionWindows, merging sessions a record bridges. */
+export class SessionWindowAggregateProcessor<K, V, VA> implements Processor<K, V, Windowed<K>, Change<VA>> {
+  private ctx!: Ctx;
+  private store!: SessionStore<K, VA>;
+  private cached = false;
+  private observed = -1;
+  constructor(
+    private readonly storeName: string,
+    private readonly gapMs: number,
+    private readonly graceMs: number,
+    private readonly initializer: (() => VA) | undefined,
+    private readonly aggregator: (key: K, value: V, aggregate: VA) => VA,
+    private readonly merger: (key: K, a: VA, b: VA) => VA,
+  ) {}
+  init(context: Ctx): void {
+    this.ctx = context;
+    this.store = context.getStateStore<SessionStore<K, VA>>(this.storeName);
+    this.cached = emitOnFlush(context, this.store);
+  }
+  process(r: StreamRecord<K, V>): void {
+    if (r.key === null || r.key === undefined || r.value === null || r.value === undefined) {
+      this.ctx.recordDropped(r.key == null ? 'null key in session aggregation' : 'null value in session aggregation');
+      return;
+    }
+    const ts = r.timestamp;
+    if (ts > this.observed) this.observed = ts;
+    const closeTime = this.observed - this.graceMs;
+    let start = ts;
+    let end = ts;
+    let agg: VA | undefined = this.initializer?.();
+    const merged = [...this.store.findSessions(r.key, ts - this.gapMs, ts + this.gapMs)];
+    for (const s of merged) {
+      agg = agg === undefined ? s.value : this.merger(r.key, agg, s.value);
+      if (s.key.window.start < start) start = s.key.window.start;
+      if (s.key.window.end > end) end = s.key.window.end;
+    }
+    if (end < closeTime) {
+      this.ctx.recordDropped(LATE_RECORD);
+      return;
+    }
+    if (start !== ts || end !== ts) {
+      for (const s of merged) {
+        this.store.remove(s.key);
+        if (!this.cached) this.ctx.forward({ key: s.key, value: { newValue: null, oldValue: s.value }, timestamp: ts, headers: r.headers });
+      }
+    }
+    agg = agg === undefined ? (r.value as unknown as VA) : this.aggregator(r.key, r.value, agg);
+    const session: Windowed<K> = { key: r.key, window: { start, end } };
+    this.store.put(session, agg);
+    if (!this.cached) this.ctx.forward({ key: session, value: { newValue: agg, oldValue: null }, timestamp: ts, headers: r.headers });
+  }
+}
+
+/** A buffered final result: the update's timestamp and value. */
+export interface Buffered<V> {
+  readonly timestamp: number;
+  readonly value: V;
+}
+
+/** Suppress buffer keys: window end, window start, then the key bytes, so a scan meets windows in closing order. */
+export function bufferKeySerde<K>(inner: Serde<K>): Serde<Windowed<K>> {
+  return {
+    name: `suppress-key<${inner.name}>`,
+    serialize(w, topic) {
+      const k = inner.serialize(w.key, topic);
+      const buf = Buffer.allocUnsafe(16 + k.length);
+      writeInt64(buf, w.window.end, 0);
+      writeInt64(buf, w.window.start, 8);
+      k.copy(buf, 16);
+      return buf;
+    },
+    deserialize(data, topic) {
+      return { key: inner.deserialize(data.subarray(16), topic), window: { start: readInt64(data, 8), end: readInt64(data, 0) } };
+    },
+  };
+}
+
+export function bufferValueSerde<V>(inner: Serde<V>): Serde<Buffered<V>> {
+  return {
+    name: `suppress-value<${inner.name}>`,
+    serialize(b, topic) {
+      const v = inner.serialize(b.value, topic);
+      const buf = Buffer.allocUnsafe(8 + v.length);
+      writeInt64(buf, b.timestamp, 0);
+      v.copy(buf, 8);
+      return buf;
+    },
+    deserialize(data, topic) {
+      return { timestamp: readInt64(data, 0), value: inner.deserialize(data.subarray(8), topic) };
+    },
+  };
+}
+
+/**
+ * `suppress(untilWindowCloses)`: keeps the latest update of each window in a change-logged
+ * buffer and emits it once stream time reaches the window's end + grace (+ gap for sessions).
+ * A tombstone (a session merged away) removes the buffered entry: nothing was emitted for it.
+ */
+export class SuppressProcessor<K, V> implements Processor<Windowed<K>, Change<V>, Windowed<K>, Change<V>> {
+  private ctx!: Ctx;
+  private store!: KeyValueStore<Windowed<K>, Buffered<V>>;
+  private observed = -1;
+  /** Smallest buffered window end; -Infinity: unknown (scan on the next record). */
+  private minEnd = Number.NEGATIVE_INFINITY;
+  constructor(
+    private readonly storeName: string,
+    private readonly closeAfterMs: number,
+  ) {}
+  init(context: Ctx): void {
+    this.ctx = context;
+    this.store = context.getStateStore<KeyValueStore<Windowed<K>, Buffered<V>>>(this.storeName);
+  }
+  process(r: StreamRecord<Windowed<K>, Change<V>>): void {
+    if (r.timestamp > this.observed) this.observed = r.timestamp;
+    if (r.key === null || r.key === undefined) {
+      this.ctx.recordDropped('null key in suppress');
+      return;
+    }
+    const nv = r.value.newValue;
+    if (nv === null) {
+      this.store.delete(r.key);
+    } else {
+      this.store.put(r.key, { timestamp: r.timestamp, value: nv });
+      if (r.key.window.end < this.minEnd) this.minEnd = r.key.window.end;
+    }
+    this.evict();
+  }
+  private evict(): void {
+    const closeTime = this.observed - this.closeAfterMs;
+    if (this.minEnd > closeTime) return;
+    const emitted: Windowed<K>[] = [];
+    let next = Number.POSITIVE_INFINITY;
+    for (const kv of this.store.all()) {
+      if (kv.key.window.end > closeTime) {
+        next = kv.key.window.end;
+        break;
+      }
+      emitted.push(kv.key);
+      this.ctx.forward({ key: kv.key, value: { newValue: kv.value.value, oldValue: null }, timestamp: kv.value.timestamp, headers: undefined });
+    }
+    for (const k of emitted) this.store.delete(k);
+    this.minEnd = next;
+  }
+}

@@ -1,0 +1,163 @@
+import { TopologyError } from './errors.js';
+import { type InternalBuilder, requireFunction } from './graph.js';
+import { requireName } from './kStream.js';
+import { KTable } from './kTable.js';
+import type { Serde } from './serde.js';
+import { Serdes } from './serdes.js';
+import type { StoreSpec, Windowed } from './stores.js';
+import { SessionWindowAggregateProcessor, TimeWindowAggregateProcessor } from './windowProcessors.js';
+import { type SessionWindows, type TimeWindows, type WindowInfo, Suppressed } from './windows.js';
+
+/**
+ * When a windowed aggregation emits: `'on-window-update'` (default) emits every update of a
+ * window; `'on-window-close'` emits one final result per window once it closes (the same as
+ * `.suppress(Suppressed.untilWindowCloses({ name: '<name>-suppress' }))`).
+ */
+export type EmitStrategy = 'on-window-update' | 'on-window-close';
+
+export interface WindowedMaterializedOptions<K, V> {
+  /** Required: the window/session store `<name>` (changelog `<appId>-<name>-changelog`). */
+  readonly name: string;
+  readonly keySerde?: Serde<K>;
+  readonly valueSerde?: Serde<V>;
+  readonly logging?: boolean;
+  readonly caching?: boolean;
+  /** How long windows stay queryable, in ms of stream time (default and minimum: window size + grace). */
+  readonly retentionMs?: number;
+  readonly emitStrategy?: EmitStrategy;
+}
+
+/** @internal What the windowed handles share with KGroupedStream. */
+export interface GroupedSource<K, V> {
+  readonly builder: InternalBuilder;
+  readonly node: string;
+  readonly keySerde: Serde<K> | undefined;
+  readonly valueSerde: Serde<V> | undefined;
+  readonly repartitionRequired: boolean;
+}
+
+type Kind = 'window' | 'session';
+
+function buildAggregate<K, V, VA>(
+  src: GroupedSource<K, V>,
+  operator: string,
+  name: string,
+  kind: Kind,
+  opts: WindowedMaterializedOptions<K, VA>,
+  defaultValueSerde: Serde<VA>,
+  minRetention: number,
+  windowSizeMs: number | undefined,
+  info: Omit<WindowInfo, 'keySerde'>,
+  supplier: () => unknown,
+): KTable<Windowed<K>, VA> {
+  const b = src.builder;
+  const keySerde = opts.keySerde ?? src.keySerde ?? Serdes.msgpack<K>();
+  const valueSerde = opts.valueSerde ?? defaultValueSerde;
+  if (opts.retentionMs !== undefined && (typeof opts.retentionMs !== 'number' || !(opts.retentionMs >= minRetention))) {
+    throw new TopologyError(
+      `${operator} "${name}": retentionMs (${String(opts.retentionMs)}) must be at least the window size + grace (${minRetention} ms), or windows would expire while still open.`,
+    );
+  }
+  const parent = src.repartitionRequired ? b.repartition(src.node, name, keySerde, src.valueSerde ?? Serdes.msgpack<V>(), undefined, operator) : src.node;
+  const spec: StoreSpec<K, VA> = {
+    name,
+    kind,
+    keySerde,
+    valueSerde,
+    logging: opts.logging ?? true,
+    caching: opts.caching ?? true,
+    retentionMs: opts.retentionMs ?? minRetention,
+    ...(windowSizeMs === undefined ? {} : { windowSizeMs }),
+  };
+  b.addStore(spec, operator);
+  b.addProcessor({ name, operator, parents: [parent], supplier: supplier as never, stores: [name] });
+  const table = new KTable<Windowed<K>, VA>(b, name, Serdes.windowed(keySerde), valueSerde, name, null, { ...info, keySerde });
+  const emit = opts.emitStrategy ?? 'on-window-update';
+  if (emit === 'on-window-close') return table.suppress(Suppressed.untilWindowCloses({ name: `${name}-suppress` }));
+  if (emit !== 'on-window-update') throw new TopologyError(`${operator} "${name}": emitStrategy must be 'on-window-update' or 'on-window-close', got ${JSON.stringify(emit)}.`);
+  return table;
+}
+
+const EXAMPLE = "count({ name: 'clicks-per-5min' })";
+
+/**
+ * A grouped stream windowed by `TimeWindows`: aggregations produce a `KTable<Windowed<K>, V>`
+ * backed by a window store.
+ */
+export class TimeWindowedKStream<K, V> {
+  /** @internal */
+  constructor(
+    private readonly src: GroupedSource<K, V>,
+    private readonly windows: TimeWindows,
+  ) {}
+
+  private agg<VA>(operator: string, name: string, opts: WindowedMaterializedOptions<K, VA>, serde: Serde<VA>, init: (() => VA) | undefined, fn: (k: K, v: V, a: VA) => VA): KTable<Windowed<K>, VA> {
+    const w = this.windows;
+    return buildAggregate(this.src, operator, name, 'window', opts, serde, w.sizeMs + w.graceMs, w.sizeMs, { closeAfterMs: w.graceMs }, () =>
+      new TimeWindowAggregateProcessor(name, w.sizeMs, w.advanceMs, w.graceMs, init, fn),
+    );
+  }
+
+  /** Records per key and window (int64). */
+  count(opts: WindowedMaterializedOptions<K, number>): KTable<Windowed<K>, number> {
+    const name = requireName(opts, 'windowed count', EXAMPLE, 'The window store and its changelog topic');
+    return this.agg<number>('count', name, opts, Serdes.int64(), () => 0, (_k, _v, n) => n + 1);
+  }
+
+  reduce(reducer: (aggregate: V, value: V) => V, opts: WindowedMaterializedOptions<K, V>): KTable<Windowed<K>, V> {
+    requireFunction(reducer, 'windowed reduce', '(aggregate, value) => newAggregate');
+    const name = requireName(opts, 'windowed reduce', "reduce((a, b) => a + b, { name: 'sum-per-5min' })", 'The window store and its changelog topic');
+    return this.agg<V>('reduce', name, opts, this.src.valueSerde ?? Serdes.msgpack<V>(), undefined, (_k, v, a) => reducer(a, v));
+  }
+
+  aggregate<VA>(initializer: () => VA, aggregator: (key: K, value: V, aggregate: VA) => VA, opts: WindowedMaterializedOptions<K, VA>): KTable<Windowed<K>, VA> {
+    requireFunction(initializer, 'windowed aggregate', '() => initialAggregate');
+    requireFunction(aggregator, 'windowed aggregate', '(key, value, aggregate) => newAggregate');
+    const name = requireName(opts, 'windowed aggregate', "aggregate(() => 0, (k, v, a) => a + v, { name: 'sum-per-5min' })", 'The window store and its changelog topic');
+    return this.agg<VA>('aggregate', name, opts, Serdes.msgpack<VA>(), initializer, aggregator);
+  }
+}
+
+/** A grouped stream windowed by `SessionWindows`: aggregations produce `KTable<Windowed<K>, V>` backed by a session store. */
+export class SessionWindowedKStream<K, V> {
+  /** @internal */
+  constructor(
+    private readonly src: GroupedSource<K, V>,
+    private readonly windows: SessionWindows,
+  ) {}
+
+  private agg<VA>(operator: string, name: string, opts: WindowedMaterializedOptions<K, VA>, serde: Serde<VA>, init: (() => VA) | undefined, fn: (k: K, v: V, a: VA) => VA, merger: (k: K, a: VA, b: VA) => VA): KTable<Windowed<K>, VA> {
+    const w = this.windows;
+    // A session [s, e] may still grow until stream time passes e + gap + grace.
+    return buildAggregate(this.src, operator, name, 'session', opts, serde, w.inactivityGapMs + w.graceMs + 1, undefined, { closeAfterMs: w.inactivityGapMs + w.graceMs }, () =>
+      new SessionWindowAggregateProcessor(name, w.inactivityGapMs, w.graceMs, init, fn, merger),
+    );
+  }
+
+  /** Records per key and session. */
+  count(opts: WindowedMaterializedOptions<K, number>): KTable<Windowed<K>, number> {
+    const name = requireName(opts, 'session count', "count({ name: 'clicks-per-session' })", 'The session store and its changelog topic');
+    return this.agg<number>('count', name, opts, Serdes.int64(), () => 0, (_k, _v, n) => n + 1, (_k, a, c) => a + c);
+  }
+
+  /** Combines values per session; merging two sessions combines their aggregates with the same reducer. */
+  reduce(reducer: (aggregate: V, value: V) => V, opts: WindowedMaterializedOptions<K, V>): KTable<Windowed<K>, V> {
+    requireFunction(reducer, 'session reduce', '(aggregate, value) => newAggregate');
+    const name = requireName(opts, 'session reduce', "reduce((a, b) => a + b, { name: 'sum-per-session' })", 'The session store and its changelog topic');
+    return this.agg<V>('reduce', name, opts, this.src.valueSerde ?? Serdes.msgpack<V>(), undefined, (_k, v, a) => reducer(a, v), (_k, a, c) => reducer(a, c));
+  }
+
+  /** `merger(key, a, b)` combines the aggregates of two sessions a record bridges. */
+  aggregate<VA>(
+    initializer: () => VA,
+    aggregator: (key: K, value: V, aggregate: VA) => VA,
+    merger: (key: K, aggregate1: VA, aggregate2: VA) => VA,
+    opts: WindowedMaterializedOptions<K, VA>,
+  ): KTable<Windowed<K>, VA> {
+    requireFunction(initializer, 'session aggregate', '() => initialAggregate');
+    requireFunction(aggregator, 'session aggregate', '(key, value, aggregate) => newAggregate');
+    requireFunction(merger, 'session aggregate', '(key, aggregate1, aggregate2) => merged');
+    const name = requireName(opts, 'session aggregate', "aggregate(init, add, merge, { name: 'per-session' })", 'The session store and its changelog topic');
+    return this.agg<VA>('aggregate', name, opts, Serdes.msgpack<VA>(), initializer, aggregator, merger);
+  }
+}

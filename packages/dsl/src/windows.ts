@@ -1,0 +1,152 @@
+/**
+ * Window specifications, named as in Kafka Streams: `TimeWindows` (tumbling and hopping, aligned
+ * to the epoch), `SlidingWindows`, `SessionWindows` and `JoinWindows`. All times are in
+ * milliseconds of event time; "stream time" is the largest record timestamp an operator has seen.
+ */
+import { TopologyError } from './errors.js';
+import type { Serde } from './serde.js';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+
+function nonNegative(n: unknown, what: string, where: string): number {
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
+    throw new TopologyError(`${where}: ${what} must be a non-negative integer number of milliseconds, got ${String(n)}.`);
+  }
+  return n;
+}
+
+function positive(n: unknown, what: string, where: string): number {
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n <= 0) {
+    throw new TopologyError(`${where}: ${what} must be a positive integer number of milliseconds, got ${String(n)}.`);
+  }
+  return n;
+}
+
+/**
+ * Fixed-size windows aligned to the epoch: `[start, start + size)` with `start % advance === 0`.
+ * Tumbling when `advance === size` (the default), hopping when `advance < size`. A record belongs
+ * to every window whose interval contains its timestamp. A window accepts records until stream
+ * time reaches `end + grace`; later records for it are dropped as late.
+ */
+export class TimeWindows {
+  readonly kind = 'time' as const;
+  private constructor(
+    readonly sizeMs: number,
+    readonly advanceMs: number,
+    readonly graceMs: number,
+  ) {}
+
+  /** Tumbling windows of `sizeMs` that close as soon as stream time passes their end. */
+  static ofSizeWithNoGrace(sizeMs: number): TimeWindows {
+    return TimeWindows.ofSizeAndGrace(sizeMs, 0);
+  }
+
+  /** Tumbling windows of `sizeMs` that accept out-of-order records until stream time reaches end + `graceMs`. */
+  static ofSizeAndGrace(sizeMs: number, graceMs: number): TimeWindows {
+    const size = positive(sizeMs, 'sizeMs', 'TimeWindows');
+    return new TimeWindows(size, size, nonNegative(graceMs, 'graceMs', 'TimeWindows'));
+  }
+
+  /** Hopping windows: a new window starts every `advanceMs` (0 < advanceMs <= sizeMs). */
+  advanceBy(advanceMs: number): TimeWindows {
+    const advance = positive(advanceMs, 'advanceMs', 'TimeWindows.advanceBy');
+    if (advance > this.sizeMs) {
+      throw new TopologyError(`TimeWindows.advanceBy: advanceMs (${advance}) must not exceed the window size (${this.sizeMs}); use a smaller advance or a larger size.`);
+    }
+    return new TimeWindows(this.sizeMs, advance, this.graceMs);
+  }
+
+  /** The starts of the windows containing `timestamp`, ascending. */
+  windowStartsFor(timestamp: number): number[] {
+    const out: number[] = [];
+    let s = Math.max(0, timestamp - this.sizeMs + this.advanceMs);
+    s -= s % this.advanceMs;
+    for (; s <= timestamp; s += this.advanceMs) out.push(s);
+    return out;
+  }
+}
+
+/**
+ * Session windows: records of a key closer than `inactivityGapMs` to each other form one session
+ * `[first, last]` (both inclusive); a record that bridges two sessions merges them. A session
+ * accepts records until stream time passes its end + grace.
+ */
+export class SessionWindows {
+  readonly kind = 'session' as const;
+  private constructor(
+    readonly inactivityGapMs: number,
+    readonly graceMs: number,
+  ) {}
+
+  static ofInactivityGapWithNoGrace(inactivityGapMs: number): SessionWindows {
+    return SessionWindows.ofInactivityGapAndGrace(inactivityGapMs, 0);
+  }
+
+  static ofInactivityGapAndGrace(inactivityGapMs: number, graceMs: number): SessionWindows {
+    return new SessionWindows(positive(inactivityGapMs, 'inactivityGapMs', 'SessionWindows'), nonNegative(graceMs, 'graceMs', 'SessionWindows'));
+  }
+}
+
+/**
+ * The window of a stream-stream join: a left record at `t` joins right records with timestamps in
+ * `[t - before, t + after]` (default before = after = timeDifference). Records are kept until
+ * stream time passes their window + grace; unmatched left/outer results are emitted then.
+ */
+export class JoinWindows {
+  private constructor(
+    readonly beforeMs: number,
+    readonly afterMs: number,
+    readonly graceMs: number,
+  ) {}
+
+  static ofTimeDifferenceWithNoGrace(timeDifferenceMs: number): JoinWindows {
+    return JoinWindows.ofTimeDifferenceAndGrace(timeDifferenceMs, 0);
+  }
+
+  static ofTimeDifferenceAndGrace(timeDifferenceMs: number, graceMs: number): JoinWindows {
+    const d = nonNegative(timeDifferenceMs, 'timeDifferenceMs', 'JoinWindows');
+    return new JoinWindows(d, d, nonNegative(graceMs, 'graceMs', 'JoinWindows'));
+  }
+
+  /** Right records up to `beforeMs` older than the left record join it. */
+  before(beforeMs: number): JoinWindows {
+    const b = nonNegative(beforeMs, 'beforeMs', 'JoinWindows.before');
+    return new JoinWindows(b, this.afterMs, this.graceMs);
+  }
+
+  /** Right records up to `afterMs` newer than the left record join it. */
+  after(afterMs: number): JoinWindows {
+    const a = nonNegative(afterMs, 'afterMs', 'JoinWindows.after');
+    return new JoinWindows(this.beforeMs, a, this.graceMs);
+  }
+
+  get sizeMs(): number {
+    return this.beforeMs + this.afterMs;
+  }
+}
+
+/** What the suppress operator needs to know about a windowed KTable. @internal */
+export interface WindowInfo {
+  /** How long after a window's end (its `end` field) it may still change: grace (+ gap for sessions). */
+  readonly closeAfterMs: number;
+  /** The serde of the inner (unwindowed) key. */
+  readonly keySerde: Serde<any>;
+}
+
+/** `KTable.suppress(Suppressed.untilWindowCloses({ name }))`: one final result per window. */
+export interface Suppressed {
+  readonly kind: 'untilWindowCloses';
+  /** Required: the buffer is a change-logged store named `<name>` (changelog `<appId>-<name>-changelog`). */
+  readonly name: string;
+}
+
+export const Suppressed = {
+  /**
+   * Holds every update of a window until stream time passes its end + grace, then emits the final
+   * result once. The buffer is a change-logged store, so under exactly-once the final results
+   * survive crashes exactly once. Unbounded: it holds one entry per open window.
+   */
+  untilWindowCloses(opts: { readonly name: string }): Suppressed {
+    return { kind: 'untilWindowCloses', name: opts?.name };
+  },
+} as const;
