@@ -5,3 +5,5 @@ export { Workload } from './workload.js';
 export type { WorkloadOptions, WorkloadRecord } from './workload.js';
 export { referenceModel, verifyLedger, decodeOutputs } from './verifyLedger.js';
 export type { LedgerOutputs, LedgerReport, Out, RawRecord, ReferenceResult } from './verifyLedger.js';
+export { createLedgerApp, createLedgerTopics, ledgerTopics } from './ledgerApp.js';
+export type { LedgerAppConfig } from './ledgerApp.js';

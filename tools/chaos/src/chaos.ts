@@ -1,0 +1,329 @@
+/**
+ * The chaos run: the ledger on a real broker (its own, started here), 1–3 instances as child
+ * processes, a steady stream of commands with client resends, and faults one after another:
+ *   - sigkill:       kill -9 of an instance at a random moment;
+ *   - commit-point:  an instance kills itself (SIGKILL) at a chosen step of the commit protocol
+ *                    (before-send, after-send, after-offsets, after-commit, after-checkpoint), via
+ *                    the runtime's `faultInjection` setting, armed by SIGUSR2;
+ *   - zombie:        SIGSTOP until the group has moved its tasks, then SIGCONT: it must be fenced;
+ *   - broker-restart: the broker stops and starts again with its data (once).
+ * Killed instances come back after a random pause (0–3 s), so 1, 2 or 3 instances run at a time,
+ * and restart on their old state directory (a crash must not need a state wipe).
+ * Then everything catches up, and an independent read_committed consumer reads the journal,
+ * balances and rejections: 0 lost, 0 duplicated, the invariants, and the final balances of a
+ * sequential reference model (examples/ledger/src/verifyLedger.ts).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Workload, createLedgerTopics, ledgerTopics, referenceModel, type Command, type LedgerReport } from '@vltava/example-ledger';
+import { awaitCaughtUp } from '@vltava/kafka-local/testing';
+import type { CommitPoint } from '@vltava/runtime';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { startChaosBroker, type ChaosBroker } from './chaosBroker.js';
+import { spawnInstance, type Instance } from './instances.js';
+import { commandProducer, fmt, verifyOnBroker } from './ledgerIo.js';
+
+export type FaultKind = 'sigkill' | 'commit-point' | 'zombie' | 'broker-restart';
+
+export interface Fault {
+  readonly kind: FaultKind;
+  /** Seconds since the fault phase began. */
+  readonly atS: number;
+  readonly target: string;
+  readonly detail: string;
+  /** From the fault until every task committed again (ms), if it did within the limit. */
+  recoveryMs?: number;
+}
+
+export interface ChaosOptions {
+  /** How long faults are injected (the run goes on until `minFaults` are done). */
+  readonly durationMs: number;
+  readonly minFaults: number;
+  readonly seed?: number;
+  readonly partitions?: number;
+  readonly maxInstances?: number;
+  /** Commands per second (default 300). */
+  readonly rate?: number;
+  readonly brokerRestart?: boolean;
+  readonly log?: (line: string) => void;
+}
+
+export interface ChaosReport {
+  readonly seed: number;
+  readonly partitions: number;
+  readonly durationS: number;
+  readonly faults: readonly Fault[];
+  readonly faultCounts: Readonly<Record<FaultKind, number>>;
+  readonly instancesStarted: number;
+  readonly ledger: LedgerReport;
+  /** journal entries + balance updates + rejections read back and checked. */
+  readonly recordsVerified: number;
+  readonly recovery: { readonly count: number; readonly minMs: number; readonly medianMs: number; readonly maxMs: number };
+  readonly violations: readonly string[];
+  readonly ok: boolean;
+}
+
+const POINTS: readonly CommitPoint[] = ['before-send', 'after-send', 'after-offsets', 'after-commit', 'after-checkpoint'];
+const SLOTS = ['a', 'b', 'c'];
+
+export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const seed = opts.seed ?? Date.now() % 100_000;
+  const partitions = opts.partitions ?? 4;
+  const slots = SLOTS.slice(0, Math.max(1, Math.min(3, opts.maxInstances ?? 3)));
+  const rate = opts.rate ?? 300;
+  const workload = new Workload({ seed, accounts: 40 });
+  const rnd = (n: number): number => workload.int(n);
+  const home = mkdtempSync(join(tmpdir(), 'vltava-chaos-'));
+  const t0 = Date.now();
+  let broker: ChaosBroker | undefined;
+  const instances = new Map<string, Instance>();
+  const wanted = new Set<string>();
+  const onExit = (): void => {
+    for (const i of instances.values()) i.signal('SIGKILL');
+    broker?.killNow();
+  };
+  process.once('exit', onExit);
+  const violations: string[] = [];
+  const faults: Fault[] = [];
+  let started = 0;
+  try {
+    log(`chaos: seed ${seed}, ${partitions} partitions, up to ${slots.length} instances, ${rate} commands/s, faults for ${Math.round(opts.durationMs / 1000)} s (at least ${opts.minFaults})`);
+    broker = await startChaosBroker(home);
+    const b = broker;
+    log(`chaos: own broker at ${b.brokers} (${b.dir})`);
+    const kafka = new Kafka({ clientId: 'vltava-chaos', brokers: [b.brokers], logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    const applicationId = `ledger-chaos-${seed}`;
+    const topics = await createLedgerTopics(admin, { partitions, topics: ledgerTopics() });
+    const taskIds = Array.from({ length: partitions }, (_, p) => `0_${p}`);
+
+    // --- instances -----------------------------------------------------------------------------
+    const lastCommit = new Map<string, number>();
+    const base = { applicationId, brokers: [b.brokers], partitions, commitIntervalMs: 100, sessionTimeoutMs: 4_000, heartbeatIntervalMs: 400, brokerRetryTimeoutMs: 120_000 };
+    const spawnSlot = (slot: string): Instance => {
+      const crashAt = { point: POINTS[rnd(POINTS.length)]!, after: 1 + rnd(40), onSignal: true };
+      const inst = spawnInstance(`${slot}#${++started}`, { ...base, stateDir: join(home, `state-${slot}`), crashAt });
+      instances.set(slot, inst);
+      inst.onLine((l) => {
+        const [word, task] = l.text.split(' ');
+        if (word === 'committed' && task) lastCommit.set(task, l.at);
+        if (word === 'error' || word === 'stderr') log(`  ${inst.name}: ${l.text.slice(0, 300)}`);
+        if (l.text === 'state ERROR') {
+          log(`  ${inst.name} is in ERROR; replacing it`);
+          inst.signal('SIGKILL');
+        }
+      });
+      void inst.exited.then(({ signal, code }) => {
+        if (instances.get(slot) !== inst || !wanted.has(slot)) return;
+        if (signal !== 'SIGKILL' || !faultsOn) log(`  ${inst.name} exited (${signal ?? code}); restarting it`);
+        // Come back after a random pause, so that 1–3 instances run at a time.
+        setTimeout(() => {
+          if (instances.get(slot) === inst && wanted.has(slot)) spawnSlot(slot);
+        }, faultsOn ? rnd(3_000) : 0);
+      });
+      return inst;
+    };
+    const live = (): Instance[] => [...instances.entries()].filter(([s, i]) => wanted.has(s) && i.isAlive()).map(([, i]) => i);
+    const owners = (): Set<string> => new Set(live().flatMap((i) => [...i.tasks()]));
+    let faultsOn = true;
+    for (const s of slots) {
+      wanted.add(s);
+      spawnSlot(s);
+    }
+
+    // --- commands ------------------------------------------------------------------------------
+    const sent: Command[] = [];
+    let producing = true;
+    let paused = false;
+    let sendErrors = 0;
+    const producer: Producer = await commandProducer(kafka);
+    const producerLoop = (async () => {
+      const perTick = Math.max(1, Math.round(rate / 20));
+      let next = Date.now();
+      while (producing) {
+        next += 50;
+        if (!paused) {
+          const batch = workload.batch(perTick);
+          for (;;) {
+            try {
+              await producer.send({ topic: topics.commands, messages: batch.map((r) => ({ key: r.key, value: r.value })) });
+              break;
+            } catch (e) {
+              // A retry may write the batch twice: that is a client resend, which the ledger must absorb.
+              sendErrors++;
+              if (sendErrors % 10 === 1) log(`  producer: ${(e as Error).message}; retrying`);
+              await new Promise((r) => setTimeout(r, 500));
+            }
+          }
+          for (const r of batch) sent.push(r.command);
+        }
+        const wait = next - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        else next = Date.now();
+      }
+    })();
+
+    await Promise.all(live().map((i) => i.waitFor(/^running /, 120_000)));
+    await waitFor(() => taskIds.every((t) => lastCommit.has(t)), 'every task committed once', 120_000);
+    log(`chaos: ${live().length} instances running all ${partitions} tasks; faults begin`);
+
+    // --- faults --------------------------------------------------------------------------------
+    const tf = Date.now();
+    const elapsedS = (): number => Math.round((Date.now() - tf) / 100) / 10;
+    const recovered = async (fault: Fault, since: number): Promise<void> => {
+      try {
+        await waitFor(() => taskIds.every((t) => (lastCommit.get(t) ?? 0) > since), 'every task committing again', 60_000);
+        fault.recoveryMs = Math.max(...taskIds.map((t) => lastCommit.get(t)! - since));
+      } catch {
+        log(`  ! no recovery within 60 s after ${fault.kind} ${fault.target}; owners: ${[...owners()].join(',')}`);
+      }
+    };
+    let brokerRestarted = !(opts.brokerRestart ?? true);
+    const plan: FaultKind[] = ['sigkill', 'commit-point', 'zombie'];
+    let k = 0;
+    while (Date.now() - tf < opts.durationMs || faults.length < opts.minFaults) {
+      // Start each fault from a healthy group: every task owned and committing.
+      await waitFor(() => taskIds.every((t) => owners().has(t)), 'all tasks owned', 90_000).catch(() => log('  ! not every task owned after 90 s'));
+      let kind: FaultKind = plan[k++ % plan.length]!;
+      if (!brokerRestarted && Date.now() - tf > opts.durationMs / 2) kind = 'broker-restart';
+      const victims = live();
+      if (kind === 'zombie' && (victims.length < 2 || victims.every((v) => v.tasks().size === 0))) kind = 'sigkill';
+      if (victims.length === 0) {
+        await waitFor(() => live().length > 0, 'an instance alive', 30_000);
+        continue;
+      }
+      const withTasks = victims.filter((v) => v.tasks().size > 0);
+      const victim = (withTasks.length > 0 ? withTasks : victims)[rnd(withTasks.length > 0 ? withTasks.length : victims.length)]!;
+      let fault: Fault;
+      if (kind === 'sigkill') {
+        await new Promise((r) => setTimeout(r, rnd(1_500))); // a random moment (deliberately not synchronised)
+        if (!victim.isAlive()) continue;
+        const had = victim.tasks().size;
+        const at = Date.now();
+        victim.signal('SIGKILL');
+        await victim.exited;
+        fault = { kind, atS: elapsedS(), target: victim.name, detail: `kill -9 (${had} tasks)` };
+        faults.push(fault);
+        await recovered(fault, at);
+      } else if (kind === 'commit-point') {
+        const from = victim.lines.length;
+        const at = Date.now();
+        victim.signal('SIGUSR2');
+        const crash = await victim.waitFor(/^crash /, 30_000, from).catch(() => undefined);
+        if (crash === undefined) {
+          log(`  ${victim.name} did not reach its armed commit point; killing it`);
+          victim.signal('SIGKILL');
+          await victim.exited;
+          continue;
+        }
+        await victim.exited;
+        fault = { kind, atS: elapsedS(), target: victim.name, detail: crash.text.slice('crash '.length) };
+        faults.push(fault);
+        await recovered(fault, at);
+      } else if (kind === 'zombie') {
+        const had = victim.tasks();
+        const at = Date.now();
+        const from = victim.lines.length;
+        victim.signal('SIGSTOP');
+        const others = (): Set<string> => new Set(live().filter((i) => i !== victim).flatMap((i) => [...i.tasks()]));
+        await waitFor(() => [...had].every((t) => others().has(t)), 'its tasks taken over', 60_000).catch(() => log(`  ! ${victim.name}'s tasks were not taken over within 60 s`));
+        victim.signal('SIGCONT');
+        const woke = await victim.waitFor(/^(migrated|revoked|state REBALANCING)/, 30_000, from).catch(() => undefined);
+        fault = { kind, atS: elapsedS(), target: victim.name, detail: `stopped ${Math.round((Date.now() - at) / 100) / 10} s with ${had.size} tasks; then: ${woke?.text ?? 'no line'}` };
+        faults.push(fault);
+        await recovered(fault, at);
+      } else {
+        paused = true;
+        const at = Date.now();
+        const { downMs } = await b.restart();
+        paused = false;
+        brokerRestarted = true;
+        fault = { kind, atS: elapsedS(), target: b.brokers, detail: `down ${Math.round(downMs / 100) / 10} s` };
+        faults.push(fault);
+        await recovered(fault, at);
+      }
+      log(`fault ${String(faults.length).padStart(2)} ${fault.atS.toFixed(1).padStart(6)} s  ${fault.kind.padEnd(14)} ${fault.target.padEnd(6)} ${fault.detail}; recovered in ${fault.recoveryMs === undefined ? '?' : `${fault.recoveryMs} ms`} (${live().length} instances)`);
+    }
+
+    // --- catch up and verify -------------------------------------------------------------------
+    faultsOn = false;
+    producing = false;
+    await producerLoop;
+    await producer.disconnect();
+    for (const s of slots) {
+      const i = instances.get(s);
+      i?.signal('SIGCONT');
+      if (i === undefined || !i.isAlive()) spawnSlot(s);
+    }
+    log(`chaos: ${fmt(sent.length)} commands sent; waiting for the ledger to catch up`);
+    await awaitCaughtUp(admin, applicationId, topics.commands, 180_000);
+    await awaitCaughtUp(admin, applicationId, `${applicationId}-credits-repartition`, 180_000);
+    wanted.clear();
+    for (const i of instances.values()) i.signal('SIGTERM');
+    await Promise.all([...instances.values()].map((i) => i.exited));
+    const ref = referenceModel(sent);
+    const { report } = await verifyOnBroker(kafka, topics, ref);
+    await admin.disconnect();
+    violations.push(...report.violations);
+    const counts: Record<FaultKind, number> = { sigkill: 0, 'commit-point': 0, zombie: 0, 'broker-restart': 0 };
+    for (const f of faults) counts[f.kind]++;
+    if (faults.length < opts.minFaults) violations.push(`only ${faults.length} faults injected, ${opts.minFaults} required`);
+    const rec = faults.map((f) => f.recoveryMs).filter((x): x is number => x !== undefined).sort((x, y) => x - y);
+    return {
+      seed,
+      partitions,
+      durationS: Math.round((Date.now() - t0) / 1000),
+      faults,
+      faultCounts: counts,
+      instancesStarted: started,
+      ledger: report,
+      recordsVerified: report.journalEntries + report.balanceUpdates + report.rejectionRecords,
+      recovery: { count: rec.length, minMs: rec[0] ?? 0, medianMs: rec[Math.floor(rec.length / 2)] ?? 0, maxMs: rec.at(-1) ?? 0 },
+      violations,
+      ok: violations.length === 0,
+    };
+  } finally {
+    wanted.clear();
+    for (const i of instances.values()) i.signal('SIGKILL');
+    await Promise.all([...instances.values()].map((i) => i.exited));
+    await broker?.stop();
+    process.off('exit', onExit);
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+/** Polls a condition (every 50 ms) until it holds. */
+function waitFor(cond: () => boolean, what: string, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const deadline = Date.now() + timeoutMs;
+    const tick = (): void => {
+      if (cond()) return resolve();
+      if (Date.now() > deadline) return reject(new Error(`not ${what} within ${timeoutMs} ms`));
+      setTimeout(tick, 50);
+    };
+    tick();
+  });
+}
+
+export function formatReport(r: ChaosReport): string {
+  const L = r.ledger;
+  const lines = [
+    `| | |`,
+    `| --- | --- |`,
+    `| result | ${r.ok ? '**PASS**' : '**FAIL**'} |`,
+    `| duration | ${r.durationS} s (seed ${r.seed}, ${r.partitions} partitions, ${r.instancesStarted} instance processes started) |`,
+    `| faults injected | ${r.faults.length}: ${Object.entries(r.faultCounts).map(([k, n]) => `${n} ${k}`).join(', ')} |`,
+    `| commands sent | ${fmt(L.commandsSent)} (${fmt(L.resends)} client resends), ${fmt(L.acceptedIds)} accepted, ${fmt(L.rejectedIds)} rejected |`,
+    `| records verified | ${fmt(r.recordsVerified)} (${fmt(L.journalEntries)} journal entries, ${fmt(L.balanceUpdates)} balance updates, ${fmt(L.rejectionRecords)} rejections) |`,
+    `| lost / duplicated | ${L.lost.length} / ${L.duplicated.length} |`,
+    `| violations | ${r.violations.length} |`,
+    `| recovery (fault → every task committing again) | min ${r.recovery.minMs} ms, median ${r.recovery.medianMs} ms, max ${r.recovery.maxMs} ms (${r.recovery.count} faults) |`,
+  ];
+  if (r.violations.length > 0) lines.push('', 'Violations:', '', ...r.violations.map((v) => `- ${v}`));
+  lines.push('', '| # | at | fault | target | detail | recovery |', '| --- | --- | --- | --- | --- | --- |');
+  r.faults.forEach((f, i) => lines.push(`| ${i + 1} | ${f.atS.toFixed(1)} s | ${f.kind} | ${f.target} | ${f.detail} | ${f.recoveryMs === undefined ? '—' : `${f.recoveryMs} ms`} |`));
+  return lines.join('\n');
+}
