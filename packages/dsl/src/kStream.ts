@@ -261,9 +261,9 @@ export class KStream<K, V> {
    * equal keys and timestamps within `opts.windows` are joined (both sides are buffered in window
    * stores `<name>-this-join-store` and `<name>-other-join-store`). Inputs must be co-partitioned.
    */
-  join<VT, VR>(table: KTable<K, VT>, joiner: (value: V, tableValue: VT, key: K) => VR, opts: JoinedOptions<K, V>): KStream<K, VR>;
+  join<VT, VR>(table: KTable<NonNullable<K>, VT>, joiner: (value: V, tableValue: VT, key: K) => VR, opts: JoinedOptions<K, V>): KStream<K, VR>;
   join<VO, VR>(other: KStream<K, VO>, joiner: (value: V, otherValue: VO, key: K) => VR, opts: StreamJoinedOptions<K, V, VO>): KStream<K, VR>;
-  join(other: KTable<K, any> | KStream<K, any>, joiner: (value: V, otherValue: any, key: K) => any, opts: any): KStream<K, any> {
+  join(other: KTable<any, any> | KStream<K, any>, joiner: (value: V, otherValue: any, key: K) => any, opts: any): KStream<K, any> {
     if (other instanceof KStream) return streamStreamJoin(this, other, joiner, opts, 'inner');
     return streamTableJoin(this, other, joiner, opts, false);
   }
@@ -273,9 +273,9 @@ export class KStream<K, V> {
    * joiner gets `null`. Stream-stream: an unmatched record is emitted once its window closes
    * (stream time past its timestamp + after + grace), never before a match could still arrive.
    */
-  leftJoin<VT, VR>(table: KTable<K, VT>, joiner: (value: V, tableValue: VT | null, key: K) => VR, opts: JoinedOptions<K, V>): KStream<K, VR>;
+  leftJoin<VT, VR>(table: KTable<NonNullable<K>, VT>, joiner: (value: V, tableValue: VT | null, key: K) => VR, opts: JoinedOptions<K, V>): KStream<K, VR>;
   leftJoin<VO, VR>(other: KStream<K, VO>, joiner: (value: V, otherValue: VO | null, key: K) => VR, opts: StreamJoinedOptions<K, V, VO>): KStream<K, VR>;
-  leftJoin(other: KTable<K, any> | KStream<K, any>, joiner: (value: V, otherValue: any, key: K) => any, opts: any): KStream<K, any> {
+  leftJoin(other: KTable<any, any> | KStream<K, any>, joiner: (value: V, otherValue: any, key: K) => any, opts: any): KStream<K, any> {
     if (other instanceof KStream) return streamStreamJoin(this, other, joiner, opts, 'left');
     return streamTableJoin(this, other, joiner, opts, true);
   }

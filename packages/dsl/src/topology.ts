@@ -183,13 +183,20 @@ export class Topology {
    * `numberOfPartitions` or as many as the tasks of the sub-topology writing it; a changelog
    * topic as many as the tasks owning the store. `partitionsOf(topic)` gives the count of user
    * topics (and may override internal ones); it returns undefined for unknown topics.
-   * Throws a ConfigError if co-partitioned topics differ or a user topic is unknown.
+   * Throws a TopologyError if co-partitioned topics differ, a ConfigError if a user topic is unknown.
+   * A repartition topic without a fixed count that is co-partitioned with other topics takes their count.
    */
   partitionPlan(applicationId: string, partitionsOf: (topic: string) => number | undefined): PartitionPlan {
     const subs = this.subtopologies;
     const repartitionDefs = new Map(this.repartitionTopics.map((r) => [`${applicationId}-${r.name}`, r]));
     const memo = new Map<number, number>();
     const visiting = new Set<number>();
+    const visitingTopics = new Set<string>();
+    const copartitionPeers = new Map<string, string[]>();
+    for (const group of this.copartitionGroups) {
+      const names = group.map((t) => topicName(t, applicationId));
+      for (const n of names) copartitionPeers.set(n, [...(copartitionPeers.get(n) ?? []), ...names.filter((x) => x !== n)]);
+    }
     const topicPartitions = (name: string): number => {
       const given = partitionsOf(name);
       if (given !== undefined) return given;
@@ -198,6 +205,21 @@ export class Topology {
         throw new ConfigError(`The partition count of topic "${name}" is unknown: create the topic before starting the application.`);
       }
       if (r.partitions !== undefined) return r.partitions;
+      // A repartition topic joined with other topics takes their partition count (as Kafka Streams'
+      // co-partitioning enforcer does), so a re-keyed side meets the other side's partitions.
+      const peers = copartitionPeers.get(name);
+      if (peers !== undefined && !visitingTopics.has(name)) {
+        visitingTopics.add(name);
+        try {
+          for (const peer of peers) {
+            const pr = repartitionDefs.get(peer);
+            if (pr !== undefined && pr.partitions === undefined) continue;
+            return topicPartitions(peer);
+          }
+        } finally {
+          visitingTopics.delete(name);
+        }
+      }
       const writer = subs.find((s) => s.sinks.some((t) => topicName(t, applicationId) === name));
       if (writer === undefined || visiting.has(writer.id)) {
         throw new ConfigError(`Cannot derive the partition count of "${name}"; set numberOfPartitions on repartition({ name, numberOfPartitions }).`);
@@ -227,8 +249,9 @@ export class Topology {
     for (const group of this.copartitionGroups) {
       const names = group.map((t) => topicName(t, applicationId));
       if (new Set(names.map((n) => topics.get(n))).size > 1) {
-        throw new ConfigError(
-          `Topics that are joined must be co-partitioned (equal partition counts), but got ${names.map((n) => `${n}=${topics.get(n)}`).join(', ')}. Give them equal partition counts.`,
+        throw new TopologyError(
+          `Topics that are joined must be co-partitioned (equal partition counts), but got ${names.map((n) => `${n}=${topics.get(n)}`).join(', ')}. ` +
+            'Give them equal partition counts, or repartition one side first with repartition({ name, numberOfPartitions }) so that records with equal keys meet in the same task.',
         );
       }
     }

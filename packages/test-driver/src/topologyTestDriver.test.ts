@@ -1,5 +1,5 @@
 import test from 'ava';
-import { ConfigError, Serdes, StreamsBuilder, defaultPartition } from '@vltava/dsl';
+import { ConfigError, Serdes, StreamsBuilder, TopologyError, defaultPartition } from '@vltava/dsl';
 import { TopologyTestDriver } from './topologyTestDriver.js';
 
 const str = Serdes.string();
@@ -92,7 +92,7 @@ test('co-partitioned topics (recorded by join operators) must have equal partiti
   t.deepEqual(topology.copartitionGroups, [[{ name: 'left', internal: false }, { name: 'right', internal: false }]]);
   t.notThrows(() => new TopologyTestDriver(topology, { defaultPartitions: 3 }).close());
   t.throws(() => new TopologyTestDriver(topology, { partitions: { left: 2, right: 3 } }), {
-    instanceOf: ConfigError,
+    instanceOf: TopologyError,
     message: /must be co-partitioned \(equal partition counts\), but got left=2, right=3/,
   });
 });
