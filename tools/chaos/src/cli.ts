@@ -10,6 +10,12 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { formatReport, runChaos } from './chaos.js';
 
+// kafkajs' throttling timer trips Node's TimeoutNegativeWarning; it is harmless (docs/kafkajs-notes.md).
+process.removeAllListeners('warning');
+process.on('warning', (w) => {
+  if (w.name !== 'TimeoutNegativeWarning') console.warn(w);
+});
+
 const args = process.argv.slice(2);
 const opt = (name: string): string | undefined => {
   const i = args.indexOf(`--${name}`);
