@@ -176,6 +176,21 @@ export class InternalBuilder {
   }
 
   /**
+   * Adds the internal topic `topic` (created by the runtime like a repartition topic): one sink
+   * writing it from `parents` and one source reading it. Returns the source node's name.
+   */
+  internalTopic(parents: readonly string[], topic: string, keySerde: Serde<any>, valueSerde: Serde<any>, operator: string): string {
+    validateName(topic, operator);
+    if (this.repartitionTopics.has(topic)) {
+      throw new TopologyError(`${operator}: the internal topic "${topic}" already exists. Give the operator a unique name.`);
+    }
+    this.repartitionTopics.set(topic, { name: topic, partitions: undefined });
+    const ref: TopicRef = { name: topic, internal: true };
+    this.addSink({ name: `${topic}-sink`, parents, topic: ref, keySerde, valueSerde, partitioner: undefined });
+    return this.addSource({ name: `${topic}-source`, topic: ref, keySerde, valueSerde });
+  }
+
+  /**
    * Adds `<name>-repartition`: a sink writing it and a source reading it (the split point between
    * two sub-topologies). Returns the source node's name.
    */

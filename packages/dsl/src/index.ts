@@ -40,3 +40,4 @@ export { TimeWindows, SessionWindows, JoinWindows, Suppressed } from './windows.
 export { TimeWindowedKStream, SessionWindowedKStream } from './windowedKStream.js';
 export type { EmitStrategy, WindowedMaterializedOptions } from './windowedKStream.js';
 export type { JoinedOptions, StreamJoinedOptions, TableJoinedOptions } from './joins.js';
+export type { ForeignKeyJoinedOptions } from './fkJoin.js';

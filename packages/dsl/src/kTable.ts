@@ -3,6 +3,7 @@ import { type AnyProcessorSupplier, type InternalBuilder, requireFunction } from
 import { KGroupedTable } from './kGroupedTable.js';
 import { KStream, type GroupedOptions, type Named } from './kStream.js';
 import { TopologyError } from './errors.js';
+import { type ForeignKeyJoinedOptions, foreignKeyJoin } from './fkJoin.js';
 import { type TableJoinedOptions, tableTableJoin } from './joins.js';
 import type { Serde } from './serde.js';
 import type { KeyValue, Windowed } from './stores.js';
@@ -83,13 +84,23 @@ export class KTable<K, V> {
   /**
    * Joins rows with equal keys (table-table inner join): the result has a row where both tables
    * do, and updates whenever either side does. A deleted row on either side deletes the result row.
+   * With `foreignKeyExtractor` in the options it is a foreign-key join (KIP-213): each row joins
+   * the other table's row whose key is `foreignKeyExtractor(value, key)`; the tables need not be
+   * co-partitioned (it goes through `<appId>-<name>-subscription-registration-topic` and
+   * `-subscription-response-topic`), and the result is materialized in store `<name>`.
    */
-  join<VO, VR>(other: KTable<K, VO>, joiner: (value: V, otherValue: VO, key: K) => VR, opts: TableJoinedOptions): KTable<K, VR> {
+  join<KO, VO, VR>(other: KTable<KO, VO>, joiner: (value: V, otherValue: VO, key: K) => VR, opts: ForeignKeyJoinedOptions<K, V, KO, VR>): KTable<K, VR>;
+  join<VO, VR>(other: KTable<K, VO>, joiner: (value: V, otherValue: VO, key: K) => VR, opts: TableJoinedOptions): KTable<K, VR>;
+  join(other: KTable<any, any>, joiner: (value: V, otherValue: any, key: K) => any, opts: TableJoinedOptions | ForeignKeyJoinedOptions<K, V, any, any>): KTable<K, any> {
+    if (opts !== null && typeof opts === 'object' && 'foreignKeyExtractor' in opts) return foreignKeyJoin(this, other, joiner, opts, false);
     return tableTableJoin(this, other, joiner, opts, 'inner');
   }
 
   /** Table-table left join: every row of this table, with the other table's row or `null`. */
-  leftJoin<VO, VR>(other: KTable<K, VO>, joiner: (value: V, otherValue: VO | null, key: K) => VR, opts: TableJoinedOptions): KTable<K, VR> {
+  leftJoin<KO, VO, VR>(other: KTable<KO, VO>, joiner: (value: V, otherValue: VO | null, key: K) => VR, opts: ForeignKeyJoinedOptions<K, V, KO, VR>): KTable<K, VR>;
+  leftJoin<VO, VR>(other: KTable<K, VO>, joiner: (value: V, otherValue: VO | null, key: K) => VR, opts: TableJoinedOptions): KTable<K, VR>;
+  leftJoin(other: KTable<any, any>, joiner: (value: V, otherValue: any, key: K) => any, opts: TableJoinedOptions | ForeignKeyJoinedOptions<K, V, any, any>): KTable<K, any> {
+    if (opts !== null && typeof opts === 'object' && 'foreignKeyExtractor' in opts) return foreignKeyJoin(this, other, joiner, opts, true);
     return tableTableJoin(this, other, joiner, opts, 'left');
   }
 
