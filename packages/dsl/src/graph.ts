@@ -148,6 +148,14 @@ export class InternalBuilder {
     this.stores.set(spec.name, spec);
   }
 
+  /** Connects one more store to an existing processor node. */
+  connectStore(processor: string, store: string): void {
+    const i = this.nodes.findIndex((n) => n.name === processor);
+    const n = this.nodes[i];
+    if (n?.kind !== 'processor') throw new TopologyError(`connectStore: "${processor}" is not a processor.`);
+    this.nodes[i] = { ...n, stores: [...n.stores, store] };
+  }
+
   /** The source nodes upstream of `node` (within what the node can see through its parents). */
   sourcesOf(node: string): string[] {
     const byName = new Map(this.nodes.map((n) => [n.name, n]));

@@ -36,7 +36,7 @@ export type { KeyValueStoreOptions, WindowStoreOptions, SessionStoreOptions } fr
 export { Topology, TopologyDescription, topicName } from './topology.js';
 export type { TopologyNode, Subtopology, InternalTopic, PartitionPlan } from './topology.js';
 export type { NodeDef, SourceNodeDef, ProcessorNodeDef, SinkNodeDef, TopicRef, StreamPartitioner, RepartitionTopicDef, TimestampExtractor } from './graph.js';
-export { TimeWindows, SessionWindows, JoinWindows, Suppressed } from './windows.js';
+export { TimeWindows, SlidingWindows, SessionWindows, JoinWindows, Suppressed } from './windows.js';
 export { TimeWindowedKStream, SessionWindowedKStream } from './windowedKStream.js';
 export type { EmitStrategy, WindowedMaterializedOptions } from './windowedKStream.js';
 export type { JoinedOptions, StreamJoinedOptions, TableJoinedOptions } from './joins.js';

@@ -6,7 +6,7 @@ import { type MaterializedOptions, materializedSpec, requireName } from './kStre
 import type { Serde } from './serde.js';
 import { Serdes } from './serdes.js';
 import { SessionWindowedKStream, TimeWindowedKStream } from './windowedKStream.js';
-import { SessionWindows, TimeWindows } from './windows.js';
+import { SessionWindows, SlidingWindows, TimeWindows } from './windows.js';
 
 /**
  * A stream grouped by key, ready to aggregate. Records with a null key or null value are
@@ -23,15 +23,15 @@ export class KGroupedStream<K, V> {
   ) {}
 
   /**
-   * Aggregates per key and time window: `TimeWindows` (tumbling/hopping, epoch-aligned) or
-   * `SessionWindows`. Aggregations then produce a `KTable<Windowed<K>, V>`.
+   * Aggregates per key and time window: `TimeWindows` (tumbling/hopping, epoch-aligned),
+   * `SlidingWindows` or `SessionWindows`. Aggregations then produce a `KTable<Windowed<K>, V>`.
    */
-  windowedBy(windows: TimeWindows): TimeWindowedKStream<K, V>;
+  windowedBy(windows: TimeWindows | SlidingWindows): TimeWindowedKStream<K, V>;
   windowedBy(windows: SessionWindows): SessionWindowedKStream<K, V>;
-  windowedBy(windows: TimeWindows | SessionWindows): TimeWindowedKStream<K, V> | SessionWindowedKStream<K, V> {
-    if (windows instanceof TimeWindows) return new TimeWindowedKStream<K, V>(this, windows);
+  windowedBy(windows: TimeWindows | SlidingWindows | SessionWindows): TimeWindowedKStream<K, V> | SessionWindowedKStream<K, V> {
+    if (windows instanceof TimeWindows || windows instanceof SlidingWindows) return new TimeWindowedKStream<K, V>(this, windows);
     if (windows instanceof SessionWindows) return new SessionWindowedKStream<K, V>(this, windows);
-    throw new TopologyError('windowedBy: pass TimeWindows.ofSizeAndGrace(...) (optionally .advanceBy(...)) or SessionWindows.ofInactivityGapAndGrace(...).');
+    throw new TopologyError('windowedBy: pass TimeWindows.ofSizeAndGrace(...) (optionally .advanceBy(...)), SlidingWindows.ofTimeDifferenceAndGrace(...) or SessionWindows.ofInactivityGapAndGrace(...).');
   }
 
   private aggregateNode<VA>(

@@ -209,3 +209,76 @@ export class SuppressProcessor<K, V> implements Processor<Windowed<K>, Change<V>
     this.minEnd = next;
   }
 }
+
+/**
+ * Count, reduce or aggregate over SlidingWindows. The windows of a key are those Kafka Streams
+ * creates: for each record r, its left window `[r - d, r]` (`[0, d]` for records earlier than d)
+ * and, when a later record lies within `(r, r + 1 + d]`, its right window `[r + 1, r + 1 + d]`.
+ * Records are buffered in `<name>-records`; each window a record touches is re-folded from the
+ * buffered records in timestamp order (so an aggregator must not depend on arrival order).
+ */
+export class SlidingWindowAggregateProcessor<K, V, VA> implements Processor<K, V, Windowed<K>, Change<VA>> {
+  private ctx!: Ctx;
+  private store!: WindowStore<K, VA>;
+  private records!: WindowStore<K, V[]>;
+  private cached = false;
+  private observed = -1;
+  constructor(
+    private readonly storeName: string,
+    private readonly recordsStoreName: string,
+    private readonly d: number,
+    private readonly graceMs: number,
+    private readonly initializer: (() => VA) | undefined,
+    private readonly aggregator: (key: K, value: V, aggregate: VA) => VA,
+  ) {}
+  init(context: Ctx): void {
+    this.ctx = context;
+    this.store = context.getStateStore<WindowStore<K, VA>>(this.storeName);
+    this.records = context.getStateStore<WindowStore<K, V[]>>(this.recordsStoreName);
+    this.cached = emitOnFlush(context, this.store);
+  }
+  process(r: StreamRecord<K, V>): void {
+    if (r.key === null || r.key === undefined || r.value === null || r.value === undefined) {
+      this.ctx.recordDropped(r.key == null ? 'null key in windowed aggregation' : 'null value in windowed aggregation');
+      return;
+    }
+    const d = this.d;
+    const ts = r.timestamp;
+    if (ts > this.observed) this.observed = ts;
+    const closeTime = this.observed - this.graceMs;
+    if (ts + 1 + d <= closeTime) {
+      this.ctx.recordDropped(LATE_RECORD);
+      return;
+    }
+    const key = r.key;
+    const prev = this.records.fetch(key, ts);
+    this.records.put(key, prev === undefined ? [r.value] : [...prev, r.value], ts);
+    // Record timestamps near ts (the buffer holds at least what open windows need).
+    const near: number[] = [];
+    for (const kv of this.records.fetchRange(key, Math.max(0, ts - d - 1), ts + d + 1)) near.push(kv.key);
+    const starts = new Set<number>();
+    for (const rt of near) {
+      if (rt >= ts && rt <= ts + d) starts.add(Math.max(0, rt - d)); // left windows containing ts
+      if (rt < ts && rt >= ts - d - 1) starts.add(rt + 1); // right windows of earlier records, now containing ts
+      if (rt > ts) starts.add(ts + 1); // this record's right window, now non-empty
+    }
+    const sorted = [...starts].sort((a, b) => a - b);
+    for (const s of sorted) {
+      const end = s + d;
+      if (end <= closeTime) {
+        // Closed (as Kafka Streams, counted per window): only the windows still open change.
+        this.ctx.recordDropped(LATE_RECORD);
+        continue;
+      }
+      let agg: VA | undefined = this.initializer?.();
+      for (const kv of this.records.fetchRange(key, s, end)) {
+        for (const v of kv.value) agg = agg === undefined ? (v as unknown as VA) : this.aggregator(key, v, agg);
+      }
+      if (agg === undefined) continue;
+      const old = this.store.fetch(key, s);
+      this.store.put(key, agg, s);
+      if (this.cached) continue;
+      this.ctx.forward({ key: { key, window: { start: s, end } }, value: { newValue: agg, oldValue: old === undefined ? null : old }, timestamp: ts, headers: r.headers });
+    }
+  }
+}

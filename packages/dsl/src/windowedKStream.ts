@@ -5,8 +5,9 @@ import { KTable } from './kTable.js';
 import type { Serde } from './serde.js';
 import { Serdes } from './serdes.js';
 import type { StoreSpec, Windowed } from './stores.js';
-import { SessionWindowAggregateProcessor, TimeWindowAggregateProcessor } from './windowProcessors.js';
-import { type SessionWindows, type TimeWindows, type WindowInfo, Suppressed } from './windows.js';
+import { listSerde } from './joinProcessors.js';
+import { SessionWindowAggregateProcessor, SlidingWindowAggregateProcessor, TimeWindowAggregateProcessor } from './windowProcessors.js';
+import { type SessionWindows, type SlidingWindows, type TimeWindows, type WindowInfo, Suppressed } from './windows.js';
 
 /**
  * When a windowed aggregation emits: `'on-window-update'` (default) emits every update of a
@@ -81,21 +82,48 @@ function buildAggregate<K, V, VA>(
 const EXAMPLE = "count({ name: 'clicks-per-5min' })";
 
 /**
- * A grouped stream windowed by `TimeWindows`: aggregations produce a `KTable<Windowed<K>, V>`
- * backed by a window store.
+ * A grouped stream windowed by `TimeWindows` or `SlidingWindows`: aggregations produce a
+ * `KTable<Windowed<K>, V>` backed by a window store.
  */
 export class TimeWindowedKStream<K, V> {
   /** @internal */
   constructor(
     private readonly src: GroupedSource<K, V>,
-    private readonly windows: TimeWindows,
+    private readonly windows: TimeWindows | SlidingWindows,
   ) {}
 
   private agg<VA>(operator: string, name: string, opts: WindowedMaterializedOptions<K, VA>, serde: Serde<VA>, init: (() => VA) | undefined, fn: (k: K, v: V, a: VA) => VA): KTable<Windowed<K>, VA> {
     const w = this.windows;
-    return buildAggregate(this.src, operator, name, 'window', opts, serde, w.sizeMs + w.graceMs, w.sizeMs, { closeAfterMs: w.graceMs }, () =>
-      new TimeWindowAggregateProcessor(name, w.sizeMs, w.advanceMs, w.graceMs, init, fn),
+    if (w.kind === 'time') {
+      return buildAggregate(this.src, operator, name, 'window', opts, serde, w.sizeMs + w.graceMs, w.sizeMs, { closeAfterMs: w.graceMs }, () =>
+        new TimeWindowAggregateProcessor(name, w.sizeMs, w.advanceMs, w.graceMs, init, fn),
+      );
+    }
+    // Sliding: windows [s, s + d] (Windowed end = s + d); buffered records cover every open window.
+    const d = w.timeDifferenceMs;
+    const retention = 2 * d + w.graceMs + 2;
+    const recordsStore = `${name}-records`;
+    const src = this.src;
+    const b = src.builder;
+    const table = buildAggregate(src, operator, name, 'window', { ...opts, emitStrategy: 'on-window-update' }, serde, retention, d, { closeAfterMs: w.graceMs }, () =>
+      new SlidingWindowAggregateProcessor(name, recordsStore, d, w.graceMs, init, fn),
     );
+    b.addStore(
+      {
+        name: recordsStore,
+        kind: 'window',
+        keySerde: opts.keySerde ?? src.keySerde ?? Serdes.msgpack<K>(),
+        valueSerde: listSerde(src.valueSerde ?? Serdes.msgpack<V>()),
+        logging: opts.logging ?? true,
+        caching: false,
+        retentionMs: Math.max(retention, opts.retentionMs ?? 0),
+        windowSizeMs: 1,
+      },
+      operator,
+    );
+    b.connectStore(name, recordsStore);
+    if ((opts.emitStrategy ?? 'on-window-update') === 'on-window-close') return table.suppress(Suppressed.untilWindowCloses({ name: `${name}-suppress` }));
+    return table;
   }
 
   /** Records per key and window (int64). */

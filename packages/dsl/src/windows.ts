@@ -67,6 +67,29 @@ export class TimeWindows {
 }
 
 /**
+ * Sliding windows of a fixed time difference: two records fall in a common window when their
+ * timestamps differ by at most `timeDifferenceMs`. Windows are `[start, start + timeDifference]`,
+ * both ends inclusive (the Windowed key's `end` is `start + timeDifference`), and exist for every
+ * distinct set of records, as in Kafka Streams: the window ending at each record and, when a later
+ * record is near, the window starting just after it.
+ */
+export class SlidingWindows {
+  readonly kind = 'sliding' as const;
+  private constructor(
+    readonly timeDifferenceMs: number,
+    readonly graceMs: number,
+  ) {}
+
+  static ofTimeDifferenceWithNoGrace(timeDifferenceMs: number): SlidingWindows {
+    return SlidingWindows.ofTimeDifferenceAndGrace(timeDifferenceMs, 0);
+  }
+
+  static ofTimeDifferenceAndGrace(timeDifferenceMs: number, graceMs: number): SlidingWindows {
+    return new SlidingWindows(positive(timeDifferenceMs, 'timeDifferenceMs', 'SlidingWindows'), nonNegative(graceMs, 'graceMs', 'SlidingWindows'));
+  }
+}
+
+/**
  * Session windows: records of a key closer than `inactivityGapMs` to each other form one session
  * `[first, last]` (both inclusive); a record that bridges two sessions merges them. A session
  * accepts records until stream time passes its end + grace.
