@@ -80,6 +80,16 @@ export function requireFunction(fn: unknown, what: string, shape: string): void 
   }
 }
 
+/** A global table: its topic is read in full by every instance into a key-value store. */
+export interface GlobalTableDef {
+  /** The store name. */
+  readonly name: string;
+  /** The topic (a user topic, read outside the consumer group, every partition). */
+  readonly topic: string;
+  readonly keySerde: Serde<any>;
+  readonly valueSerde: Serde<any>;
+}
+
 /** Mutable graph under construction; `StreamsBuilder.build()` freezes a copy into a Topology. */
 export class InternalBuilder {
   readonly nodes: NodeDef[] = [];
@@ -87,6 +97,7 @@ export class InternalBuilder {
   readonly repartitionTopics = new Map<string, RepartitionTopicDef>();
   /** Source topics that must be co-partitioned (the two sides of a join); recorded by join operators. */
   readonly copartitionGroups: TopicRef[][] = [];
+  readonly globalTables = new Map<string, GlobalTableDef>();
   private readonly nodeNames = new Set<string>();
   private readonly topicSources = new Map<string, string>();
   private counter = 0;
@@ -118,6 +129,19 @@ export class InternalBuilder {
     return node.name;
   }
 
+  addGlobalTable(def: GlobalTableDef): void {
+    validateName(def.name, 'globalTable');
+    if (this.stores.has(def.name) || this.globalTables.has(def.name)) {
+      throw new TopologyError(`globalTable: a store named "${def.name}" already exists. Give the global table its own name.`);
+    }
+    const existing = this.topicSources.get(def.topic);
+    if (existing !== undefined) {
+      throw new TopologyError(`globalTable: topic "${def.topic}" is already read by source "${existing}". Read each topic once.`);
+    }
+    this.topicSources.set(def.topic, `global table ${def.name}`);
+    this.globalTables.set(def.name, def);
+  }
+
   addSource(node: Omit<SourceNodeDef, 'kind' | 'parents'>): string {
     const key = `${node.topic.internal ? 'internal:' : ''}${node.topic.name}`;
     const existing = this.topicSources.get(key);
@@ -140,7 +164,7 @@ export class InternalBuilder {
 
   addStore(spec: StoreSpec, operator: string): void {
     validateName(spec.name, operator);
-    if (this.stores.has(spec.name)) {
+    if (this.stores.has(spec.name) || this.globalTables.has(spec.name)) {
       throw new TopologyError(
         `${operator}: a store named "${spec.name}" already exists. Each stateful operator needs its own name, because the store and its changelog topic are named after it.`,
       );

@@ -25,7 +25,8 @@ export type {
   Change,
 } from './processor.js';
 export { StreamsBuilder } from './streamsBuilder.js';
-export type { ConsumedOptions, TableOptions } from './streamsBuilder.js';
+export type { ConsumedOptions, TableOptions, GlobalTableOptions } from './streamsBuilder.js';
+export { GlobalKTable } from './globalKTable.js';
 export { KStream, BranchedKStream } from './kStream.js';
 export type { Named, ToOptions, RepartitionOptions, MaterializedOptions, GroupedOptions, ProcessOptions, DedupeOptions } from './kStream.js';
 export { KTable } from './kTable.js';
@@ -35,9 +36,9 @@ export { Stores } from './storeSpecs.js';
 export type { KeyValueStoreOptions, WindowStoreOptions, SessionStoreOptions } from './storeSpecs.js';
 export { Topology, TopologyDescription, topicName } from './topology.js';
 export type { TopologyNode, Subtopology, InternalTopic, PartitionPlan } from './topology.js';
-export type { NodeDef, SourceNodeDef, ProcessorNodeDef, SinkNodeDef, TopicRef, StreamPartitioner, RepartitionTopicDef, TimestampExtractor } from './graph.js';
+export type { NodeDef, SourceNodeDef, ProcessorNodeDef, SinkNodeDef, TopicRef, StreamPartitioner, RepartitionTopicDef, TimestampExtractor, GlobalTableDef } from './graph.js';
 export { TimeWindows, SlidingWindows, SessionWindows, JoinWindows, Suppressed } from './windows.js';
 export { TimeWindowedKStream, SessionWindowedKStream } from './windowedKStream.js';
 export type { EmitStrategy, WindowedMaterializedOptions } from './windowedKStream.js';
-export type { JoinedOptions, StreamJoinedOptions, TableJoinedOptions } from './joins.js';
+export type { JoinedOptions, StreamJoinedOptions, TableJoinedOptions, GlobalJoinedOptions } from './joins.js';
 export type { ForeignKeyJoinedOptions } from './fkJoin.js';

@@ -294,3 +294,40 @@ export class StreamStreamJoinProcessor<K, V, VO, VR> implements Processor<K, V, 
     t.minTime = min;
   }
 }
+
+/**
+ * Stream-global table join: the stream record's key and value are mapped to the global table's
+ * key, which is looked up in the (fully replicated) global store. A null value is dropped; a
+ * null mapped key is dropped by `join` and joined with `null` by `leftJoin`.
+ */
+export class StreamGlobalJoinProcessor<K, V, GK, GV, VR> implements Processor<K, V, K, VR> {
+  private ctx!: Ctx;
+  private store!: KeyValueStore<GK, GV>;
+  constructor(
+    private readonly storeName: string,
+    private readonly keyMapper: (key: K, value: V) => GK | null | undefined,
+    private readonly joiner: (value: V, globalValue: GV | null, key: K) => VR,
+    private readonly left: boolean,
+  ) {}
+  init(ctx: Ctx): void {
+    this.ctx = ctx;
+    this.store = ctx.getStateStore<KeyValueStore<GK, GV>>(this.storeName);
+  }
+  process(r: StreamRecord<K, V>): void {
+    if (r.value === null || r.value === undefined) {
+      this.ctx.recordDropped('null value in join');
+      return;
+    }
+    const gk = this.keyMapper(r.key, r.value);
+    const gv = gk === null || gk === undefined ? undefined : this.store.get(gk);
+    if (gv === undefined || gv === null) {
+      if (!this.left) {
+        if (gk === null || gk === undefined) this.ctx.recordDropped('null key in join');
+        return;
+      }
+      this.ctx.forward({ key: r.key, value: this.joiner(r.value, null, r.key), timestamp: r.timestamp, headers: r.headers });
+      return;
+    }
+    this.ctx.forward({ key: r.key, value: this.joiner(r.value, gv, r.key), timestamp: r.timestamp, headers: r.headers });
+  }
+}

@@ -5,9 +5,10 @@
  */
 import { TopologyError } from './errors.js';
 import { type InternalBuilder, requireFunction } from './graph.js';
-import { type JoinKind, type JoinTimeTracker, StreamStreamJoinProcessor, StreamTableJoinProcessor, TableTableJoinProcessor, listSerde, outerKeySerde } from './joinProcessors.js';
+import { type JoinKind, type JoinTimeTracker, StreamGlobalJoinProcessor, StreamStreamJoinProcessor, StreamTableJoinProcessor, TableTableJoinProcessor, listSerde, outerKeySerde } from './joinProcessors.js';
 import { KStream, requireName } from './kStream.js';
 import { KTable } from './kTable.js';
+import type { GlobalKTable } from './globalKTable.js';
 import { PassThroughProcessor } from './builtinProcessors.js';
 import type { Serde } from './serde.js';
 import { Serdes } from './serdes.js';
@@ -188,4 +189,29 @@ export function tableTableJoin<K, V, VO, VR>(
     },
   };
   return new KTable<K, VR>(b, name, left.keySerde ?? right.keySerde, undefined, undefined, getter);
+}
+
+export interface GlobalJoinedOptions<K, V, GK> {
+  /** Required: names the join's node. */
+  readonly name: string;
+  /** Maps a stream record to the global table's key; null/undefined: no row. */
+  readonly keyMapper: (key: K, value: V) => GK | null | undefined;
+}
+
+export function streamGlobalJoin<K, V, GK, GV, VR>(
+  stream: KStream<K, V>,
+  table: GlobalKTable<GK, GV>,
+  joiner: (value: V, globalValue: any, key: K) => VR,
+  opts: GlobalJoinedOptions<K, V, GK>,
+  left: boolean,
+): KStream<K, VR> {
+  const op = left ? 'leftJoin (global table)' : 'join (global table)';
+  const b = stream.builder;
+  checkBuilder(b, table, op);
+  requireFunction(joiner, op, '(value, globalValue) => joined');
+  const name = joinName(opts, op, `${left ? 'leftJoin' : 'join'}(products, (order, product) => ({ ...order, product }), { name: 'orders-products', keyMapper: (_k, o) => o.productId })`);
+  requireFunction(opts.keyMapper, op, '(key, value) => globalTableKey');
+  const store = table.queryableStoreName;
+  b.addProcessor({ name, operator: `stream-globaltable ${left ? 'leftJoin' : 'join'}`, parents: [stream.node], supplier: () => new StreamGlobalJoinProcessor(store, opts.keyMapper, joiner, left), stores: [store] });
+  return new KStream<K, VR>(b, name, stream.keySerde, undefined, stream.keyChanged);
 }

@@ -14,7 +14,8 @@ import {
 } from './builtinProcessors.js';
 import { type AnyProcessorSupplier, type InternalBuilder, type StreamPartitioner, requireFunction, validateName } from './graph.js';
 import { KGroupedStream } from './kGroupedStream.js';
-import { type JoinedOptions, type StreamJoinedOptions, streamStreamJoin, streamTableJoin } from './joins.js';
+import { type GlobalJoinedOptions, type JoinedOptions, type StreamJoinedOptions, streamGlobalJoin, streamStreamJoin, streamTableJoin } from './joins.js';
+import { GlobalKTable } from './globalKTable.js';
 import { KTable } from './kTable.js';
 import type { ProcessorSupplier } from './processor.js';
 import type { Serde } from './serde.js';
@@ -256,15 +257,18 @@ export class KStream<K, V> {
   }
 
   /**
-   * Inner join. With a KTable: each record is joined with the table's current row for its key
+   * Inner join. With a GlobalKTable: `opts.keyMapper(key, value)` picks the row (no co-partitioning).
+   * With a KTable: each record is joined with the table's current row for its key
    * (no row: no output; table updates emit nothing). With a KStream: records of both streams with
    * equal keys and timestamps within `opts.windows` are joined (both sides are buffered in window
    * stores `<name>-this-join-store` and `<name>-other-join-store`). Inputs must be co-partitioned.
    */
   join<VT, VR>(table: KTable<NonNullable<K>, VT>, joiner: (value: V, tableValue: VT, key: K) => VR, opts: JoinedOptions<K, V>): KStream<K, VR>;
   join<VO, VR>(other: KStream<K, VO>, joiner: (value: V, otherValue: VO, key: K) => VR, opts: StreamJoinedOptions<K, V, VO>): KStream<K, VR>;
-  join(other: KTable<any, any> | KStream<K, any>, joiner: (value: V, otherValue: any, key: K) => any, opts: any): KStream<K, any> {
+  join<GK, GV, VR>(global: GlobalKTable<GK, GV>, joiner: (value: V, globalValue: GV, key: K) => VR, opts: GlobalJoinedOptions<K, V, GK>): KStream<K, VR>;
+  join(other: KTable<any, any> | KStream<K, any> | GlobalKTable<any, any>, joiner: (value: V, otherValue: any, key: K) => any, opts: any): KStream<K, any> {
     if (other instanceof KStream) return streamStreamJoin(this, other, joiner, opts, 'inner');
+    if (other instanceof GlobalKTable) return streamGlobalJoin(this, other, joiner, opts, false);
     return streamTableJoin(this, other, joiner, opts, false);
   }
 
@@ -275,8 +279,10 @@ export class KStream<K, V> {
    */
   leftJoin<VT, VR>(table: KTable<NonNullable<K>, VT>, joiner: (value: V, tableValue: VT | null, key: K) => VR, opts: JoinedOptions<K, V>): KStream<K, VR>;
   leftJoin<VO, VR>(other: KStream<K, VO>, joiner: (value: V, otherValue: VO | null, key: K) => VR, opts: StreamJoinedOptions<K, V, VO>): KStream<K, VR>;
-  leftJoin(other: KTable<any, any> | KStream<K, any>, joiner: (value: V, otherValue: any, key: K) => any, opts: any): KStream<K, any> {
+  leftJoin<GK, GV, VR>(global: GlobalKTable<GK, GV>, joiner: (value: V, globalValue: GV | null, key: K) => VR, opts: GlobalJoinedOptions<K, V, GK>): KStream<K, VR>;
+  leftJoin(other: KTable<any, any> | KStream<K, any> | GlobalKTable<any, any>, joiner: (value: V, otherValue: any, key: K) => any, opts: any): KStream<K, any> {
     if (other instanceof KStream) return streamStreamJoin(this, other, joiner, opts, 'left');
+    if (other instanceof GlobalKTable) return streamGlobalJoin(this, other, joiner, opts, true);
     return streamTableJoin(this, other, joiner, opts, true);
   }
 

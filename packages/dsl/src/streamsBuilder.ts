@@ -3,6 +3,7 @@ import { TopologyError } from './errors.js';
 import { InternalBuilder, type TimestampExtractor } from './graph.js';
 import { KStream, type Named, materializedSpec, requireName } from './kStream.js';
 import { KTable } from './kTable.js';
+import { GlobalKTable } from './globalKTable.js';
 import type { Serde } from './serde.js';
 import { Serdes } from './serdes.js';
 import type { StoreSpec } from './stores.js';
@@ -27,6 +28,13 @@ export interface TableOptions<K, V> extends ConsumedOptions<K, V> {
   readonly caching?: boolean;
   /** See MaterializedOptions.rangeScans (default true). */
   readonly rangeScans?: boolean;
+}
+
+export interface GlobalTableOptions<K, V> {
+  /** Required: the store holding the replicated table. */
+  readonly name: string;
+  readonly keySerde?: Serde<K>;
+  readonly valueSerde?: Serde<V>;
 }
 
 /** Builds a topology with the DSL: `const b = new StreamsBuilder(); b.stream(...)...; b.build()`. */
@@ -60,6 +68,20 @@ export class StreamsBuilder {
     this.internal.addStore(materializedSpec(name, opts, keySerde, valueSerde), 'table');
     this.internal.addProcessor({ name, operator: 'table', parents: [source], supplier: () => new TableSourceProcessor(name), stores: [name] });
     return new KTable<K, V>(this.internal, name, keySerde, valueSerde, name);
+  }
+
+  /**
+   * A table replicated in full on every instance: each instance reads every partition of `topic`
+   * into store `name` (the topic is its changelog, so the store is not change-logged). Streams
+   * join it with a key mapper and need no co-partitioning.
+   */
+  globalTable<K, V>(topic: string, opts: GlobalTableOptions<K, V>): GlobalKTable<K, V> {
+    this.checkTopic(topic, 'globalTable');
+    const name = requireName(opts, 'globalTable', `globalTable('${topic}', { name: '${topic}-global' })`, 'The store');
+    const keySerde = opts.keySerde ?? Serdes.msgpack<K>();
+    const valueSerde = opts.valueSerde ?? Serdes.msgpack<V>();
+    this.internal.addGlobalTable({ name, topic, keySerde, valueSerde });
+    return new GlobalKTable<K, V>(this.internal, name, topic, keySerde, valueSerde);
   }
 
   /** Adds a store for processors that name it in `process(supplier, { stores: [...] })`. */

@@ -4,7 +4,7 @@
  */
 import { match } from 'ts-pattern';
 import { ConfigError, TopologyError } from './errors.js';
-import type { InternalBuilder, NodeDef, RepartitionTopicDef, TopicRef } from './graph.js';
+import type { GlobalTableDef, InternalBuilder, NodeDef, RepartitionTopicDef, TopicRef } from './graph.js';
 import type { StoreSpec } from './stores.js';
 
 export type TopologyNode = NodeDef & { readonly children: readonly string[]; readonly subtopology: number };
@@ -46,6 +46,11 @@ export class Topology {
   readonly repartitionTopics: readonly RepartitionTopicDef[];
   /** Groups of source topics that must have equal partition counts (joins). */
   readonly copartitionGroups: readonly (readonly TopicRef[])[];
+  /**
+   * Global tables: each instance reads every partition of `topic` (outside the consumer group, from
+   * the beginning, then continuously) into the key-value store `name`. Not part of any sub-topology.
+   */
+  readonly globalTables: readonly GlobalTableDef[];
   private readonly nodesByName: ReadonlyMap<string, TopologyNode>;
 
   /** @internal Use `StreamsBuilder.build()`. */
@@ -75,6 +80,7 @@ export class Topology {
       }
       if (d.kind === 'processor') {
         for (const s of d.stores) {
+          if (builder.globalTables.has(s)) continue; // global stores live outside every task
           if (!builder.stores.has(s)) {
             throw new TopologyError(
               `Processor "${d.name}" uses store "${s}", which is not defined. Add it with builder.addStateStore(Stores.keyValueStore({ name: '${s}' })) before build().`,
@@ -115,7 +121,7 @@ export class Topology {
           match(n)
             .with({ kind: 'source' }, (s) => void sources.push(s.topic))
             .with({ kind: 'sink' }, (s) => void sinks.push(s.topic))
-            .with({ kind: 'processor' }, (p) => p.stores.forEach((s) => stores.add(s)))
+            .with({ kind: 'processor' }, (p) => p.stores.forEach((s) => builder.globalTables.has(s) || stores.add(s)))
             .exhaustive();
         }
         if (sources.length === 0) {
@@ -125,6 +131,7 @@ export class Topology {
       }),
     );
     this.stores = new Map(builder.stores);
+    this.globalTables = Object.freeze([...builder.globalTables.values()]);
     this.repartitionTopics = Object.freeze([...builder.repartitionTopics.values()]);
     this.copartitionGroups = Object.freeze(builder.copartitionGroups.map((g) => Object.freeze(g.slice())));
     this.nodesByName = new Map(nodes.map((n) => [n.name, n]));
@@ -142,7 +149,17 @@ export class Topology {
     return sub.stores.map((s) => this.stores.get(s)!);
   }
 
-  /** The user (non-internal) topics the topology reads. */
+  /** The specs of the global stores (not change-logged: the topic is their changelog). */
+  globalStoreSpecs(): StoreSpec[] {
+    return this.globalTables.map((g) => ({ name: g.name, kind: 'keyValue' as const, keySerde: g.keySerde, valueSerde: g.valueSerde, logging: false, caching: false }));
+  }
+
+  /** Topics read by global tables (every partition, by every instance). */
+  globalTopics(): string[] {
+    return this.globalTables.map((g) => g.topic);
+  }
+
+  /** The user (non-internal) topics the topology reads (through the consumer group; see globalTopics()). */
   sourceTopics(): string[] {
     return this.subtopologies.flatMap((s) => s.sources.filter((t) => !t.internal).map((t) => t.name));
   }
@@ -276,6 +293,7 @@ export class TopologyDescription {
 
   toString(): string {
     const lines: string[] = ['Topologies:'];
+    for (const g of this.topology.globalTables) lines.push(`   Global table: ${g.name} (topic: ${g.topic})`);
     for (const sub of this.topology.subtopologies) {
       lines.push(`   Sub-topology: ${sub.id}`);
       for (const n of sub.nodes) {

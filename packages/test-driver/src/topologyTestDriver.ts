@@ -20,6 +20,7 @@ import {
   topicName,
 } from '@vltava/dsl';
 import {
+  GlobalStateTask,
   StreamTask,
   type DeserializationExceptionHandler,
   type InputRecord,
@@ -74,6 +75,9 @@ interface DriverTask {
   readonly stores: TaskStores;
 }
 
+/** `TopicState.reader` of a global table's topic. */
+const GLOBAL = -1;
+
 /** A record waiting to be processed by the task of its partition. */
 interface Pending extends InputRecord {
   readonly reader: number;
@@ -92,6 +96,7 @@ export class TopologyTestDriver {
   private closed = false;
   private readonly config: TopologyTestDriverConfig;
   private readonly collector: RecordCollector;
+  private readonly global: { readonly task: GlobalStateTask; readonly stores: TaskStores } | undefined;
 
   constructor(topology: Topology, config: TopologyTestDriverConfig = {}) {
     this.topology = topology;
@@ -111,6 +116,22 @@ export class TopologyTestDriver {
       for (const t of sub.sources) this.topicState(topicName(t, appId), plan.topics.get(topicName(t, appId)), sub.id);
     }
     this.collector = { send: (r) => this.collect(r) };
+    if (topology.globalTables.length > 0) {
+      const stores = openTaskStoresSync({
+        applicationId: appId,
+        taskId: 'global',
+        partition: 0,
+        specs: topology.globalStoreSpecs(),
+        collector: this.collector,
+        backend: 'memory',
+        recordTimestamp: () => this.wallClockMs,
+        cacheMaxBytes: 0,
+      });
+      this.global = { task: new GlobalStateTask({ topology, stores, ...(config.logger === undefined ? {} : { logger: config.logger }) }), stores };
+      for (const g of topology.globalTables) this.topicState(g.topic, explicit[g.topic] ?? defaultPartitions, GLOBAL);
+    } else {
+      this.global = undefined;
+    }
 
     for (const sub of subs) {
       const n = plan.tasks[sub.id]!;
@@ -142,6 +163,7 @@ export class TopologyTestDriver {
           ...(config.logger === undefined ? {} : { logger: config.logger }),
           ...(config.onRecordDropped === undefined ? {} : { onRecordDropped: config.onRecordDropped }),
           partitionsFor: (t) => this.topicState(t).partitions,
+          ...(this.global === undefined ? {} : { globalStores: this.global.stores }),
         });
         row.push({ task, stores });
       }
@@ -191,6 +213,10 @@ export class TopologyTestDriver {
   private drain(): void {
     while (this.pendingPos < this.pending.length) {
       const p = this.pending[this.pendingPos++]!;
+      if (p.reader === GLOBAL) {
+        this.global!.task.process(p);
+        continue;
+      }
       const task = this.tasks[p.reader]![p.partition];
       if (task === undefined) {
         throw new ConfigError(`No task for ${p.topic} partition ${p.partition}: the topic has more partitions than its sub-topology's tasks.`);
@@ -223,6 +249,7 @@ export class TopologyTestDriver {
           task.markCommitted();
         }
       }
+      if (this.global !== undefined) this.global.stores.commitSync(new Map());
       if (!any && this.pendingPos >= this.pending.length) return;
     }
     throw new ConfigError('TopologyTestDriver: commits keep producing records to process (a cycle through topics?).');
@@ -232,7 +259,7 @@ export class TopologyTestDriver {
     pipe: (topic, key, value, timestamp, headers) => {
       const t = this.topics.get(topic);
       if (t === undefined || t.reader === undefined) {
-        throw new ConfigError(`The topology does not read topic "${topic}"; it reads [${this.topology.sourceTopics().join(', ')}]. Create input topics only for those.`);
+        throw new ConfigError(`The topology does not read topic "${topic}"; it reads [${[...this.topology.sourceTopics(), ...this.topology.globalTopics()].join(', ')}]. Create input topics only for those.`);
       }
       const partition = this.partitionFor(t, key, undefined);
       const offset = t.nextOffset[partition]!++;
@@ -259,7 +286,7 @@ export class TopologyTestDriver {
     this.checkOpen();
     const t = this.topics.get(name);
     if (t === undefined || t.reader === undefined) {
-      throw new ConfigError(`createInputTopic: the topology does not read topic "${name}"; it reads [${this.topology.sourceTopics().join(', ')}].`);
+      throw new ConfigError(`createInputTopic: the topology does not read topic "${name}"; it reads [${[...this.topology.sourceTopics(), ...this.topology.globalTopics()].join(', ')}].`);
     }
     return new TestInputTopic<K, V>(name, this.sink, opts.keySerde, opts.valueSerde, opts.startTimestamp ?? this.config.initialWallClockTimeMs ?? 0, opts.autoAdvanceMs ?? 0);
   }
@@ -294,6 +321,10 @@ export class TopologyTestDriver {
    * the serialized key, as the records would be), scans cover every partition.
    */
   getKeyValueStore<K, V>(name: string): KeyValueStore<K, V> {
+    if (this.global !== undefined && this.topology.globalTables.some((g) => g.name === name)) {
+      this.checkOpen();
+      return this.global.stores.getStore<KeyValueStore<K, V>>(name);
+    }
     const { spec, parts } = this.storeParts<KeyValueStore<K, V>>(name, 'keyValue', 'getKeyValueStore');
     if (parts.length === 1) return parts[0]!;
     const owner = (key: K): KeyValueStore<K, V> => this.ownerOf(spec, parts, key);
@@ -413,6 +444,10 @@ export class TopologyTestDriver {
         stores.abort();
         void stores.close().catch(() => undefined);
       }
+    }
+    if (this.global !== undefined) {
+      this.global.stores.abort();
+      void this.global.stores.close().catch(() => undefined);
     }
     if (first !== undefined) throw first;
   }

@@ -1,4 +1,6 @@
 export { StreamTask, taskIdOf, parseTaskId } from './streamTask.js';
+export { GlobalStateTask } from './globalStateTask.js';
+export type { GlobalStateTaskOptions } from './globalStateTask.js';
 export type {
   StreamTaskOptions,
   TaskStoreAccess,

@@ -89,6 +89,11 @@ export interface StreamTaskOptions {
    * an aggregation or join, duplicate, ...). The event is built only when this is set.
    */
   readonly onRecordDropped?: (event: RecordDroppedEvent) => void;
+  /**
+   * The instance's global stores (`topology.globalStoreSpecs()`, kept up to date by a
+   * GlobalStateTask). Required when the sub-topology joins a global table.
+   */
+  readonly globalStores?: TaskStoreAccess;
 }
 
 /** A record an operator dropped on purpose (`task.record.dropped`). */
@@ -199,6 +204,15 @@ class RuntimeNode implements ProcessorContext<any, any> {
   }
 
   getStateStore<S extends StateStore = StateStore>(name: string): S {
+    if (this.task.isGlobalStore(name) && this.storeNames.has(name)) {
+      const g = this.task.globalStores;
+      if (g === undefined) {
+        throw new StateStoreError(`Processor "${this.def.name}" uses global store "${name}", but the task was created without globalStores. Pass the instance's global stores (GlobalStateTask) in StreamTaskOptions.globalStores.`, {
+          taskId: this.task.id,
+        });
+      }
+      return g.getStore<S>(name);
+    }
     if (!this.storeNames.has(name)) {
       throw new StateStoreError(
         `Processor "${this.def.name}" is not connected to store "${name}". Pass it in process(supplier, { stores: ['${name}'] }) and add it with builder.addStateStore(...).`,
@@ -280,6 +294,7 @@ export class StreamTask {
   readonly partition: number;
   readonly subtopology: Subtopology;
   readonly stores: TaskStoreAccess;
+  readonly globalStores: TaskStoreAccess | undefined;
   readonly wallClock: () => number;
   /** The largest timestamp processed so far; -1 before the first record. */
   streamTime = -1;
@@ -293,6 +308,7 @@ export class StreamTask {
   private readonly continueOnError: boolean;
   private readonly logger: TaskLogger | undefined;
   private readonly onDropped: ((event: RecordDroppedEvent) => void) | undefined;
+  private readonly globalNames: ReadonlySet<string>;
   private streamSchedules: Schedule[] = [];
   private wallSchedules: Schedule[] = [];
   private current: InputRecord | undefined;
@@ -315,6 +331,8 @@ export class StreamTask {
     this.partition = opts.partition;
     this.id = taskIdOf(sub.id, opts.partition);
     this.stores = opts.stores;
+    this.globalStores = opts.globalStores;
+    this.globalNames = new Set(opts.topology.globalTables.map((g) => g.name));
     this.collector = opts.collector;
     this.wallClock = opts.wallClock ?? Date.now;
     this.handler = opts.deserializationExceptionHandler ?? 'fail';
@@ -345,6 +363,11 @@ export class StreamTask {
         throw this.wrapError(err, n.def.name, 'init');
       }
     }
+  }
+
+  /** @internal */
+  isGlobalStore(name: string): boolean {
+    return this.globalNames.has(name);
   }
 
   /** Input topics of this task (full names). */
