@@ -175,7 +175,8 @@ export interface StreamStreamJoinConfig<K> {
   readonly retentionMs: number;
   readonly thisSerde: Serde<any>;
   readonly otherSerde: Serde<any>;
-  readonly trackers: Map<string, JoinTimeTracker>;
+  /** Shared by the two sides of the join in one task (keyed by the task's left buffer store). */
+  readonly trackers: WeakMap<object, JoinTimeTracker>;
   readonly keySerde: Serde<K>;
 }
 
@@ -206,12 +207,11 @@ export class StreamStreamJoinProcessor<K, V, VO, VR> implements Processor<K, V, 
     this.thisStore = ctx.getStateStore<WindowStore<K, V[]>>(this.cfg.thisStore);
     this.otherStore = ctx.getStateStore<WindowStore<K, VO[]>>(this.cfg.otherStore);
     this.outerStore = this.cfg.outerStore === undefined ? undefined : ctx.getStateStore<KeyValueStore<OuterKey<K>, Buffer>>(this.cfg.outerStore);
-    let t = this.cfg.trackers.get(ctx.taskId);
-    if (t === undefined) this.cfg.trackers.set(ctx.taskId, (t = { streamTime: -1, minTime: Number.NEGATIVE_INFINITY }));
+    // One tracker per task and join: keyed by the task's left buffer, the one store object both sides share.
+    const leftStore = this.cfg.thisIsLeft ? this.thisStore : this.otherStore;
+    let t = this.cfg.trackers.get(leftStore);
+    if (t === undefined) this.cfg.trackers.set(leftStore, (t = { streamTime: -1, minTime: Number.NEGATIVE_INFINITY }));
     this.tracker = t;
-  }
-  close(): void {
-    this.cfg.trackers.delete(this.ctx.taskId);
   }
   private join(thisValue: V | null, otherValue: VO | null, key: K): VR {
     return this.cfg.thisIsLeft ? this.joiner(thisValue, otherValue, key) : this.joiner(otherValue, thisValue, key);

@@ -122,7 +122,7 @@ export function streamStreamJoin<K, V, VO, VR>(
     b.addStore({ name: outerStore, kind: 'keyValue', keySerde: outerKeySerde(keySerde), valueSerde: Serdes.bytes(), logging, caching: false, rangeScans: true }, op);
   }
   const stores = outerStore === undefined ? [thisStore, otherStore] : [thisStore, otherStore, outerStore];
-  const trackers = new Map<string, JoinTimeTracker>();
+  const trackers = new WeakMap<object, JoinTimeTracker>();
   const common = { outerStore, graceMs: w.graceMs, windowBeforeMs: w.beforeMs, windowAfterMs: w.afterMs, retentionMs, trackers, keySerde };
   const thisName = `${name}-this`;
   const otherName = `${name}-other`;

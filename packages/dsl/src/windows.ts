@@ -55,15 +55,6 @@ export class TimeWindows {
     }
     return new TimeWindows(this.sizeMs, advance, this.graceMs);
   }
-
-  /** The starts of the windows containing `timestamp`, ascending. */
-  windowStartsFor(timestamp: number): number[] {
-    const out: number[] = [];
-    let s = Math.max(0, timestamp - this.sizeMs + this.advanceMs);
-    s -= s % this.advanceMs;
-    for (; s <= timestamp; s += this.advanceMs) out.push(s);
-    return out;
-  }
 }
 
 /**

@@ -325,3 +325,22 @@ test('a table-table join result can be joined again (value getters compose)', (t
   s.pipeInput('k', 's2');
   t.deepEqual(out(d).map((o) => o.value), ['s1:null', 's2:Aa']);
 });
+
+test('stream-stream join state is per task: two drivers of one topology and several partitions do not interfere', (t) => {
+  const topo = streamStream('leftJoin', JoinWindows.ofTimeDifferenceWithNoGrace(5));
+  const d1 = new TopologyTestDriver(topo, { defaultPartitions: 2 });
+  const d2 = new TopologyTestDriver(topo, { defaultPartitions: 2 });
+  const a = inputs(d1);
+  const b = inputs(d2);
+  a.l.pipeInput('k', 'A', 0);
+  b.l.pipeInput('k', 'B', 100); // stream time of d2 only
+  a.r.pipeInput('k', 'RA', 3);
+  t.deepEqual(out(d1), [{ key: 'k', value: 'A+RA', ts: 3 }]);
+  t.deepEqual(out(d2), []);
+  // Keys on other partitions advance only their own task's stream time.
+  for (const key of ['x1', 'x2', 'x3', 'x4']) a.l.pipeInput(key, key, 50);
+  const results = out(d1).map((r) => r.value).sort();
+  t.deepEqual(results, [], 'each x record is the newest in its task: its own window is still open');
+  d1.close();
+  d2.close();
+});
