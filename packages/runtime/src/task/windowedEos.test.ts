@@ -1,0 +1,118 @@
+/**
+ * Final results of `suppress(untilWindowCloses)` survive a crash exactly once. The commit protocol
+ * of docs/architecture.md is replayed in memory: each commit sends the task's outputs and changelog
+ * records in one transaction of an InMemoryChangelog (read_committed, like Kafka); a crash aborts the
+ * open transaction and loses the in-memory stores; the new task restores every store (window store
+ * and suppress buffer) from the committed changelog and re-processes the input from the committed offset.
+ */
+import test from 'ava';
+import { Serdes, StreamsBuilder, TimeWindows, type CollectedRecord, type Topology } from '@vltava/dsl';
+import { InMemoryChangelog, openTaskStoresSync, type TaskStores } from '@vltava/state';
+import { StreamTask } from './streamTask.js';
+
+const str = Serdes.string();
+const int = Serdes.int64();
+const wstr = Serdes.windowed(str);
+
+function topology(): Topology {
+  const b = new StreamsBuilder();
+  b.stream('in', { keySerde: str, valueSerde: str })
+    .groupByKey()
+    .windowedBy(TimeWindows.ofSizeAndGrace(10, 2))
+    .count({ name: 'counts', emitStrategy: 'on-window-close' })
+    .toStream()
+    .to('out', { keySerde: wstr, valueSerde: int });
+  return b.build();
+}
+
+class Instance {
+  readonly pending: CollectedRecord[] = [];
+  readonly stores: TaskStores;
+  readonly task: StreamTask;
+  constructor(topology: Topology) {
+    const collector = { send: (r: CollectedRecord) => void this.pending.push(r) };
+    let task: StreamTask | undefined;
+    this.stores = openTaskStoresSync({
+      applicationId: 'app',
+      taskId: '0_0',
+      partition: 0,
+      specs: topology.storeSpecs(0),
+      collector,
+      backend: 'memory',
+      cacheMaxBytes: 0,
+      recordTimestamp: () => task?.currentRecordTimestamp() ?? 0,
+    });
+    this.task = task = new StreamTask({ topology, subtopology: 0, partition: 0, applicationId: 'app', stores: this.stores, collector });
+  }
+  async restore(log: InMemoryChangelog): Promise<void> {
+    await this.stores.restore(log);
+  }
+  /** Steps 1-5 of the commit protocol; returns the committed input offset. */
+  commit(log: InMemoryChangelog): number {
+    const offsets = this.task.prepareCommit();
+    const txn = log.beginTransaction();
+    for (const r of this.pending.splice(0)) txn.send({ ...r, partition: 0 });
+    const last = txn.commit();
+    const changelogOffsets = new Map<string, number>();
+    for (const store of ['counts', 'counts-suppress']) {
+      const o = last.get(this.stores.changelogTopic(store));
+      if (o !== undefined) changelogOffsets.set(store, o);
+    }
+    this.stores.commitSync(changelogOffsets);
+    this.task.markCommitted();
+    return offsets.get('in') ?? 0;
+  }
+}
+
+const input: [string, number][] = [
+  ['a', 1],
+  ['a', 5],
+  ['b', 7],
+  ['a', 12], // stream time 12 = 10 + 2: window [0,10) closes: a=2, b=1
+  ['a', 15],
+  ['b', 22], // closes [10,20): a=2
+  ['c', 40], // closes [20,30): b=1
+];
+
+function feed(inst: Instance, from: number, to: number): void {
+  for (let i = from; i < to; i++) {
+    const [k, ts] = input[i]!;
+    inst.task.process({ topic: 'in', partition: 0, offset: i, key: Buffer.from(k), value: Buffer.from('x'), timestamp: ts });
+  }
+}
+
+function finals(log: InMemoryChangelog): string[] {
+  return log.committedRecords('out', 0).map((r) => {
+    const w = wstr.deserialize(r.key);
+    return `${w.key}[${w.window.start},${w.window.end})=${int.deserialize(r.value!)}`;
+  });
+}
+
+test('suppress(untilWindowCloses): after a crash between commits, each final result is committed exactly once', async (t) => {
+  const topo = topology();
+  const log = new InMemoryChangelog();
+
+  const first = new Instance(topo);
+  feed(first, 0, 3);
+  let committed = first.commit(log);
+  t.is(committed, 3);
+  t.deepEqual(finals(log), []);
+  feed(first, 3, 5); // emits the final results of [0,10) into the open transaction ...
+  t.true(first.pending.some((r) => r.topic === 'out'));
+  // ... and crashes before committing: the transaction is aborted, the in-memory state is gone.
+  log.abortOpenTransactions();
+  t.deepEqual(finals(log), [], 'nothing of the aborted transaction is visible');
+
+  const second = new Instance(topo);
+  await second.restore(log);
+  feed(second, committed, 6);
+  committed = second.commit(log);
+  t.deepEqual(finals(log), ['a[0,10)=2', 'b[0,10)=1', 'a[10,20)=2']);
+
+  // A second crash right after a commit: nothing is re-emitted on restart.
+  const third = new Instance(topo);
+  await third.restore(log);
+  feed(third, committed, input.length);
+  third.commit(log);
+  t.deepEqual(finals(log), ['a[0,10)=2', 'b[0,10)=1', 'a[10,20)=2', 'b[20,30)=1']);
+});
