@@ -188,7 +188,12 @@ export class Topology {
         name: `${applicationId}-${spec.name}-changelog`,
         kind: 'changelog',
         partitions: undefined,
-        config: { 'cleanup.policy': spec.kind === 'keyValue' ? 'compact' : 'compact,delete', ...spec.changelogConfig },
+        // Windowed changelogs also expire by time: the store's retention plus a day (Kafka Streams' default
+        // windowstore.changelog.additional.retention.ms), so a restore never misses a live window.
+        config:
+          spec.kind === 'keyValue'
+            ? { 'cleanup.policy': 'compact', ...spec.changelogConfig }
+            : { 'cleanup.policy': 'compact,delete', 'retention.ms': String((spec.retentionMs ?? 0) + 86_400_000), ...spec.changelogConfig },
       });
     }
     return out;

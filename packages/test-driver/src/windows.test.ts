@@ -337,3 +337,9 @@ test("sliding windows with emitStrategy 'on-window-close': one final result per 
   i.pipeInput('b', 'x', 31); // close time 26: [15,25] is final, [21,31] is not
   t.deepEqual(read(d).map((o) => [o.key, o.start, o.end, o.value]), [['a', 15, 25, 2]]);
 });
+
+test('windowed changelogs expire by time too: retention.ms = store retention + 1 day', (t) => {
+  const topo = tumbling(5, { retentionMs: 60_000 });
+  const changelog = topo.internalTopics('app').find((x) => x.name === 'app-counts-changelog');
+  t.deepEqual(changelog?.config, { 'cleanup.policy': 'compact,delete', 'retention.ms': String(60_000 + 86_400_000) });
+});
