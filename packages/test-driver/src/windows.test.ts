@@ -343,3 +343,24 @@ test('windowed changelogs expire by time too: retention.ms = store retention + 1
   const changelog = topo.internalTopics('app').find((x) => x.name === 'app-counts-changelog');
   t.deepEqual(changelog?.config, { 'cleanup.policy': 'compact,delete', 'retention.ms': String(60_000 + 86_400_000) });
 });
+
+test('hopping windows: a record can be late for some of its windows and on time for others (each closed window counts once)', (t) => {
+  const b = new StreamsBuilder();
+  b.stream('in', { keySerde: str, valueSerde: str })
+    .groupByKey()
+    .windowedBy(TimeWindows.ofSizeWithNoGrace(10).advanceBy(5))
+    .count({ name: 'counts' })
+    .toStream()
+    .to('out', { valueSerde: int });
+  const d = new TopologyTestDriver(b.build());
+  const i = d.createInputTopic('in', { keySerde: str, valueSerde: str });
+  i.pipeInput('a', 'x', 12); // [5,15) and [10,20)
+  i.pipeInput('a', 'x', 16); // [10,20) and [15,25); stream time 16
+  read(d);
+  i.pipeInput('a', 'x', 14); // [5,15) closed (15 <= 16): late; [10,20) open: counted
+  t.deepEqual(read(d).map((o) => [o.start, o.value]), [[10, 3]]);
+  t.is(d.metrics().droppedByReason.get('late record (window closed)'), 1);
+  i.pipeInput('a', 'x', 9); // [0,10) and [5,15) both closed
+  t.deepEqual(read(d), []);
+  t.is(d.metrics().droppedByReason.get('late record (window closed)'), 3);
+});
