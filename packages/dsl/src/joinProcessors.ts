@@ -157,7 +157,7 @@ export interface JoinTimeTracker {
   minTime: number;
 }
 
-export interface StreamStreamJoinConfig<K> {
+export interface StreamStreamJoinConfig {
   readonly thisStore: string;
   readonly otherStore: string;
   /** The outer buffer (left/outer joins), or undefined. */
@@ -177,7 +177,6 @@ export interface StreamStreamJoinConfig<K> {
   readonly otherSerde: Serde<any>;
   /** Shared by the two sides of the join in one task (keyed by the task's left buffer store). */
   readonly trackers: WeakMap<object, JoinTimeTracker>;
-  readonly keySerde: Serde<K>;
 }
 
 /**
@@ -196,7 +195,7 @@ export class StreamStreamJoinProcessor<K, V, VO, VR> implements Processor<K, V, 
   private readonly thisList: Serde<V[]>;
   private readonly otherList: Serde<VO[]>;
   constructor(
-    private readonly cfg: StreamStreamJoinConfig<K>,
+    private readonly cfg: StreamStreamJoinConfig,
     private readonly joiner: (left: any, right: any, key: K) => VR,
   ) {
     this.thisList = listSerde(cfg.thisSerde);

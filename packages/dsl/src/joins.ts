@@ -123,7 +123,7 @@ export function streamStreamJoin<K, V, VO, VR>(
   }
   const stores = outerStore === undefined ? [thisStore, otherStore] : [thisStore, otherStore, outerStore];
   const trackers = new WeakMap<object, JoinTimeTracker>();
-  const common = { outerStore, graceMs: w.graceMs, windowBeforeMs: w.beforeMs, windowAfterMs: w.afterMs, retentionMs, trackers, keySerde };
+  const common = { outerStore, graceMs: w.graceMs, windowBeforeMs: w.beforeMs, windowAfterMs: w.afterMs, retentionMs, trackers };
   const thisName = `${name}-this`;
   const otherName = `${name}-other`;
   b.addProcessor({

@@ -126,7 +126,7 @@ export class KTable<K, V> {
     if (name === undefined) throw new TopologyError("suppress: Suppressed.untilWindowCloses needs a name (its buffer store and changelog derive from it), e.g. Suppressed.untilWindowCloses({ name: 'final-counts' }).");
     const b = this.builder;
     b.addStore(
-      { name, kind: 'keyValue', keySerde: bufferKeySerde(info.keySerde), valueSerde: bufferValueSerde(this.valueSerde ?? Serdes.msgpack<V>()), logging: true, caching: false, rangeScans: true },
+      { name, kind: 'keyValue', keySerde: bufferKeySerde(info.keySerde), valueSerde: bufferValueSerde(this.valueSerde ?? Serdes.msgpack<V>()), logging: true, caching: true, rangeScans: true },
       'suppress',
     );
     const closeAfter = info.closeAfterMs;

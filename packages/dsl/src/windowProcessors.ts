@@ -124,12 +124,18 @@ export interface Buffered<V> {
   readonly value: V;
 }
 
-/** Suppress buffer keys: window end, window start, then the key bytes, so a scan meets windows in closing order. */
+/** The buffer entry holding the suppress operator's stream time: sorts after every window, never emitted. */
+const OBSERVED_END = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Suppress buffer keys: window end, window start, then the key bytes, so a scan meets windows in
+ * closing order. The reserved key (end = MAX_SAFE_INTEGER, no key bytes) holds the stream time.
+ */
 export function bufferKeySerde<K>(inner: Serde<K>): Serde<Windowed<K>> {
   return {
     name: `suppress-key<${inner.name}>`,
     serialize(w, topic) {
-      const k = inner.serialize(w.key, topic);
+      const k = w.window.end === OBSERVED_END ? Buffer.alloc(0) : inner.serialize(w.key, topic);
       const buf = Buffer.allocUnsafe(16 + k.length);
       writeInt64(buf, w.window.end, 0);
       writeInt64(buf, w.window.start, 8);
@@ -137,7 +143,9 @@ export function bufferKeySerde<K>(inner: Serde<K>): Serde<Windowed<K>> {
       return buf;
     },
     deserialize(data, topic) {
-      return { key: inner.deserialize(data.subarray(16), topic), window: { start: readInt64(data, 8), end: readInt64(data, 0) } };
+      const end = readInt64(data, 0);
+      const key = end === OBSERVED_END ? (null as K) : inner.deserialize(data.subarray(16), topic);
+      return { key, window: { start: readInt64(data, 8), end } };
     },
   };
 }
@@ -146,14 +154,15 @@ export function bufferValueSerde<V>(inner: Serde<V>): Serde<Buffered<V>> {
   return {
     name: `suppress-value<${inner.name}>`,
     serialize(b, topic) {
-      const v = inner.serialize(b.value, topic);
-      const buf = Buffer.allocUnsafe(8 + v.length);
+      const v = b.value === undefined ? undefined : inner.serialize(b.value, topic);
+      const buf = Buffer.allocUnsafe(9 + (v?.length ?? 0));
       writeInt64(buf, b.timestamp, 0);
-      v.copy(buf, 8);
+      buf[8] = v === undefined ? 0 : 1;
+      v?.copy(buf, 9);
       return buf;
     },
     deserialize(data, topic) {
-      return { timestamp: readInt64(data, 0), value: inner.deserialize(data.subarray(8), topic) };
+      return { timestamp: readInt64(data, 0), value: data[8] === 1 ? inner.deserialize(data.subarray(9), topic) : (undefined as V) };
     },
   };
 }
@@ -162,8 +171,11 @@ export function bufferValueSerde<V>(inner: Serde<V>): Serde<Buffered<V>> {
  * `suppress(untilWindowCloses)`: keeps the latest update of each window in a change-logged
  * buffer and emits it once stream time reaches the window's end + grace (+ gap for sessions).
  * A tombstone (a session merged away) removes the buffered entry: nothing was emitted for it.
+ * The operator's stream time is kept in the buffer too, so after a restart an update for a window
+ * already emitted (a late record the restarted aggregation accepted) is dropped, not emitted twice.
  */
 export class SuppressProcessor<K, V> implements Processor<Windowed<K>, Change<V>, Windowed<K>, Change<V>> {
+  private static readonly OBSERVED: Windowed<never> = { key: null as never, window: { start: OBSERVED_END, end: OBSERVED_END } };
   private ctx!: Ctx;
   private store!: KeyValueStore<Windowed<K>, Buffered<V>>;
   private observed = -1;
@@ -176,9 +188,13 @@ export class SuppressProcessor<K, V> implements Processor<Windowed<K>, Change<V>
   init(context: Ctx): void {
     this.ctx = context;
     this.store = context.getStateStore<KeyValueStore<Windowed<K>, Buffered<V>>>(this.storeName);
+    this.observed = this.store.get(SuppressProcessor.OBSERVED as Windowed<K>)?.timestamp ?? -1;
   }
   process(r: StreamRecord<Windowed<K>, Change<V>>): void {
-    if (r.timestamp > this.observed) this.observed = r.timestamp;
+    if (r.timestamp > this.observed) {
+      this.observed = r.timestamp;
+      this.store.put(SuppressProcessor.OBSERVED as Windowed<K>, { timestamp: r.timestamp, value: undefined as V });
+    }
     if (r.key === null || r.key === undefined) {
       this.ctx.recordDropped('null key in suppress');
       return;
@@ -186,6 +202,9 @@ export class SuppressProcessor<K, V> implements Processor<Windowed<K>, Change<V>
     const nv = r.value.newValue;
     if (nv === null) {
       this.store.delete(r.key);
+    } else if (r.key.window.end <= this.observed - this.closeAfterMs) {
+      this.ctx.recordDropped(LATE_RECORD); // its final result was emitted already
+      return;
     } else {
       this.store.put(r.key, { timestamp: r.timestamp, value: nv });
       if (r.key.window.end < this.minEnd) this.minEnd = r.key.window.end;
