@@ -364,3 +364,14 @@ test('hopping windows: a record can be late for some of its windows and on time 
   t.deepEqual(read(d), []);
   t.is(d.metrics().droppedByReason.get('late record (window closed)'), 3);
 });
+
+test('session and sliding windows drop null keys and null values (tombstones) and count them', (t) => {
+  for (const topo of [sessions(5, 0), sliding(10, 0)]) {
+    const d = new TopologyTestDriver(topo);
+    const i = d.createInputTopic<string | null, string | null>('in', { keySerde: str, valueSerde: str });
+    i.pipeInput(null, 'x', 1);
+    i.pipeInput('a', null, 2);
+    t.deepEqual(read(d), []);
+    t.is(d.metrics().dropped, 2);
+  }
+});
