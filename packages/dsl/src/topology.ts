@@ -353,6 +353,11 @@ export class TopologyDescription {
       }
       lines.push('  end');
     }
+    for (const g of this.topology.globalTables) {
+      topics.add(g.topic);
+      lines.push(`  ${id(`store:${g.name}`)}[("global store: ${esc(g.name)}")]`);
+      edges.push(`  ${id(`topic:${g.topic}`)} -.-> ${id(`store:${g.name}`)}`);
+    }
     for (const t of topics) lines.push(`  ${id(`topic:${t}`)}[/"topic: ${esc(t)}"/]`);
     return [...lines, ...edges].join('\n') + '\n';
   }

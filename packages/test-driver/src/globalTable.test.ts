@@ -35,6 +35,7 @@ test('the global table is outside every sub-topology and needs no co-partitionin
   t.deepEqual(topo.subtopologies.flatMap((s) => s.stores), [], 'the global store is not a task store');
   t.deepEqual(topo.internalTopics('app'), [], 'no changelog: the topic is the changelog');
   t.regex(topo.describe().toString(), /Global table: products \(topic: products\)/);
+  t.regex(topo.describe().toMermaid(), /\[\("global store: products"\)\]/);
 });
 
 test('stream-global join: the key mapper picks the row; every partition sees the whole table (KStream-GlobalKTable Join)', (t) => {
