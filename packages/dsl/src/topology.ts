@@ -337,7 +337,7 @@ export class TopologyDescription {
         lines.push(`    ${id(n.name)}["${esc(label)}"]`);
         if (n.kind === 'processor') {
           for (const s of n.stores) {
-            lines.push(`    ${id(`store:${s}`)}[("store: ${esc(s)}")]`);
+            if (!this.topology.globalTables.some((g) => g.name === s)) lines.push(`    ${id(`store:${s}`)}[("store: ${esc(s)}")]`);
             edges.push(`  ${id(n.name)} -.- ${id(`store:${s}`)}`);
           }
         }
