@@ -56,7 +56,7 @@ function buildAggregate<K, V, VA>(
   const valueSerde = opts.valueSerde ?? defaultValueSerde;
   if (opts.retentionMs !== undefined && (typeof opts.retentionMs !== 'number' || !(opts.retentionMs >= minRetention))) {
     throw new TopologyError(
-      `${operator} "${name}": retentionMs (${String(opts.retentionMs)}) must be at least the window size + grace (${minRetention} ms), or windows would expire while still open.`,
+      `${operator} "${name}": retentionMs (${String(opts.retentionMs)}) must be at least ${minRetention} ms (window size + grace for time windows), or windows would expire while still open.`,
     );
   }
   const parent = src.repartitionRequired ? b.repartition(src.node, name, keySerde, src.valueSerde ?? Serdes.msgpack<V>(), undefined, operator) : src.node;
