@@ -305,7 +305,7 @@ export function foreignKeyJoin<K, V, KO, VO, VR>(
   const lg = left.valueGetter;
   const rg = right.valueGetter;
   if (lg === undefined || rg === undefined) {
-    throw new TopologyError(`${op} "${name}": both tables must be looked up by key (not windowed). Join tables from builder.table(...), toTable({ name }) or aggregations.`);
+    throw new TopologyError(`${op} "${name}": both tables must be looked up by key (not suppressed). Join tables from builder.table(...), toTable({ name }) or aggregations.`);
   }
   const pkSerde = left.keySerde ?? Serdes.msgpack<K>();
   const fkSerde = right.keySerde ?? Serdes.msgpack<KO>();

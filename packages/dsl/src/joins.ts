@@ -63,7 +63,7 @@ function tableGetter<K, V>(t: KTable<K, V>, op: string, name: string): ValueGett
   const g = t.valueGetter;
   if (g === undefined) {
     throw new TopologyError(
-      `${op} "${name}": the table cannot be looked up by key (it is windowed, or derived from one). Join a table read with builder.table(...), toTable({ name }) or an aggregation.`,
+      `${op} "${name}": the table cannot be looked up by key (a suppressed table, or derived from one). Join the table before suppress(), or a table read with builder.table(...), toTable({ name }) or an aggregation.`,
     );
   }
   return g;

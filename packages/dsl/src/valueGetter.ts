@@ -4,7 +4,7 @@
  * function to the value(s) of their parent(s), as Kafka Streams' KTableValueGetter does.
  */
 import type { ProcessorContext } from './processor.js';
-import type { KeyValueStore } from './stores.js';
+import type { KeyValueStore, SessionStore, Windowed, WindowStore } from './stores.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
@@ -34,6 +34,28 @@ export function mappedGetter<K, V, V2>(parent: ValueGetter<K, V>, fn: (key: K, v
         const v = get(key);
         return v === undefined ? undefined : fn(key, v);
       };
+    },
+  };
+}
+
+/** A windowed table backed by a window store: the row of a window is the store's value at (key, start). */
+export function windowStoreGetter<K, V>(store: string): ValueGetter<Windowed<K>, V> {
+  return {
+    stores: [store],
+    connect(ctx) {
+      const s = ctx.getStateStore<WindowStore<K, V>>(store);
+      return (wk) => s.fetch(wk.key, wk.window.start);
+    },
+  };
+}
+
+/** A session-windowed table: the row of a session is the store's value for exactly that session. */
+export function sessionStoreGetter<K, V>(store: string): ValueGetter<Windowed<K>, V> {
+  return {
+    stores: [store],
+    connect(ctx) {
+      const s = ctx.getStateStore<SessionStore<K, V>>(store);
+      return (wk) => s.fetchSession(wk.key, wk.window.start, wk.window.end);
     },
   };
 }

@@ -1,5 +1,6 @@
 import { TopologyError } from './errors.js';
 import { type InternalBuilder, requireFunction } from './graph.js';
+import { sessionStoreGetter, windowStoreGetter } from './valueGetter.js';
 import { requireName } from './kStream.js';
 import { KTable } from './kTable.js';
 import type { Serde } from './serde.js';
@@ -72,7 +73,8 @@ function buildAggregate<K, V, VA>(
   };
   b.addStore(spec, operator);
   b.addProcessor({ name, operator, parents: [parent], supplier: supplier as never, stores: [name] });
-  const table = new KTable<Windowed<K>, VA>(b, name, Serdes.windowed(keySerde), valueSerde, name, null, { ...info, keySerde });
+  const getter = kind === 'window' ? windowStoreGetter<K, VA>(name) : sessionStoreGetter<K, VA>(name);
+  const table = new KTable<Windowed<K>, VA>(b, name, Serdes.windowed(keySerde), valueSerde, name, getter, { ...info, keySerde });
   const emit = opts.emitStrategy ?? 'on-window-update';
   if (emit === 'on-window-close') return table.suppress(Suppressed.untilWindowCloses({ name: `${name}-suppress` }));
   if (emit !== 'on-window-update') throw new TopologyError(`${operator} "${name}": emitStrategy must be 'on-window-update' or 'on-window-close', got ${JSON.stringify(emit)}.`);

@@ -7,7 +7,7 @@
  * stream-stream left/outer joins.
  */
 import test from 'ava';
-import { JoinWindows, Serdes, StreamsBuilder, TopologyError } from '@vltava/dsl';
+import { JoinWindows, Serdes, StreamsBuilder, TimeWindows, TopologyError } from '@vltava/dsl';
 import { TopologyTestDriver } from './topologyTestDriver.js';
 
 const str = Serdes.string();
@@ -343,4 +343,24 @@ test('stream-stream join state is per task: two drivers of one topology and seve
   t.deepEqual(results, [], 'each x record is the newest in its task: its own window is still open');
   d1.close();
   d2.close();
+});
+
+test('windowed tables join on (key, window): clicks and views per minute', (t) => {
+  const b = new StreamsBuilder();
+  const w = TimeWindows.ofSizeWithNoGrace(60_000);
+  const clicks = b.stream('clicks', { keySerde: str, valueSerde: str }).groupByKey().windowedBy(w).count({ name: 'clicks-per-min' });
+  const views = b.stream('views', { keySerde: str, valueSerde: str }).groupByKey().windowedBy(w).count({ name: 'views-per-min' });
+  clicks
+    .join(views, (c, v) => `${c}/${v}`, { name: 'ctr' })
+    .toStream()
+    .to('out', { keySerde: Serdes.windowed(str), valueSerde: json });
+  const d = new TopologyTestDriver(b.build());
+  const c = d.createInputTopic('clicks', { keySerde: str, valueSerde: str });
+  const v = d.createInputTopic('views', { keySerde: str, valueSerde: str });
+  v.pipeInput('page', 'x', 1_000);
+  v.pipeInput('page', 'x', 2_000);
+  c.pipeInput('page', 'x', 3_000);
+  v.pipeInput('page', 'x', 61_000); // next minute: no clicks there
+  const out = d.createOutputTopic('out', { keySerde: Serdes.windowed(str), valueSerde: json }).readKeyValuesToList();
+  t.deepEqual(out, [{ key: { key: 'page', window: { start: 0, end: 60_000 } }, value: '1/2' }]);
 });
