@@ -112,10 +112,12 @@ export function verifyLedger(ref: ReferenceResult, out: LedgerOutputs): LedgerRe
   const duplicated = new Set<string>();
 
   const entriesById = new Map<string, JournalEntry[]>();
-  for (const { value: e } of out.journal) {
+  const where = new Map<JournalEntry, string>();
+  for (const { value: e, partition, offset } of out.journal) {
     let l = entriesById.get(e.commandId);
     if (l === undefined) entriesById.set(e.commandId, (l = []));
     l.push(e);
+    where.set(e, `${partition}/${offset}`);
   }
   for (const [id, cmd] of ref.accepted) {
     const es = entriesById.get(id) ?? [];
@@ -133,7 +135,7 @@ export function verifyLedger(ref: ReferenceResult, out: LedgerOutputs): LedgerRe
         violations.push(`${id}: no ${w.side} entry`);
       } else if (hits.length > 1) {
         duplicated.add(id);
-        violations.push(`${id}: ${hits.length} ${w.side} entries`);
+        violations.push(`${id}: ${hits.length} ${w.side} entries (journal partition/offset ${hits.map((h) => where.get(h)).join(', ')})`);
       }
       for (const h of hits) if (h.account !== w.account || h.amount !== w.amount) violations.push(`${id}: ${w.side} of ${h.amount} on ${h.account}, expected ${w.amount} on ${w.account}`);
     }
@@ -158,7 +160,7 @@ export function verifyLedger(ref: ReferenceResult, out: LedgerOutputs): LedgerRe
       violations.push(`${id}: no rejection (expected ${code})`);
     } else if (rs.length > 1) {
       duplicated.add(id);
-      violations.push(`${id}: rejected ${rs.length} times`);
+      violations.push(`${id}: rejected ${rs.length} times (read from ${rs.map((r) => `${r.input.partition}/${r.input.offset}`).join(', ')})`);
     }
     for (const r of rs) if (r.code !== code) violations.push(`${id}: rejected as ${r.code}, expected ${code}`);
   }

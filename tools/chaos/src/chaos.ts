@@ -13,11 +13,11 @@
  * balances and rejections: 0 lost, 0 duplicated, the invariants, and the final balances of a
  * sequential reference model (examples/ledger/src/verifyLedger.ts).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Workload, createLedgerTopics, ledgerTopics, referenceModel, type Command, type LedgerReport } from '@vltava/example-ledger';
-import { awaitCaughtUp } from '@vltava/kafka-local/testing';
+import { awaitCaughtUp, readCommitted } from '@vltava/kafka-local/testing';
 import type { CommitPoint } from '@vltava/runtime';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { startChaosBroker, type ChaosBroker } from './chaosBroker.js';
@@ -46,6 +46,8 @@ export interface ChaosOptions {
   /** Commands per second (default 300). */
   readonly rate?: number;
   readonly brokerRestart?: boolean;
+  /** Which of sigkill, commit-point and zombie to inject (default all three, in turn). */
+  readonly kinds?: readonly FaultKind[];
   readonly log?: (line: string) => void;
 }
 
@@ -87,6 +89,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   process.once('exit', onExit);
   const violations: string[] = [];
   const faults: Fault[] = [];
+  const everyInstance: Instance[] = [];
   let started = 0;
   try {
     log(`chaos: seed ${seed}, ${partitions} partitions, up to ${slots.length} instances, ${rate} commands/s, faults for ${Math.round(opts.durationMs / 1000)} s (at least ${opts.minFaults})`);
@@ -107,6 +110,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       const crashAt = { point: POINTS[rnd(POINTS.length)]!, after: 1 + rnd(40), onSignal: true };
       const inst = spawnInstance(`${slot}#${++started}`, { ...base, stateDir: join(home, `state-${slot}`), crashAt });
       instances.set(slot, inst);
+      everyInstance.push(inst);
       inst.onLine((l) => {
         const [word, task] = l.text.split(' ');
         if (word === 'committed' && task) lastCommit.set(task, l.at);
@@ -182,7 +186,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       }
     };
     let brokerRestarted = !(opts.brokerRestart ?? true);
-    const plan: FaultKind[] = ['sigkill', 'commit-point', 'zombie'];
+    const plan: FaultKind[] = (opts.kinds ?? ['sigkill', 'commit-point', 'zombie']).filter((x) => x !== 'broker-restart');
+    if (plan.length === 0) throw new Error('kinds must name at least one of sigkill, commit-point, zombie');
     let k = 0;
     while (Date.now() - tf < opts.durationMs || faults.length < opts.minFaults) {
       // Start each fault from a healthy group: every task owned and committing.
@@ -271,6 +276,18 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const counts: Record<FaultKind, number> = { sigkill: 0, 'commit-point': 0, zombie: 0, 'broker-restart': 0 };
     for (const f of faults) counts[f.kind]++;
     if (faults.length < opts.minFaults) violations.push(`only ${faults.length} faults injected, ${opts.minFaults} required`);
+    if (violations.length > 0) {
+      // Keep the evidence: every instance's event lines, in time order, and the fault list.
+      const file = join(tmpdir(), `vltava-chaos-${seed}-${Date.now()}.log`);
+      // Forensics: which producer (id, epoch) wrote each copy of a duplicated command's records.
+      const dupIds = new Set(report.duplicated);
+      for (const topic of [`${applicationId}-credits-repartition`, topics.rejections]) {
+        for (const f of await writersOf(kafka, topic, dupIds).catch((e: unknown) => [`forensics failed on ${topic}: ${(e as Error).message}`])) violations.push(`forensics: ${f}`);
+      }
+      const all = everyInstance.flatMap((i) => i.lines.map((l) => `${new Date(l.at).toISOString()} ${i.name.padEnd(5)} ${l.text}`)).sort();
+      writeFileSync(file, [...faults.map((f) => `fault ${f.atS}s (since ${new Date(tf).toISOString()}) ${f.kind} ${f.target} ${f.detail}`), ...all, ...violations].join('\n'));
+      log(`chaos: instance lines and violations saved to ${file}`);
+    }
     const rec = faults.map((f) => f.recoveryMs).filter((x): x is number => x !== undefined).sort((x, y) => x - y);
     return {
       seed,
@@ -326,4 +343,47 @@ export function formatReport(r: ChaosReport): string {
   lines.push('', '| # | at | fault | target | detail | recovery |', '| --- | --- | --- | --- | --- | --- |');
   r.faults.forEach((f, i) => lines.push(`| ${i + 1} | ${f.atS.toFixed(1)} s | ${f.kind} | ${f.target} | ${f.detail} | ${f.recoveryMs === undefined ? '—' : `${f.recoveryMs} ms`} |`));
   return lines.join('\n');
+}
+
+/**
+ * Reads a whole topic (read_committed, the app stopped) and describes every record whose value names
+ * one of `ids` as its commandId: where it is and which transactional producer (id, epoch) wrote it.
+ */
+async function writersOf(kafka: Kafka, topic: string, ids: ReadonlySet<string>): Promise<string[]> {
+  if (ids.size === 0) return [];
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)]));
+  await admin.disconnect();
+  const out: string[] = [];
+  const consumer = kafka.consumer({ groupId: `forensics-${Date.now()}-${Math.random()}`, readUncommitted: false });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const done = new Set([...ends].filter(([, end]) => end === 0).map(([p]) => p));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('timeout')), 60_000);
+    const check = (): void => {
+      if (done.size === ends.size) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    check();
+    void consumer.run({
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) {
+          const v = m.value?.toString() ?? '';
+          const id = /"commandId":"([^"]+)"/.exec(v)?.[1];
+          if (id !== undefined && ids.has(id)) {
+            const b = (m as unknown as { batchContext?: { producerId: string; producerEpoch: number; inTransaction: boolean; firstSequence: number; firstOffset: string } }).batchContext;
+            out.push(`${id} at ${topic} ${batch.partition}/${m.offset} written by producer ${b?.producerId}/epoch ${b?.producerEpoch} (transactional ${b?.inTransaction}, batch first offset ${b?.firstOffset}, first sequence ${b?.firstSequence})`);
+          }
+        }
+        if (Number(batch.lastOffset()) + 1 >= (ends.get(batch.partition) ?? 0)) done.add(batch.partition);
+        check();
+      },
+    });
+  });
+  await consumer.disconnect();
+  return out;
 }

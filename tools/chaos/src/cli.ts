@@ -4,17 +4,21 @@
  *   pnpm chaos                  bounded run (about 2–3 minutes, at least 10 faults), as in CI
  *   pnpm chaos --full           at least 50 faults (about 10 minutes); writes docs/chaos-report.md
  *   options: --duration <s>  --faults <n>  --seed <n>  --instances <1-3>  --rate <commands/s>  --report <file>
+ *            --kinds sigkill,commit-point,zombie  --no-broker-restart
  * Exits 1 on any violation. Needs Java 17+ (the broker is started from the jars, see docs/local-kafka.md).
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { formatReport, runChaos } from './chaos.js';
+import { formatReport, runChaos, type FaultKind } from './chaos.js';
 
 // kafkajs' throttling timer trips Node's TimeoutNegativeWarning; it is harmless (docs/kafkajs-notes.md).
 process.removeAllListeners('warning');
 process.on('warning', (w) => {
   if (w.name !== 'TimeoutNegativeWarning') console.warn(w);
 });
+
+// Ctrl-C / kill: exit, so that runChaos' exit hook kills the instances and the broker it started.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
 
 const args = process.argv.slice(2);
 const opt = (name: string): string | undefined => {
@@ -39,6 +43,8 @@ const report = await runChaos({
   seed: num('seed', Date.now() % 100_000),
   maxInstances: num('instances', 3),
   rate: num('rate', 300),
+  ...(opt('kinds') ? { kinds: opt('kinds')!.split(',') as FaultKind[] } : {}),
+  brokerRestart: !args.includes('--no-broker-restart'),
 });
 const md = formatReport(report);
 console.log(`\n${md}\n`);
