@@ -46,6 +46,8 @@ test('[broker] a broker restart mid-run: the app recovers by itself and the resu
   t.teardown(() => app.close());
   const states: string[] = [];
   app.on('app.state', ({ to }) => states.push(to));
+  const errors: string[] = [];
+  app.on('error', ({ error, taskId }) => errors.push(`${taskId ?? 'app'}: ${error.name}: ${error.message}`));
   let committed = 0;
   const firstCommits = new Promise<void>((resolve) => app.on('task.committed', () => ++committed >= 4 && resolve()));
   await app.start();
@@ -54,9 +56,13 @@ test('[broker] a broker restart mid-run: the app recovers by itself and the resu
   await broker.restart();
   t.log(`broker restarted (${broker.brokers}); app state ${app.state}`);
   await produce(1_500, 3_000);
-  await awaitCaughtUp(admin, applicationId, input, 100_000);
-  await awaitCaughtUp(admin, applicationId, `${applicationId}-counts-repartition`, 100_000);
-  t.not(app.state, 'ERROR');
+  try {
+    await awaitCaughtUp(admin, applicationId, input, 100_000);
+    await awaitCaughtUp(admin, applicationId, `${applicationId}-counts-repartition`, 100_000);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}; app ${app.state}; errors:\n${errors.join('\n')}`);
+  }
+  t.not(app.state, 'ERROR', errors.join('\n'));
   await app.close();
 
   const out = await readCommitted(kafka, output);

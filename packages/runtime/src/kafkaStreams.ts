@@ -98,6 +98,10 @@ export class KafkaStreams {
   private commitLatencyMax = 0;
   private readonly lag = new Map<string, number>();
   private failureSince: number | undefined;
+  /** Counts assignments (GROUP_JOIN events) seen by this instance. */
+  private generation = 0;
+  /** Task ids of the latest assignment. */
+  private assigned = new Set<string>();
 
   constructor(
     readonly topology: Topology,
@@ -105,9 +109,13 @@ export class KafkaStreams {
   ) {
     this.config = resolveConfig(config);
     this.budget = new MemoryBudget(this.config.maxPendingBytes);
+    const logger = this.config.logger;
     this.kafka = new Kafka({
       clientId: this.config.applicationId,
-      logLevel: logLevel.ERROR,
+      logLevel: logLevel.WARN,
+      // kafkajs' own errors (connection retries, coordinator moves) are mostly transient and retried:
+      // they go to the app's logger as warnings, not to stdout.
+      logCreator: () => (entry) => logger.warn(`kafkajs ${entry.namespace}: ${entry.log.message}`, { level: entry.label }),
       ...this.config.kafka,
       brokers: [...this.config.brokers],
     });
@@ -170,6 +178,20 @@ export class KafkaStreams {
       throw e;
     }
     const layout = this.layout;
+    await this.startConsumer();
+    this.timer = setInterval(() => void this.tick(), Math.max(10, Math.floor(cfg.commitIntervalMs / 2)));
+    this.cleanupTimer = setInterval(() => void this.cleanStateDirs(), Math.max(1_000, Math.min(cfg.stateCleanupDelayMs, 60_000)));
+    this.cleanupTimer.unref();
+  }
+
+  /**
+   * Creates the group consumer and starts fetching. Also used to replace a consumer that kafkajs gave
+   * up on (a CRASH it does not restart, e.g. a non-retriable connection error during a broker restart):
+   * tasks keep running and keep their positions; the new member's assignment carries them over.
+   */
+  private async startConsumer(): Promise<void> {
+    const cfg = this.config;
+    const layout = this.layout!;
     const consumer = this.kafka.consumer({
       groupId: cfg.applicationId,
       readUncommitted: cfg.processingGuarantee !== 'exactly-once',
@@ -194,8 +216,12 @@ export class KafkaStreams {
     });
     consumer.on(consumer.events.CRASH, (e) => {
       const err = e.payload.error;
-      if (!e.payload.restart) void this.fail(new StreamsError(`The consumer stopped: ${err.message}`, { cause: err }));
-      else cfg.logger.warn(`consumer error, kafkajs restarts it: ${err.message}`);
+      if (e.payload.restart) {
+        cfg.logger.warn(`consumer error, kafkajs restarts it: ${err.message}`);
+        return;
+      }
+      if (!this.isActive() || consumer !== this.consumer) return;
+      this.replaceConsumer(err);
     });
     await consumer.connect();
     await consumer.subscribe({ topics: layout.sourceTopics, fromBeginning: cfg.autoOffsetReset === 'earliest' });
@@ -205,9 +231,36 @@ export class KafkaStreams {
       partitionsConsumedConcurrently: 1,
       eachBatch: (payload) => this.onBatch(payload),
     });
-    this.timer = setInterval(() => void this.tick(), Math.max(10, Math.floor(cfg.commitIntervalMs / 2)));
-    this.cleanupTimer = setInterval(() => void this.cleanStateDirs(), Math.max(1_000, Math.min(cfg.stateCleanupDelayMs, 60_000)));
-    this.cleanupTimer.unref();
+  }
+
+  /**
+   * Points the consumer at the task's committed position. kafkajs throws if its consumer is not running
+   * (e.g. while it restarts after a broker outage); then the stale-batch check in onBatch seeks again.
+   */
+  private seekToPosition(task: ActiveTask, onlyTopic?: string): void {
+    for (const [topic, offset] of task.position) {
+      if (offset < 0 || (onlyTopic !== undefined && topic !== onlyTopic)) continue;
+      try {
+        this.consumer?.seek({ topic, partition: task.partition, offset: String(offset) });
+      } catch (e) {
+        this.config.logger.warn(`could not seek ${topic}-${task.partition} to ${offset} yet: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  /** Starts a new consumer after kafkajs gave up on the old one, retrying until brokerRetryTimeoutMs. */
+  private replaceConsumer(err: unknown): void {
+    if (this.giveUp(err)) {
+      void this.fail(new StreamsError(`The consumer stopped and could not be restarted within brokerRetryTimeoutMs: ${(err as Error).message}`, { cause: err }));
+      return;
+    }
+    this.config.logger.warn(`the consumer stopped (${(err as Error).message}); starting a new one`);
+    const old = this.consumer;
+    setTimeout(() => {
+      if (!this.isActive() || old !== this.consumer) return;
+      void old?.disconnect().catch(() => undefined);
+      this.startConsumer().catch((e: unknown) => this.replaceConsumer(e));
+    }, 1_000);
   }
 
   private taskIdFor(topic: string, partition: number): string | undefined {
@@ -216,6 +269,7 @@ export class KafkaStreams {
   }
 
   private onAssignment(assignment: Record<string, number[]>): void {
+    this.generation++;
     const wanted = new Set<string>();
     for (const [topic, partitions] of Object.entries(assignment)) {
       for (const p of partitions) {
@@ -223,6 +277,7 @@ export class KafkaStreams {
         if (id !== undefined) wanted.add(id);
       }
     }
+    this.assigned = wanted;
     for (const [id, task] of this.tasks) {
       if (wanted.has(id)) continue;
       this.tasks.delete(id);
@@ -267,6 +322,7 @@ export class KafkaStreams {
         this.emit('task.committed', () => ({ taskId: t.id, records: r.records, latencyMs: r.latencyMs, offsets: Object.fromEntries(t.lastCommitted) }));
       },
     });
+    task.generation = this.generation;
     this.tasks.set(id, task);
     this.emit('task.created', () => ({ taskId: id }));
     const unregister = this.budget.register(task);
@@ -277,9 +333,7 @@ export class KafkaStreams {
         if (this.tasks.get(id) !== task) return; // revoked while it was starting
         // kafkajs may have fetched from offsets read before this task fenced its predecessor, or past
         // records of an aborted commit: point it at the committed position.
-        for (const [topic, offset] of task.position) {
-          if (offset >= 0) this.consumer?.seek({ topic, partition: task.partition, offset: String(offset) });
-        }
+        this.seekToPosition(task);
         this.emit('task.running', () => ({ taskId: id, restored: task.restoredRecords }));
       },
       async (err: unknown) => {
@@ -331,7 +385,11 @@ export class KafkaStreams {
       if (task.phase !== 'running') return;
       const before = task.processed;
       try {
-        if (!task.processBatch(batch.topic, fetchedOffsetOf(batch), Number(batch.lastOffset()), batch.messages)) return;
+        if (!task.processBatch(batch.topic, fetchedOffsetOf(batch), Number(batch.lastOffset()), batch.messages)) {
+          // Fetched from past the task's position (before a rewind): drop it and make sure a seek is pending.
+          this.seekToPosition(task, batch.topic);
+          return;
+        }
       } catch (err) {
         await this.fail(err);
         return;
@@ -387,9 +445,13 @@ export class KafkaStreams {
     await task.closeDirty();
     if (this.tasks.get(task.id) === task) this.tasks.delete(task.id);
     if (err instanceof TaskMigratedError) {
-      // A zombie: another instance owns this task now. Drop it; the group reassigns it.
+      // Another instance initialised this task's producer. If the group gave the task to us again in a
+      // newer assignment than the one this task object was started in (we were a zombie, then rejoined),
+      // it is ours: start it afresh, which fences the other. Otherwise we are the stale one: drop it and
+      // let the next rebalance tell us.
       this.config.logger.warn(err.message, { taskId: task.id });
       this.emit('task.migrated', () => ({ taskId: task.id, reason: err.message }));
+      if (this.assigned.has(task.id) && task.generation < this.generation && this.isActive()) void this.startTask(task.id);
       return;
     }
     this.emit('error', () => ({ error: err as Error, taskId: task.id }));

@@ -21,7 +21,12 @@ export async function awaitCaughtUp(admin: Admin, groupId: string, topic: string
   const ends = await endOffsets(admin, topic);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const committed = await committedOffsets(admin, groupId, topic);
+    // A coordinator that is loading or moving (e.g. right after a broker restart) answers with a
+    // retriable error: keep polling.
+    const committed = await committedOffsets(admin, groupId, topic).catch((e: unknown) => {
+      if ((e as { retriable?: boolean }).retriable === true && Date.now() < deadline) return new Map<number, number>();
+      throw e;
+    });
     const behind = [...ends].filter(([p, end]) => (committed.get(p) ?? -1) < end);
     if (behind.length === 0) return;
     if (Date.now() > deadline) {

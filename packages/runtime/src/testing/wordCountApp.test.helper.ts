@@ -29,7 +29,11 @@ const app = new KafkaStreams(wordCountTopology(cfg.input, cfg.output), {
         }
       }
     : undefined,
-  logger: { info: () => undefined, warn: () => undefined, error: (m) => say(`error ${m.replace(/\n/g, ' ')}`) },
+  logger: {
+    info: () => undefined,
+    warn: (m) => say(`warn ${m.replace(/\n/g, ' ').slice(0, 300)}`),
+    error: (m) => say(`error ${m.replace(/\n/g, ' ')}`),
+  },
 });
 app.on('app.state', ({ to }) => say(`state ${to}`));
 app.on('task.running', ({ taskId, restored }) => say(`running ${taskId} ${restored}`));
