@@ -17,12 +17,16 @@ export function barChartSvg(title: string, unit: string, bars: readonly Bar[], s
   const rowH = 26;
   const top = subtitle ? 62 : 44;
   const width = labelW + barW + 130;
-  const height = top + bars.length * rowH + 30;
-  const max = Math.max(1, ...bars.map((b) => b.value));
+  const height = top + bars.length * rowH + 40;
+  // Log scale from 10^lo to 10^hi: the broker's ceiling is orders of magnitude above the apps.
+  const positive = bars.map((b) => b.value).filter((v) => v > 0);
+  const lo = Math.floor(Math.log10(Math.max(1, Math.min(...positive, 10))));
+  const hi = Math.ceil(Math.log10(Math.max(10, ...positive)));
+  const x = (v: number): number => (v <= 0 ? 1 : Math.max(1, ((Math.log10(v) - lo) / (hi - lo)) * barW));
   const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
   const rows = bars.map((b, i) => {
     const y = top + i * rowH;
-    const w = Math.max(1, (b.value / max) * barW);
+    const w = x(b.value);
     const color = b.failed ? '#d62828' : COLORS[b.group];
     const text = b.failed ? `${fmt(b.value)} (wrong/failed)` : fmt(b.value);
     return [
@@ -36,8 +40,12 @@ export function barChartSvg(title: string, unit: string, bars: readonly Bar[], s
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
     `<text x="12" y="24" font-size="16" font-weight="bold">${esc(title)}</text>`,
     subtitle ? `<text x="12" y="44" fill="#555">${esc(subtitle)}</text>` : '',
+    ...Array.from({ length: hi - lo + 1 }, (_, i) => {
+      const gx = labelW + (i / (hi - lo)) * barW;
+      return `<line x1="${gx.toFixed(1)}" y1="${top}" x2="${gx.toFixed(1)}" y2="${top + bars.length * rowH}" stroke="#ddd"/><text x="${gx.toFixed(1)}" y="${top + bars.length * rowH + 14}" text-anchor="middle" fill="#777" font-size="11">${fmt(10 ** (lo + i))}</text>`;
+    }),
     ...rows,
-    `<text x="${labelW}" y="${height - 8}" fill="#555">${esc(unit)}</text>`,
+    `<text x="${labelW}" y="${height - 4}" fill="#555">${esc(unit)} (log scale)</text>`,
     `</svg>`,
     '',
   ].join('\n');

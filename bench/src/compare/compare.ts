@@ -15,6 +15,7 @@
  *                        is far slower, so its rate is estimated from the count updates it wrote by then
  *   --profile            also run Vltava EOS 100 ms under node --cpu-prof and print the top costs
  *   --no-record          do not write docs/benchmarks.md
+ *   --report-only        only rewrite docs/benchmarks.md and the chart from bench/results/compare.json
  *
  * Results accumulate in bench/results/compare.json (per dataset), so the runs can be spread over several
  * invocations (`--only`); docs/benchmarks.md and docs/benchmarks-compare.svg are regenerated from it.
@@ -29,7 +30,7 @@ import { createTopicsAndWait, DEFAULT_KAFKA_VERSION, ensureJars, startLocalKafka
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import type { AppConfig } from './appConfig.js';
 import { barChartSvg, type Bar } from './chart.js';
-import { CountsVerifier, datasetLines, inputProducer, kafkaClient, percentile, rng, sleep, startChild, writeLines, type Child, type DatasetSpec } from './harness.js';
+import { CountsVerifier, liveChildren, datasetLines, inputProducer, kafkaClient, percentile, rng, sleep, startChild, writeLines, type Child, type DatasetSpec } from './harness.js';
 import { consumerPerf, ensureStreamsJars, producerPerf, type StreamsJars } from './jvm.js';
 import { analyzeProfile } from './profile.js';
 import { recordReport, type CeilingResult, type RecoveryResult, type Results, type RunResult } from './reportCompare.js';
@@ -49,6 +50,7 @@ const { values: opt } = parseArgs({
     'flow-timeout-sec': { type: 'string', default: '240' },
     profile: { type: 'boolean', default: false },
     'no-record': { type: 'boolean', default: false },
+    'report-only': { type: 'boolean', default: false },
   },
 });
 
@@ -59,6 +61,8 @@ const TIMEOUT_MS = num(opt['timeout-sec']) * 1000;
 const LAT_RATE = num(opt['latency-rate']);
 const LAT_SECONDS = num(opt['latency-seconds']);
 const SESSION_MS = 10_000;
+/** The broker's minimum: after kill -9 the dead member leaves the group only after it. */
+const RECOVERY_SESSION_MS = 6_000;
 const only = opt.only ? opt.only.split(',').map((s) => s.trim()) : [];
 const selected = (id: string): boolean => only.length === 0 || only.some((o) => id === o || id.startsWith(o));
 const version = process.env.KAFKA_VERSION ?? DEFAULT_KAFKA_VERSION;
@@ -66,6 +70,10 @@ const log = (m: string): void => console.log(`[${new Date().toISOString().slice(
 const load = (): [number, number, number] => loadavg().map((x) => Math.round(x * 100) / 100) as [number, number, number];
 
 const resultsPath = fileURLToPath(new URL('../../results/compare.json', import.meta.url));
+if (opt['report-only']) {
+  recordReport(JSON.parse(readFileSync(resultsPath, 'utf8')) as Results);
+  process.exit(0);
+}
 const specKey = `${spec.lines}x${spec.wordsPerLine} vocab ${spec.vocab} seed ${spec.seed}, ${PARTITIONS} partitions`;
 let results: Results = existsSync(resultsPath) ? (JSON.parse(readFileSync(resultsPath, 'utf8')) as Results) : { spec: specKey, machine: '', versions: {}, runs: {}, ceilings: {}, recovery: {} };
 if (results.spec !== specKey) results = { spec: specKey, machine: '', versions: {}, runs: {}, ceilings: {}, recovery: {} };
@@ -86,12 +94,19 @@ if (selected('kstreams') || selected('recovery-kstreams')) streamsJars = ensureS
 log(`starting a broker (Kafka ${version}) on a free port, home ${work}`);
 const broker = await startLocalKafka({ version, port: 0, home: join(work, 'kafka'), heapMb: 1024 });
 const brokers = broker.brokers;
+for (const sig of ['SIGINT', 'SIGTERM'] as const)
+  process.once(sig, () => {
+    log(`${sig}: stopping the apps and the broker`);
+    for (const c of liveChildren) c.kill('SIGKILL');
+    void broker.stop(5_000).finally(() => process.exit(130));
+  });
 log(`broker at ${brokers} (pid ${broker.pid})`);
 const kafka: Kafka = kafkaClient(brokers);
 const admin: Admin = kafka.admin();
 await admin.connect();
 const producer: Producer = await inputProducer(kafka);
 
+results.args = [...new Set([...(results.args ?? '').split(' | ').filter(Boolean), process.argv.slice(2).join(' ')])].join(' | ');
 results.machine = `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB`;
 results.versions = {
   node: process.version,
@@ -127,7 +142,7 @@ function* counted(lines: Iterable<string>): Generator<string> {
 const recordSize = Math.round(inputBytes / inputLines);
 
 // ---- (a) the broker's ceiling ----------------------------------------------------------------
-const ceilingRecords = Math.max(100_000, spec.lines);
+const ceilingRecords = Math.max(1_000_000, spec.lines);
 async function ceiling(id: string, label: string, fn: () => CeilingResult): Promise<void> {
   if (!selected(id)) return;
   log(`${label} ...`);
@@ -149,8 +164,11 @@ for (const [id, txn] of [['ceiling-produce', undefined], ['ceiling-produce-txn',
   });
 }
 await ceiling('ceiling-consume', 'ConsumerPerformance, read_committed', () => {
-  const c = consumerPerf(kafkaLib, brokers, INPUT, inputLines, work);
-  return { label: 'broker ceiling: consume, read_committed', recordsPerSec: c.recordsPerSec, load: load(), note: `${inputLines} records of the input topic; ${c.mbPerSec} MB/s; ${Math.round(c.fetchRecordsPerSec)} records/s excluding the group join` };
+  // Reads what the transactional ProducerPerformance wrote (or the input topic if it did not run).
+  const txnTopic = results.ceilings['ceiling-produce-txn'] && selected('ceiling-produce-txn') ? 'perf-ceiling-produce-txn' : INPUT;
+  const n = txnTopic === INPUT ? inputLines : ceilingRecords;
+  const c = consumerPerf(kafkaLib, brokers, txnTopic, n, work);
+  return { label: 'broker ceiling: consume, read_committed', recordsPerSec: c.recordsPerSec, load: load(), note: `${n} transactional records of ${txnTopic}; ${c.mbPerSec} MB/s; ${Math.round(c.fetchRecordsPerSec)} records/s excluding the group join` };
 });
 
 // ---- (b), (c), (d): word count ---------------------------------------------------------------
@@ -283,7 +301,12 @@ async function wordCount(sys: System, profileDir?: string): Promise<RunResult> {
       const why = child.proc.exitCode !== null ? `process exited (${child.proc.exitCode}): ${child.lines.slice(-5).join(' | ')}` : `stopped after ${timeoutMs / 1000} s`;
       // Not finished: estimate the rate from the count updates read (one per input word when the app has no cache).
       const wps = verifier.outputs / seconds;
-      return { ...base, ok: false, seconds, linesPerSec: wps / spec.wordsPerLine, wordsPerSec: wps, steadyWordsPerSec: NaN, p50Ms: NaN, p99Ms: NaN, peakRssMb: child.peakRss() / 2 ** 20, load: load(), note: [`did not finish: ${why}; ${verifier.outputs} count updates read, rate estimated from them; ${verifier.remaining} words not at their final count yet (e.g. ${verifier.wrong(2).join('; ')})${verifier.overshoot.size ? `; ${verifier.overshoot.size} words counted too often` : ''}`, ...errorSummary(child)].join('; ') };
+      let stage1 = '';
+      if (cfg.repartitionTopic) {
+        const ends = await admin.fetchTopicOffsets(cfg.repartitionTopic).catch(() => []);
+        stage1 = `; ${ends.reduce((n, p) => n + Number(p.high), 0)} offsets in its repartition topic (words through the first stage, incl. transaction markers)`;
+      }
+      return { ...base, ok: false, seconds, linesPerSec: wps / spec.wordsPerLine, wordsPerSec: wps, steadyWordsPerSec: NaN, p50Ms: NaN, p99Ms: NaN, peakRssMb: child.peakRss() / 2 ** 20, load: load(), note: [`did not finish: ${why}; ${verifier.outputs} count updates read, rate estimated from them${stage1}; ${verifier.remaining} words not at their final count yet (e.g. ${verifier.wrong(2).join('; ')})${verifier.overshoot.size ? `; ${verifier.overshoot.size} words counted too often` : ''}`, ...errorSummary(child)].join('; ') };
     }
     const firstOutS = ((verifier.firstOutputAt ?? t0) - t0) / 1000;
     log(`  ${sys.id}: input counted in ${seconds.toFixed(1)} s (${Math.round(words0 / seconds)} words/s, first output after ${firstOutS.toFixed(1)} s); latency phase ...`);
@@ -313,6 +336,7 @@ async function wordCount(sys: System, profileDir?: string): Promise<RunResult> {
   } finally {
     clearInterval(progress);
     await child.stop();
+    saveLog(sys.id, child);
     await verifier.stop();
     rmSync(cfg.stateDir, { recursive: true, force: true });
   }
@@ -368,7 +392,7 @@ for (const keys of recoveryKeys) {
 async function recovery(system: 'vltava' | 'kstreams', keys: number, topic: string, recRef: Map<string, number>): Promise<RecoveryResult> {
   runNo++;
   const appId = `recovery-${system}-${runNo}-${Date.now().toString(36)}`;
-  const cfg: AppConfig = { brokers, applicationId: appId, inputTopic: topic, outputTopic: `${appId}-out`, guarantee: 'exactly-once', commitIntervalMs: 100, stateDir: mkdtempSync(join(work, 'state-')), sessionTimeoutMs: SESSION_MS };
+  const cfg: AppConfig = { brokers, applicationId: appId, inputTopic: topic, outputTopic: `${appId}-out`, guarantee: 'exactly-once', commitIntervalMs: 100, stateDir: mkdtempSync(join(work, 'state-')), sessionTimeoutMs: RECOVERY_SESSION_MS };
   await newTopics(cfg.outputTopic);
   const sys = system === 'vltava' ? nodeApp('recovery-vltava', 'Vltava', 'vltava', 'exactly-once', 100) : javaStreams('recovery-kstreams', 'Kafka Streams', 'exactly-once', 100);
   const label = `${system === 'vltava' ? 'Vltava' : 'Kafka Streams'}, EOS, resume after kill -9 with ${keys.toLocaleString('en-US')} keys`;
@@ -391,6 +415,7 @@ async function recovery(system: 'vltava' | 'kstreams', keys: number, topic: stri
     for (let p = 0; p < PARTITIONS; p++) {
       const w = `zr${runNo}x${p}`;
       verifier.expect(w, 1);
+      recRef.set(w, 1); // the next system reads the same topic
       verifier.markerSentAt(w, t1);
       probes.push({ value: w, partition: p });
     }
@@ -410,10 +435,11 @@ async function recovery(system: 'vltava' | 'kstreams', keys: number, topic: stri
       restoredRecords,
       restoreMs,
       load: load(),
-      note: `${ok ? 'counts correct after the restart' : `not resumed or wrong: ${verifier.wrong(3).join('; ')}`}; store filled in ${fillS.toFixed(1)} s; session timeout ${SESSION_MS} ms (the dead member leaves the group after it)`,
+      note: `${ok ? 'counts correct after the restart' : `not resumed or wrong: ${verifier.wrong(3).join('; ')}`}; store filled in ${fillS.toFixed(1)} s; session timeout ${RECOVERY_SESSION_MS} ms (the dead member leaves the group after it)`,
     };
   } finally {
     await child.stop();
+    saveLog(`recovery-${system}-${keys}`, child);
     await verifier.stop();
     rmSync(cfg.stateDir, { recursive: true, force: true });
   }
@@ -426,9 +452,16 @@ log('stopping the broker');
 await broker.stop();
 rmSync(work, { recursive: true, force: true });
 save();
-if (!opt['no-record']) recordReport(results, process.argv.slice(2).join(' '));
+if (!opt['no-record']) recordReport(results);
 log(`results in ${resultsPath}`);
 process.exit(0);
+
+/** The app's own output, for evidence: <tmpdir>/vltava-compare-logs/<run>.log (the last 5,000 lines). */
+function saveLog(id: string, child: Child): void {
+  const dir = join(tmpdir(), 'vltava-compare-logs');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${id}.log`), `${child.lines.join('\n')}\n`);
+}
 
 function javaVersion(): string {
   return spawnSyncText('java', ['-version']).split('\n')[0]?.trim() ?? '?';

@@ -225,8 +225,12 @@ function vmHwm(pid: number): number {
   }
 }
 
+/** Children still running: killed if the harness itself is interrupted. */
+export const liveChildren = new Set<ChildProcess>();
+
 export function startChild(cmd: string, args: readonly string[], opts: { log?: (line: string) => void; env?: NodeJS.ProcessEnv } = {}): Child {
   const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
+  liveChildren.add(proc);
   const lines: string[] = [];
   let peak = 0;
   const listeners: (() => void)[] = [];
@@ -246,6 +250,7 @@ export function startChild(cmd: string, args: readonly string[], opts: { log?: (
   proc.stdout!.on('data', onData);
   proc.stderr!.on('data', onData);
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => {
+    liveChildren.delete(proc);
     clearInterval(timer);
     for (const f of listeners) f();
     resolve(code);

@@ -46,6 +46,8 @@ export interface RecoveryResult {
 
 export interface Results {
   spec: string;
+  /** The command-line arguments of the invocations that produced these figures, ' | '-separated. */
+  args?: string;
   machine: string;
   versions: Record<string, string>;
   runs: Record<string, RunResult>;
@@ -58,7 +60,8 @@ const docsDir = new URL('../../../docs/', import.meta.url);
 const ms = (x: number): string => (Number.isFinite(x) ? `${Math.round(x).toLocaleString('en-US')} ms` : '–');
 const ld = (l: readonly number[]): string => l.map((x) => x.toFixed(2)).join(' / ');
 
-export function recordReport(r: Results, args: string): void {
+export function recordReport(r: Results): void {
+  const args = r.args ?? '';
   const runs = r.runs;
   const vEos = runs['vltava-eos-100'];
   const ratio = (a: RunResult | undefined, b: RunResult | undefined, what: string): BenchRow => {
@@ -109,7 +112,7 @@ export function recordReport(r: Results, args: string): void {
   const notes = [
     `**Noisy figures:** measured on a shared 2-core box while other engineers ran test suites (the load average is recorded per run). They must be re-measured on an idle machine before anyone quotes them.`,
     '',
-    `Dataset: ${r.spec} (\`pnpm bench:compare ${args}\`). Machine: ${r.machine}. Versions: ${versions}. One local KRaft broker on a free port, started for the run; every system reads the same input topic and writes its own output topic with the same partition count; internal topics \`<appId>-counts-repartition\` / \`-changelog\`.`,
+    `Dataset: ${r.spec} (\`pnpm bench:compare ${args.split(' | ').join('` and `pnpm bench:compare ')}\`). Machine: ${r.machine}. Versions: ${versions}. One local KRaft broker on a free port, started for the run; every system reads the same input topic and writes its own output topic with the same partition count; internal topics \`<appId>-counts-repartition\` / \`-changelog\`.`,
     '',
     table,
     '',
@@ -117,7 +120,7 @@ export function recordReport(r: Results, args: string): void {
     '',
     'How it is measured: a read_committed kafkajs consumer in the harness reads each output topic and keeps the latest count per word. **Throughput** = input lines (words) / time from spawning the process to the committed output that made every count equal the reference (a run whose counts never match, or overshoot, is marked NO). It includes process start and group join (the "first output after" note). **Latency** is measured afterwards, with the app caught up: lines with a unique marker word are produced at a steady rate, and the latency is from the send to the committed count update of that marker arriving at the harness. **Peak RSS** is the process VmHWM. Kafka Streams runs one stream thread with `-Xmx1g`; all apps use a 10 s session timeout.',
     '@kafkats/flow 0.12.0: its `groupBy` re-keys without repartitioning (and `through()` forwards in process), so a `groupBy().count()` counts per input partition; the bench writes the words to a repartition topic with `to()` and counts them from a second `stream()` (bench/src/compare/flowApp.ts).',
-    'Crash recovery: a store of N distinct words is filled under EOS, the process is killed with SIGKILL 3 s after the last count is committed, restarted on the same state directory, and one probe line per partition is sent: "resume" is the time from the restart to the last probe count committed. It includes process start and the dead member leaving the group (10 s session timeout), the same for both.',
+    'Crash recovery: a store of N distinct words is filled under EOS, the process is killed with SIGKILL 3 s after the last count is committed, restarted on the same state directory, and one probe line per partition is sent: "resume" is the time from the restart to the last probe count committed. It includes process start and the dead member leaving the group (6 s session timeout, the broker minimum), the same for both; the restore itself is in the note.',
   ].join('\n');
   recordSection('compare', 'Side by side: Kafka Streams, @kafkats/flow, the broker ceiling and Vltava (word count)', 'pnpm bench:compare', rows, notes);
 
