@@ -281,7 +281,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       const file = join(tmpdir(), `vltava-chaos-${seed}-${Date.now()}.log`);
       // Forensics: which producer (id, epoch) wrote each copy of a duplicated command's records.
       const dupIds = new Set(report.duplicated);
-      for (const topic of [`${applicationId}-credits-repartition`, topics.rejections]) {
+      for (const topic of [`${applicationId}-credits-repartition`, topics.rejections, topics.journal]) {
         for (const f of await writersOf(kafka, topic, dupIds).catch((e: unknown) => [`forensics failed on ${topic}: ${(e as Error).message}`])) violations.push(`forensics: ${f}`);
       }
       const all = everyInstance.flatMap((i) => i.lines.map((l) => `${new Date(l.at).toISOString()} ${i.name.padEnd(5)} ${l.text}`)).sort();
