@@ -21,7 +21,7 @@ import { awaitCaughtUp, readCommitted } from '@vltava/kafka-local/testing';
 import type { CommitPoint } from '@vltava/runtime';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { startChaosBroker, type ChaosBroker } from './chaosBroker.js';
-import { spawnInstance, type Instance } from './instances.js';
+import { spawnInstance, until as waitFor, type Instance } from './instances.js';
 import { commandProducer, fmt, verifyOnBroker } from './ledgerIo.js';
 
 export type FaultKind = 'sigkill' | 'commit-point' | 'zombie' | 'broker-restart';
@@ -310,19 +310,6 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     process.off('exit', onExit);
     rmSync(home, { recursive: true, force: true });
   }
-}
-
-/** Polls a condition (every 50 ms) until it holds. */
-function waitFor(cond: () => boolean, what: string, timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const deadline = Date.now() + timeoutMs;
-    const tick = (): void => {
-      if (cond()) return resolve();
-      if (Date.now() > deadline) return reject(new Error(`not ${what} within ${timeoutMs} ms`));
-      setTimeout(tick, 50);
-    };
-    tick();
-  });
 }
 
 export function formatReport(r: ChaosReport): string {

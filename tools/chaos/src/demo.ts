@@ -16,7 +16,7 @@ import { Workload, createLedgerTopics, referenceModel, type LedgerTopics, type W
 import { resolveBrokers } from '@vltava/kafka-local';
 import { awaitCaughtUp } from '@vltava/kafka-local/testing';
 import { Kafka, logLevel } from 'kafkajs';
-import { spawnInstance, type Instance } from './instances.js';
+import { spawnInstance, until, type Instance } from './instances.js';
 import { commandProducer, fmt, verifyOnBroker } from './ledgerIo.js';
 
 process.removeAllListeners('warning'); // kafkajs trips a harmless TimeoutNegativeWarning (docs/kafkajs-notes.md)
@@ -50,7 +50,7 @@ try {
   const b = start('B');
   const tasksOf = (i: Instance): string => [...i.tasks()].sort().join(', ') || 'none';
   await Promise.all([a, b].map((i) => i.waitUntil(() => i.tasks().size > 0, 'running tasks', 60_000)));
-  await b.waitUntil(() => a.tasks().size + b.tasks().size === PARTITIONS, 'sharing all tasks', 60_000);
+  await until(() => a.tasks().size + b.tasks().size === PARTITIONS, 'A and B sharing all tasks', 60_000);
   say(`instance A (pid ${a.pid}) runs tasks ${tasksOf(a)}; instance B (pid ${b.pid}) runs ${tasksOf(b)}`);
 
   // Commands: deposits and transfers, 7% client resends, some invalid ones.
@@ -89,7 +89,7 @@ try {
   await feeding;
   a = start('A', {});
   say(`A restarts (pid ${a.pid}) on its old state directory`);
-  await a.waitUntil(() => a.tasks().size > 0 && a.tasks().size + b.tasks().size === PARTITIONS, 'sharing the tasks again', 90_000);
+  await until(() => a.tasks().size > 0 && a.tasks().size + b.tasks().size === PARTITIONS, 'A and B sharing the tasks again', 90_000);
   say(`A runs ${tasksOf(a)} again; B runs ${tasksOf(b)}`);
   await sendSome(TOTAL - sent.length);
   await producer.disconnect();

@@ -111,3 +111,16 @@ export function spawnInstance(name: string, config: Record<string, unknown>, opt
   };
   return inst;
 }
+
+/** Polls a condition over several instances' state (every 50 ms) until it holds. */
+export function until(cond: () => boolean, what: string, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const deadline = Date.now() + timeoutMs;
+    const tick = (): void => {
+      if (cond()) return resolve();
+      if (Date.now() > deadline) return reject(new Error(`not ${what} within ${timeoutMs} ms`));
+      setTimeout(tick, 50);
+    };
+    tick();
+  });
+}
