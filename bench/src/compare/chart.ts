@@ -5,6 +5,8 @@ export interface Bar {
   readonly value: number;
   readonly group: 'ceiling' | 'kstreams' | 'flow' | 'vltava';
   readonly failed?: boolean;
+  /** Shown instead of "wrong/failed" next to a failed bar. */
+  readonly tag?: string;
 }
 
 const COLORS: Record<Bar['group'], string> = { ceiling: '#9e9e9e', kstreams: '#e76f51', flow: '#2a9d8f', vltava: '#264653' };
@@ -22,13 +24,13 @@ export function barChartSvg(title: string, unit: string, bars: readonly Bar[], s
   const positive = bars.map((b) => b.value).filter((v) => v > 0);
   const lo = Math.floor(Math.log10(Math.max(1, Math.min(...positive, 10))));
   const hi = Math.ceil(Math.log10(Math.max(10, ...positive)));
-  const x = (v: number): number => (v <= 0 ? 1 : Math.max(1, ((Math.log10(v) - lo) / (hi - lo)) * barW));
+  const x = (v: number): number => (!(v > 0) ? 1 : Math.max(1, ((Math.log10(v) - lo) / (hi - lo)) * barW));
   const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
   const rows = bars.map((b, i) => {
     const y = top + i * rowH;
     const w = x(b.value);
     const color = b.failed ? '#d62828' : COLORS[b.group];
-    const text = b.failed ? `${fmt(b.value)} (wrong/failed)` : fmt(b.value);
+    const text = b.failed ? (b.value > 0 ? `${fmt(b.value)} (${b.tag ?? 'wrong/failed'})` : (b.tag ?? 'failed')) : fmt(b.value);
     return [
       `<text x="${labelW - 8}" y="${y + 17}" text-anchor="end">${esc(b.label)}</text>`,
       `<rect x="${labelW}" y="${y + 4}" width="${w.toFixed(1)}" height="${rowH - 8}" fill="${color}"${b.failed ? ' fill-opacity="0.5"' : ''}/>`,

@@ -115,6 +115,7 @@ results.versions = {
   java: javaVersion(),
   '@kafkats/flow': pkgVersion('@kafkats/flow'),
   kafkajs: pkgVersion('kafkajs'),
+  vltava: `git ${spawnSyncText('git', ['rev-parse', '--short', 'HEAD']).trim()}`,
 };
 
 // ---- input: written once -------------------------------------------------------------------
