@@ -15,6 +15,8 @@
  *                        is far slower, so its rate is estimated from the count updates it wrote by then
  *   --profile            also run Vltava EOS 100 ms under node --cpu-prof and print the top costs
  *   --no-record          do not write docs/benchmarks.md
+ *   --kafkajs-fix        also run the Vltava configurations with kafkajs' O(n²) producer grouping replaced by an
+ *                        O(n) one (a --require preload in the bench process only; see the profile section)
  *   --report-only        only rewrite docs/benchmarks.md and the chart from bench/results/compare.json
  *
  * Results accumulate in bench/results/compare.json (per dataset), so the runs can be spread over several
@@ -51,6 +53,7 @@ const { values: opt } = parseArgs({
     profile: { type: 'boolean', default: false },
     'no-record': { type: 'boolean', default: false },
     'report-only': { type: 'boolean', default: false },
+    'kafkajs-fix': { type: 'boolean', default: false },
   },
 });
 
@@ -216,7 +219,37 @@ function javaStreams(id: string, label: string, guarantee: AppConfig['guarantee'
   };
 }
 
-function nodeApp(id: string, label: string, group: 'flow' | 'vltava', guarantee: AppConfig['guarantee'], commitMs: number): System {
+/**
+ * A `--require` preload that replaces kafkajs' producer/groupMessagesPerPartition.js (which copies the
+ * partition's array for every message: O(n²) per sendBatch, tulios/kafkajs#1576) with an O(n) version,
+ * in the app process only. It shows what the fix would buy; the runtime itself is unchanged.
+ */
+function kafkajsFixPreload(): string {
+  const file = join(work, 'kafkajs-grouping-fix.cjs');
+  const runtimeDir = fileURLToPath(new URL('../../../packages/runtime/', import.meta.url));
+  writeFileSync(
+    file,
+    `const Module = require('node:module');
+const path = require.resolve('kafkajs/src/producer/groupMessagesPerPartition.js', { paths: [${JSON.stringify(runtimeDir)}] });
+const m = new Module(path);
+m.filename = path;
+m.loaded = true;
+m.exports = ({ topic, partitionMetadata, messages, partitioner }) => {
+  if (partitionMetadata.length === 0) return {};
+  const result = {};
+  for (const message of messages) {
+    const partition = partitioner({ topic, partitionMetadata, message });
+    (result[partition] ??= []).push(message);
+  }
+  return result;
+};
+require.cache[path] = m;
+`,
+  );
+  return file;
+}
+
+function nodeApp(id: string, label: string, group: 'flow' | 'vltava', guarantee: AppConfig['guarantee'], commitMs: number, kafkajsFix = false): System {
   return {
     id,
     label,
@@ -224,7 +257,11 @@ function nodeApp(id: string, label: string, group: 'flow' | 'vltava', guarantee:
     guarantee,
     commitMs,
     launch: (cfg, profileDir) =>
-      startChild(process.execPath, [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), appDist(group === 'flow' ? 'flowApp' : 'vltavaApp'), JSON.stringify(cfg)], { log: childLog(id) }),
+      startChild(
+        process.execPath,
+        [...(kafkajsFix ? ['--require', kafkajsFixPreload()] : []), ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), appDist(group === 'flow' ? 'flowApp' : 'vltavaApp'), JSON.stringify(cfg)],
+        { log: childLog(id) },
+      ),
   };
 }
 
@@ -236,6 +273,14 @@ const systems: System[] = [
   nodeApp('vltava-eos-1000', 'Vltava, exactly-once, 1 s', 'vltava', 'exactly-once', 1000),
   nodeApp('vltava-alos-100', 'Vltava, at-least-once, 100 ms', 'vltava', 'at-least-once', 100),
   nodeApp('vltava-alos-1000', 'Vltava, at-least-once, 1 s', 'vltava', 'at-least-once', 1000),
+  ...(opt['kafkajs-fix']
+    ? [
+        nodeApp('vltava-fix-eos-100', 'Vltava + O(n) kafkajs grouping, exactly-once, 100 ms', 'vltava', 'exactly-once', 100, true),
+        nodeApp('vltava-fix-eos-1000', 'Vltava + O(n) kafkajs grouping, exactly-once, 1 s', 'vltava', 'exactly-once', 1000, true),
+        nodeApp('vltava-fix-alos-100', 'Vltava + O(n) kafkajs grouping, at-least-once, 100 ms', 'vltava', 'at-least-once', 100, true),
+        nodeApp('vltava-fix-alos-1000', 'Vltava + O(n) kafkajs grouping, at-least-once, 1 s', 'vltava', 'at-least-once', 1000, true),
+      ]
+    : []),
 ];
 
 async function newTopics(...topics: string[]): Promise<void> {
@@ -355,12 +400,12 @@ for (const sys of systems) {
 // ---- profile -----------------------------------------------------------------------------------
 if (opt.profile) {
   const dir = mkdtempSync(join(work, 'prof-'));
-  const sys = systems.find((s) => s.id === 'vltava-eos-100')!;
-  const r = await wordCount({ ...sys, id: 'vltava-eos-100-profiled' }, dir);
+  const sys = systems.find((s) => s.id === (opt['kafkajs-fix'] ? 'vltava-fix-eos-100' : 'vltava-eos-100'))!;
+  const r = await wordCount({ ...sys, id: `${sys.id}-profiled` }, dir);
   log(`profiled run: ${Math.round(r.wordsPerSec)} words/s (profiling overhead included)`);
-  results.profile = { ...analyzeProfile(dir), wordsPerSec: r.wordsPerSec, load: load() };
+  results[opt['kafkajs-fix'] ? 'profileFixed' : 'profile'] = { ...analyzeProfile(dir), wordsPerSec: r.wordsPerSec, load: load() };
   save();
-  for (const row of results.profile.top) log(`  ${row.selfPct.toFixed(1)}%  ${row.name}  ${row.where}`);
+  for (const row of (opt['kafkajs-fix'] ? results.profileFixed : results.profile)?.top ?? []) log(`  ${row.selfPct.toFixed(1)}%  ${row.name}  ${row.where}`);
 }
 
 // ---- crash recovery --------------------------------------------------------------------------

@@ -54,6 +54,8 @@ export interface Results {
   ceilings: Record<string, CeilingResult>;
   recovery: Record<string, RecoveryResult>;
   profile?: ProfileSummary & { readonly wordsPerSec: number; readonly load: readonly number[] };
+  /** The same profile with `--kafkajs-fix`. */
+  profileFixed?: ProfileSummary & { readonly wordsPerSec: number; readonly load: readonly number[] };
 }
 
 const docsDir = new URL('../../../docs/', import.meta.url);
@@ -76,10 +78,17 @@ export function recordReport(r: Results): void {
     };
   };
   const txn = r.ceilings['ceiling-produce-txn'];
+  const vFix = runs['vltava-fix-eos-100'];
   const rows: BenchRow[] = [
     ratio(vEos, runs['kstreams-eos'], 'Vltava / Kafka Streams, EOS, 100 ms (target ≥ 1×)'),
     ratio(runs['vltava-alos-100'], runs['kstreams-alos'], 'Vltava / Kafka Streams, at-least-once, 100 ms'),
     ratio(vEos, runs['flow-eos'], 'Vltava / @kafkats/flow, EOS, 100 ms (target ≥ 2×)'),
+    ...(vFix
+      ? [
+          ratio(vFix, runs['kstreams-eos'], 'Vltava + O(n) kafkajs grouping / Kafka Streams, EOS, 100 ms'),
+          ratio(vFix, runs['flow-eos'], 'Vltava + O(n) kafkajs grouping / @kafkats/flow, EOS, 100 ms'),
+        ]
+      : []),
     {
       metric: 'Vltava EOS input records/s / broker transactional produce ceiling (target ≥ 50%)',
       value: vEos && txn ? `${((100 * vEos.linesPerSec) / txn.recordsPerSec).toFixed(1)}%` : 'not measured',
@@ -90,7 +99,7 @@ export function recordReport(r: Results): void {
   for (const rec of Object.values(r.recovery).sort((a, b) => a.label.localeCompare(b.label)))
     rows.push({ metric: rec.label, value: rec.ok ? ms(rec.resumeMs) : 'FAILED', note: `restored ${fmt(rec.restoredRecords)} changelog records (longest restore ${ms(rec.restoreMs)}); ${rec.note}; load ${ld(rec.load)}` });
 
-  const order = ['kstreams-eos', 'kstreams-alos', 'flow-eos', 'vltava-eos-100', 'vltava-eos-1000', 'vltava-alos-100', 'vltava-alos-1000'];
+  const order = ['kstreams-eos', 'kstreams-alos', 'flow-eos', 'vltava-eos-100', 'vltava-eos-1000', 'vltava-alos-100', 'vltava-alos-1000', 'vltava-fix-eos-100', 'vltava-fix-eos-1000', 'vltava-fix-alos-100', 'vltava-fix-alos-1000'];
   const table = [
     '| run | correct | input lines/s | words/s | words/s after 1st output | e2e p50 | e2e p99 | peak RSS | seconds | load avg 1/5/15 | note |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |',
@@ -134,21 +143,24 @@ export function recordReport(r: Results): void {
   ].join('\n');
   recordSection('compare', 'Side by side: Kafka Streams, @kafkats/flow, the broker ceiling and Vltava (word count)', 'pnpm bench:compare', rows, notes);
 
-  if (r.profile) {
-    const p = r.profile;
+  for (const [key, p] of [['profile', r.profile], ['profileFixed', r.profileFixed]] as const) {
+    if (!p) continue;
+    const fixed = key === 'profileFixed';
     const prow: BenchRow[] = [
       ...p.areas.map((a) => ({ metric: `area: ${a.name}`, value: `${a.selfPct.toFixed(1)}%`, note: 'self time' })),
       ...p.top.map((t) => ({ metric: `\`${t.name}\``, value: `${t.selfPct.toFixed(1)}%`, note: `\`${t.where}\`` })),
     ];
     recordSection(
-      'compare-profile',
-      'Where Vltava spends its time (word count, EOS, 100 ms commits)',
-      'pnpm bench:compare --only vltava-eos-100 --profile',
+      fixed ? 'compare-profile-fixed' : 'compare-profile',
+      fixed ? 'Where Vltava spends its time once kafkajs groups in O(n) (word count, EOS, 100 ms commits)' : 'Where Vltava spends its time (word count, EOS, 100 ms commits)',
+      fixed ? 'pnpm bench:compare --only vltava-fix-eos-100 --kafkajs-fix --profile' : 'pnpm bench:compare --only vltava-eos-100 --profile',
       prow,
       [
         `\`node --cpu-prof\` of the Vltava process over the whole run (${(p.totalMs / 1000).toFixed(1)} s of samples, idle excluded; ${fmt(p.wordsPerSec)} words/s with the profiler on; load avg ${ld(p.load)}). Self time per area, then the top functions.`,
         '',
-        "**Reading it.** If the top function is kafkajs' `groupMessagesPerPartition`, the producer's grouping of a `sendBatch` by partition dominates: it copies the partition's array for every message (`[...current, message]`), so a send of n records to one partition costs O(n²) (kafkajs PR tulios/kafkajs#1576, still open). A commit after a large fetch sends tens of thousands of repartition records in one `sendBatch`; the event loop then blocks for tens of seconds, kafkajs misses its heartbeats, the member is expelled and rejoins (`The coordinator is not aware of this member`), and at-least-once offset commits fail. That is the long “first output after” of the Vltava runs above and the failed at-least-once runs. Cheap fixes, for the runtime: send at most ~1,000 records per topic per `sendBatch` call within the transaction, or patch kafkajs' grouping to push in place (pnpm `patchedDependencies`). What remains after that is GC and kafkajs' record encoding (Long arithmetic, Buffer copies); beyond, a faster client behind the client port.",
+        fixed
+          ? "**Reading it.** Same run with kafkajs' grouping replaced by an O(n) version in the app process only (`--kafkajs-fix`, a `--require` preload; nothing in the runtime changed): what remains is what the runtime's next fixes should aim at."
+          : "**Reading it.** If the top function is kafkajs' `groupMessagesPerPartition`, the producer's grouping of a `sendBatch` by partition dominates: it copies the partition's array for every message (`[...current, message]`), so a send of n records to one partition costs O(n²) (kafkajs PR tulios/kafkajs#1576, still open). A commit after a large fetch sends tens of thousands of repartition records in one `sendBatch`; the event loop then blocks for tens of seconds, kafkajs misses its heartbeats, the member is expelled and rejoins (`The coordinator is not aware of this member`), and at-least-once offset commits fail. That is the long “first output after” of the Vltava runs above and the failed at-least-once runs. Cheap fixes, for the runtime: send at most ~1,000 records per topic per `sendBatch` call within the transaction, or patch kafkajs' grouping to push in place (pnpm `patchedDependencies`). What remains after that is GC and kafkajs' record encoding (Long arithmetic, Buffer copies); beyond, a faster client behind the client port.",
       ].join('\n'),
     );
   }
