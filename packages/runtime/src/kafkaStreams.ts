@@ -98,10 +98,8 @@ export class KafkaStreams {
   private commitLatencyMax = 0;
   private readonly lag = new Map<string, number>();
   private failureSince: number | undefined;
-  /** Counts assignments (GROUP_JOIN events) seen by this instance. */
-  private generation = 0;
-  /** Task ids of the latest assignment. */
-  private assigned = new Set<string>();
+  /** Our member id in the group, from the last assignment. */
+  private memberId: string | undefined;
 
   constructor(
     readonly topology: Topology,
@@ -203,7 +201,7 @@ export class KafkaStreams {
       partitionAssigners: [taskAssignor({ tasks: () => layout.tasks, ownedTasks: () => [...this.tasks.keys()] })],
     });
     this.consumer = consumer;
-    consumer.on(consumer.events.GROUP_JOIN, (e) => this.onAssignment(e.payload.memberAssignment));
+    consumer.on(consumer.events.GROUP_JOIN, (e) => this.onAssignment(e.payload.memberAssignment, e.payload.memberId));
     consumer.on(consumer.events.REBALANCING, () => this.setState('REBALANCING'));
     consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
       // Marker-only batches never reach eachBatch; their offsets still count as consumed.
@@ -268,8 +266,13 @@ export class KafkaStreams {
     return sub === undefined ? undefined : taskIdOf(sub.id, partition);
   }
 
-  private onAssignment(assignment: Record<string, number[]>): void {
-    this.generation++;
+  private onAssignment(assignment: Record<string, number[]>, memberId: string): void {
+    // A new member id means the group had removed us (a zombie: frozen, or cut off longer than the
+    // session timeout) and others may have owned our tasks meanwhile. Nothing we hold can be trusted
+    // then: every task we still have is closed without committing and, if assigned again, started
+    // afresh (fence, read offsets, restore). With the same member id, tasks we keep were ours throughout.
+    const rejoined = this.memberId !== undefined && memberId !== this.memberId;
+    this.memberId = memberId;
     const wanted = new Set<string>();
     for (const [topic, partitions] of Object.entries(assignment)) {
       for (const p of partitions) {
@@ -277,21 +280,26 @@ export class KafkaStreams {
         if (id !== undefined) wanted.add(id);
       }
     }
-    this.assigned = wanted;
     for (const [id, task] of this.tasks) {
-      if (wanted.has(id)) continue;
+      if (wanted.has(id) && !rejoined) continue;
       this.tasks.delete(id);
       this.emit('task.revoked', () => ({ taskId: id }));
       this.closing.set(
         id,
-        this.lock.run(async () => {
-          // Clean if we can (a commit may still succeed before the new owner fences us), else dirty.
-          await task.ready.catch(() => undefined);
-          await task.closeClean().catch(async (err: unknown) => {
-            if (err instanceof TaskMigratedError) this.emit('task.migrated', () => ({ taskId: id, reason: err.message }));
-            await task.closeDirty();
-          });
-        }).finally(() => this.closing.delete(id)),
+        this.lock
+          .run(async () => {
+            await task.ready.catch(() => undefined);
+            if (rejoined) {
+              await task.closeDirty();
+              return;
+            }
+            // Clean if we can (a commit may still succeed before the new owner fences us), else dirty.
+            await task.closeClean().catch(async (err: unknown) => {
+              if (err instanceof TaskMigratedError) this.emit('task.migrated', () => ({ taskId: id, reason: err.message }));
+              await task.closeDirty();
+            });
+          })
+          .finally(() => this.closing.delete(id)),
       );
     }
     const starting: Promise<void>[] = [];
@@ -322,7 +330,6 @@ export class KafkaStreams {
         this.emit('task.committed', () => ({ taskId: t.id, records: r.records, latencyMs: r.latencyMs, offsets: Object.fromEntries(t.lastCommitted) }));
       },
     });
-    task.generation = this.generation;
     this.tasks.set(id, task);
     this.emit('task.created', () => ({ taskId: id }));
     const unregister = this.budget.register(task);
@@ -445,13 +452,10 @@ export class KafkaStreams {
     await task.closeDirty();
     if (this.tasks.get(task.id) === task) this.tasks.delete(task.id);
     if (err instanceof TaskMigratedError) {
-      // Another instance initialised this task's producer. If the group gave the task to us again in a
-      // newer assignment than the one this task object was started in (we were a zombie, then rejoined),
-      // it is ours: start it afresh, which fences the other. Otherwise we are the stale one: drop it and
-      // let the next rebalance tell us.
+      // Another instance initialised this task's producer: we are the stale owner. Drop the task; when
+      // our consumer rejoins, onAssignment starts afresh whatever the group gives us.
       this.config.logger.warn(err.message, { taskId: task.id });
       this.emit('task.migrated', () => ({ taskId: task.id, reason: err.message }));
-      if (this.assigned.has(task.id) && task.generation < this.generation && this.isActive()) void this.startTask(task.id);
       return;
     }
     this.emit('error', () => ({ error: err as Error, taskId: task.id }));

@@ -43,8 +43,6 @@ export class ActiveTask {
   /** Resolves when the task is ready to process (init done). */
   ready!: Promise<void>;
   lastCommitAt = 0;
-  /** The instance's assignment count when this task object was created. */
-  generation = 0;
   /** Records processed since the task started (metrics). */
   processed = 0;
   restoredRecords = 0;
