@@ -23,7 +23,8 @@ import { ActiveTask } from './kafka/activeTask.js';
 import { prepareTopics, type TopicLayout } from './kafka/internalTopics.js';
 import { isFencingError } from './kafka/kafkaErrors.js';
 import { taskAssignor } from './kafka/taskAssignor.js';
-import { taskIdOf } from './task/index.js';
+import { taskIdOf, type RecordDroppedEvent } from './task/index.js';
+import { GlobalStateManager } from './kafka/globalState.js';
 
 /** kafkajs' Batch has `fetchedOffset` (the offset the fetch asked for) but its typings omit it. */
 const fetchedOffsetOf = (batch: EachBatchPayload['batch']): number => Number((batch as unknown as { fetchedOffset: string }).fetchedOffset);
@@ -37,6 +38,8 @@ export interface StreamsEvents {
   'task.revoked': { readonly taskId: string };
   'task.migrated': { readonly taskId: string; readonly reason: string };
   'task.committed': { readonly taskId: string; readonly records: number; readonly latencyMs: number; readonly offsets: Readonly<Record<string, number>> };
+  /** An operator dropped a record on purpose: a late record, a null key in an aggregation, a duplicate in dedupe. */
+  'task.record.dropped': RecordDroppedEvent;
   /** A fetched batch went through the task (records processed, not yet committed). */
   'task.processed': { readonly taskId: string; readonly topic: string; readonly records: number };
   'task.restore.start': RestoreProgress;
@@ -98,6 +101,7 @@ export class KafkaStreams {
   private commitLatencyMax = 0;
   private readonly lag = new Map<string, number>();
   private failureSince: number | undefined;
+  private global: GlobalStateManager | undefined;
   /** Our member id in the group, from the last assignment. */
   private memberId: string | undefined;
 
@@ -176,6 +180,16 @@ export class KafkaStreams {
       throw e;
     }
     const layout = this.layout;
+    if (this.topology.globalTables.length > 0) {
+      // Global tables are loaded to their end before any stream task starts.
+      this.global = new GlobalStateManager(this.topology, cfg, this.kafka, admin);
+      try {
+        await this.global.start();
+      } catch (e) {
+        this.setState('ERROR');
+        throw e;
+      }
+    }
     await this.startConsumer();
     this.timer = setInterval(() => void this.tick(), Math.max(10, Math.floor(cfg.commitIntervalMs / 2)));
     this.cleanupTimer = setInterval(() => void this.cleanStateDirs(), Math.max(1_000, Math.min(cfg.stateCleanupDelayMs, 60_000)));
@@ -323,6 +337,8 @@ export class KafkaStreams {
         onRestoreEnd: (p) => this.emit('task.restore.end', () => p),
       },
       commitConsumerOffsets: (offsets) => this.consumer!.commitOffsets(offsets),
+      globalStores: this.global?.stores,
+      onRecordDropped: (e) => this.emit('task.record.dropped', () => e),
       onCommitted: (t, r) => {
         this.commits++;
         this.commitLatencySum += r.latencyMs;
@@ -516,6 +532,7 @@ export class KafkaStreams {
       });
       await Promise.allSettled(this.closing.values());
       await this.consumer?.disconnect().catch(() => undefined);
+      await this.global?.close();
       await this.admin?.disconnect().catch(() => undefined);
     })();
     const timeoutMs = opts.timeoutMs ?? 30_000;

@@ -8,7 +8,7 @@ import { ProcessingError } from '@vltava/dsl';
 import { openTaskStores, type RestoreListener, type TaskStores } from '@vltava/state';
 import type { Admin, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { ResolvedConfig } from '../config.js';
-import { StreamTask, parseTaskId, type InputRecord } from '../task/index.js';
+import { StreamTask, parseTaskId, type InputRecord, type RecordDroppedEvent, type TaskStoreAccess } from '../task/index.js';
 import { commitTask, type CommitResult } from './commitProtocol.js';
 import { KafkaChangelogReader } from './kafkaChangelogReader.js';
 
@@ -21,6 +21,10 @@ export interface ActiveTaskDeps {
   readonly restoreListener: RestoreListener;
   /** At-least-once: commit offsets through the group consumer. */
   readonly commitConsumerOffsets: (offsets: { topic: string; partition: number; offset: string }[]) => Promise<void>;
+  /** The instance's global stores, when the topology has global tables. */
+  readonly globalStores: TaskStoreAccess | undefined;
+  /** A record an operator dropped on purpose (late, null key, duplicate...). */
+  readonly onRecordDropped: (event: RecordDroppedEvent) => void;
   /** Called after every successful commit (interval, early, or on close). */
   readonly onCommitted: (task: ActiveTask, result: CommitResult) => void;
 }
@@ -124,6 +128,8 @@ export class ActiveTask {
       deserializationExceptionHandler: config.deserializationExceptionHandler,
       logger: config.logger,
       partitionsFor: this.deps.partitionsFor,
+      globalStores: this.deps.globalStores,
+      onRecordDropped: this.deps.onRecordDropped,
     });
     const committed = await admin.fetchOffsets({ groupId: config.applicationId, topics: this.task.inputTopics() });
     for (const t of committed) {

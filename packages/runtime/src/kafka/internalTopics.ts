@@ -41,7 +41,9 @@ export async function prepareTopics(
   const userSinks = [...new Set([...topology.sinkTopics(), ...(opts.extraSinkTopics ?? [])])];
   const known = await existingPartitions(admin, [...new Set([...userSources, ...userSinks, ...internal.map((t) => t.name)])]);
 
-  const missingSources = userSources.filter((t) => !known.has(t));
+  const globalTopics = topology.globalTopics();
+  for (const [name, n] of await existingPartitions(admin, globalTopics)) known.set(name, n);
+  const missingSources = [...userSources, ...globalTopics].filter((t) => !known.has(t));
   if (missingSources.length > 0) {
     throw new ConfigError(
       `Source topic(s) ${missingSources.map((t) => `"${t}"`).join(', ')} do not exist. Create them before starting the app ` +
