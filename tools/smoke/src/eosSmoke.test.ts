@@ -21,24 +21,22 @@ async function produceInput(client: Kafka, topic: string, n: number, prefix = 'v
   return values;
 }
 
+/** Runs the transactional copier in-process until it has committed `count` records, then stops it. */
+async function copyAll(brokers: string[], input: string, output: string, groupId: string, transactionalId: string, count: number): Promise<void> {
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => (resolveDone = r));
+  const copier = await startCopier({ brokers, input, output, groupId, transactionalId, onCommit: (total) => total >= count && resolveDone() });
+  await done;
+  await copier.stop();
+}
+
 test('[broker] commit: outputs and offsets in one transaction are seen exactly once by read_committed', async (t) => {
   const k = kafka();
   const client = k.client();
   const [input, output] = await k.createTopics([{ prefix: 'commit-in', partitions: 2 }, { prefix: 'commit-out', partitions: 2 }]);
   const groupId = k.uniqueName('commit-group');
   const values = await produceInput(client, input!, 200);
-  let resolveDone!: () => void;
-  const done = new Promise<void>((r) => (resolveDone = r));
-  const copier = await startCopier({
-    brokers: k.brokers,
-    input: input!,
-    output: output!,
-    groupId,
-    transactionalId: k.uniqueName('commit-tx'),
-    onCommit: (total) => total >= values.length && resolveDone(),
-  });
-  await done;
-  await copier.stop();
+  await copyAll(k.brokers, input!, output!, groupId, k.uniqueName('commit-tx'), values.length);
 
   const out = await readCommitted(client, output!);
   t.deepEqual(exactlyOnceReport(values, out.map((r) => r.text)), { duplicates: [], missing: [], unexpected: [] });
@@ -62,18 +60,7 @@ test('[broker] abort: an aborted transaction is invisible and commits no offsets
   await producer.disconnect();
   t.is((await committedOffsets(k.admin, groupId, input!)).get(0), -1, 'the aborted sendOffsets committed nothing');
 
-  let resolveDone!: () => void;
-  const done = new Promise<void>((r) => (resolveDone = r));
-  const copier = await startCopier({
-    brokers: k.brokers,
-    input: input!,
-    output: output!,
-    groupId,
-    transactionalId: k.uniqueName('abort-copier'),
-    onCommit: (total) => total >= values.length && resolveDone(),
-  });
-  await done;
-  await copier.stop();
+  await copyAll(k.brokers, input!, output!, groupId, k.uniqueName('abort-copier'), values.length);
   const out = await readCommitted(client, output!);
   t.deepEqual(exactlyOnceReport(values, out.map((r) => r.text)), { duplicates: [], missing: [], unexpected: [] });
 });
