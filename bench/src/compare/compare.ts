@@ -427,7 +427,7 @@ for (const keys of recoveryKeys) {
   await writeLines(producer, topic, PARTITIONS, keyLines());
   log(`recovery input: ${keys} distinct words written in ${((performance.now() - tw) / 1000).toFixed(1)} s`);
   for (const s of targets) {
-    const id = `recovery-${s}-${keys}`;
+    const id = `recovery-${s}${s === 'vltava' && opt['kafkajs-fix'] ? '-fix' : ''}-${keys}`;
     results.recovery[id] = await recovery(s, keys, topic, recRef);
     save();
     const r = results.recovery[id];
@@ -440,8 +440,9 @@ async function recovery(system: 'vltava' | 'kstreams', keys: number, topic: stri
   const appId = `recovery-${system}-${runNo}-${Date.now().toString(36)}`;
   const cfg: AppConfig = { brokers, applicationId: appId, inputTopic: topic, outputTopic: `${appId}-out`, guarantee: 'exactly-once', commitIntervalMs: 100, stateDir: mkdtempSync(join(work, 'state-')), sessionTimeoutMs: RECOVERY_SESSION_MS };
   await newTopics(cfg.outputTopic);
-  const sys = system === 'vltava' ? nodeApp('recovery-vltava', 'Vltava', 'vltava', 'exactly-once', 100) : javaStreams('recovery-kstreams', 'Kafka Streams', 'exactly-once', 100);
-  const label = `${system === 'vltava' ? 'Vltava' : 'Kafka Streams'}, EOS, resume after kill -9 with ${keys.toLocaleString('en-US')} keys`;
+  const fix = system === 'vltava' && opt['kafkajs-fix'];
+  const sys = system === 'vltava' ? nodeApp('recovery-vltava', 'Vltava', 'vltava', 'exactly-once', 100, fix) : javaStreams('recovery-kstreams', 'Kafka Streams', 'exactly-once', 100);
+  const label = `${system === 'vltava' ? (fix ? 'Vltava + O(n) kafkajs grouping' : 'Vltava') : 'Kafka Streams'}, EOS, resume after kill -9 with ${keys.toLocaleString('en-US')} keys`;
   const verifier = new CountsVerifier(new Map(recRef));
   await verifier.start(kafka, cfg.outputTopic);
   const t0 = performance.now();
@@ -449,7 +450,7 @@ async function recovery(system: 'vltava' | 'kstreams', keys: number, topic: stri
   try {
     const filled = await Promise.race([verifier.until(TIMEOUT_MS), child.exited.then(() => false)]);
     const fillS = (performance.now() - t0) / 1000;
-    if (!filled) return { label, keys, ok: false, resumeMs: NaN, restoredRecords: 0, restoreMs: 0, load: load(), note: `store never filled: ${verifier.remaining} keys wrong after ${fillS.toFixed(0)} s, e.g. ${verifier.wrong(4).join("; ")}` };
+    if (!filled) return { label, keys, ok: false, resumeMs: NaN, restoredRecords: 0, restoreMs: 0, load: load(), note: [`store never filled: ${verifier.remaining} keys wrong after ${fillS.toFixed(0)} s, e.g. ${verifier.wrong(4).join('; ')}`, ...errorSummary(child)].join('; ') };
     log(`  ${system}: ${keys} keys counted in ${fillS.toFixed(1)} s; kill -9 in 3 s`);
     await sleep(3_000);
     child.kill9();
