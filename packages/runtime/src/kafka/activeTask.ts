@@ -230,8 +230,9 @@ export class ActiveTask {
     return this.positionMoved() || this.task?.commitNeeded === true || this.buffer.length > 0;
   }
 
+  /** Overlays and caches, plus an estimate of the buffered output records, for the memory cap. */
   pendingBytes(): number {
-    return this.stores?.pendingBytes() ?? 0;
+    return (this.stores?.pendingBytes() ?? 0) + this.buffer.length * 128;
   }
 
   async commit(commitConsumerOffsets = this.deps.commitConsumerOffsets): Promise<CommitResult> {

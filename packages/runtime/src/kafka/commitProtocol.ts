@@ -5,7 +5,8 @@
  *   0. Flush the task: record caches emit their collapsed changelog records into the collector;
  *      take the input offsets (last processed + 1) to commit.
  *   1. Begin a transaction on the task's own producer (transactionalId = <appId>-<taskId>).
- *   2. Send the buffered outputs, repartition records and changelog records in it.
+ *   2. Send the buffered outputs, repartition records and changelog records in it, in chunks of at
+ *      most 2,000 records / 512 KiB per sendBatch call.
  *   3. sendOffsets: the input offsets, under group = applicationId (retrying coordinator errors).
  *   4. Commit the transaction.
  *   5. Apply the store overlays and the changelog offsets to LevelDB in one atomic batch
@@ -66,28 +67,47 @@ function toTopicMessages(records: readonly CollectedRecord[]): TopicMessages[] {
   return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
 }
 
+/** Records per sendBatch call, and bytes: keeps every produce request (and each partition's batch)
+ * well under the broker's message.max.bytes (1 MiB by default) and kafkajs' per-call work small. */
+const CHUNK_RECORDS = 2_000;
+const CHUNK_BYTES = 512 * 1024;
+
 /**
- * The offset of each store's last changelog record in this send. kafkajs sends one record batch per
- * partition, so the records of a partition are contiguous from baseOffset. If a partition appears more
- * than once (it should not), the lowest base offset - 1 is used: a checkpoint that is too low only
- * replays a little more, one that is too high would lose data.
+ * Sends the records in chunks (several sendBatch calls in one transaction are fine) and returns the
+ * offset of each store's last changelog record. kafkajs sends one record batch per partition per call,
+ * so within a call a partition's records are contiguous from its baseOffset.
  */
-function changelogOffsets(
+async function sendChunked(
+  send: (topicMessages: TopicMessages[]) => Promise<RecordMetadata[]>,
   records: readonly CollectedRecord[],
-  results: readonly RecordMetadata[],
   changelogStores: ReadonlyMap<string, string>,
   partition: number,
-): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const r of records) if (changelogStores.has(r.topic)) counts.set(r.topic, (counts.get(r.topic) ?? 0) + 1);
-  const out = new Map<string, number>();
-  for (const [topic, n] of counts) {
-    const hits = results.filter((m) => m.topicName === topic && m.partition === partition);
-    if (hits.length === 0) continue;
-    const base = Math.min(...hits.map((h) => Number(h.baseOffset)));
-    out.set(changelogStores.get(topic)!, hits.length === 1 ? base + n - 1 : base - 1);
+): Promise<Map<string, number>> {
+  const lastOffsets = new Map<string, number>();
+  for (let i = 0; i < records.length; ) {
+    let bytes = 0;
+    let j = i;
+    while (j < records.length && j - i < CHUNK_RECORDS && bytes < CHUNK_BYTES) {
+      const r = records[j++]!;
+      bytes += (r.key?.length ?? 0) + (r.value?.length ?? 0) + 64;
+    }
+    const chunk = records.slice(i, j);
+    i = j;
+    const results = await send(toTopicMessages(chunk));
+    const counts = new Map<string, number>();
+    for (const r of chunk) if (changelogStores.has(r.topic)) counts.set(r.topic, (counts.get(r.topic) ?? 0) + 1);
+    for (const [topic, n] of counts) {
+      const hits = results.filter((m) => m.topicName === topic && m.partition === partition);
+      if (hits.length === 0) continue;
+      const base = Math.min(...hits.map((h) => Number(h.baseOffset)));
+      // One batch per partition per call: exact. Should kafkajs ever split it, base - 1 is a safe
+      // lower bound (a checkpoint too low replays a little more; one too high would lose data).
+      const last = hits.length === 1 ? base + n - 1 : base - 1;
+      const store = changelogStores.get(topic)!;
+      lastOffsets.set(store, Math.max(lastOffsets.get(store) ?? -1, last));
+    }
   }
-  return out;
+  return lastOffsets;
 }
 
 export async function commitTask(ctx: CommitContext): Promise<CommitResult> {
@@ -102,10 +122,10 @@ export async function commitTask(ctx: CommitContext): Promise<CommitResult> {
   if (ctx.exactlyOnce) {
     // 1. Begin.
     const tx = await ctx.producer.transaction();
-    let results: RecordMetadata[] = [];
+    let checkpoints = new Map<string, number>();
     try {
-      // 2. Send outputs, repartition and changelog records.
-      if (records.length > 0) results = await tx.sendBatch({ topicMessages: toTopicMessages(records) });
+      // 2. Send outputs, repartition and changelog records (in chunks).
+      checkpoints = await sendChunked((topicMessages) => tx.sendBatch({ topicMessages }), records, ctx.changelogStores, ctx.partition);
       fault?.('after-send', ctx.taskId);
       // 3. The input offsets, in the same transaction.
       if (offsetTopics.length > 0) await sendOffsetsWithRetry(tx, { consumerGroupId: ctx.groupId, topics: offsetTopics });
@@ -119,15 +139,15 @@ export async function commitTask(ctx: CommitContext): Promise<CommitResult> {
     }
     fault?.('after-commit', ctx.taskId);
     // 5. Overlays + changelog offsets into LevelDB, one atomic batch.
-    await ctx.stores.commit(changelogOffsets(records, results, ctx.changelogStores, ctx.partition));
+    await ctx.stores.commit(checkpoints);
     fault?.('after-checkpoint', ctx.taskId);
     return { records: records.length, latencyMs: Date.now() - t0 };
   }
 
   // At-least-once: send, then commit offsets through the consumer, then the LevelDB batch.
-  let results: RecordMetadata[] = [];
+  let checkpoints = new Map<string, number>();
   try {
-    if (records.length > 0) results = await ctx.producer.sendBatch({ topicMessages: toTopicMessages(records), acks: -1 });
+    checkpoints = await sendChunked((topicMessages) => ctx.producer.sendBatch({ topicMessages, acks: -1 }), records, ctx.changelogStores, ctx.partition);
     fault?.('after-send', ctx.taskId);
     if (offsetTopics.length > 0) {
       await ctx.commitConsumerOffsets(offsetTopics.flatMap((t) => t.partitions.map((p) => ({ topic: t.topic, partition: p.partition, offset: p.offset }))));
@@ -138,7 +158,7 @@ export async function commitTask(ctx: CommitContext): Promise<CommitResult> {
     throw err;
   }
   fault?.('after-commit', ctx.taskId);
-  await ctx.stores.commit(changelogOffsets(records, results, ctx.changelogStores, ctx.partition));
+  await ctx.stores.commit(checkpoints);
   fault?.('after-checkpoint', ctx.taskId);
   return { records: records.length, latencyMs: Date.now() - t0 };
 }
