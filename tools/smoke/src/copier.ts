@@ -1,7 +1,7 @@
 /**
  * The smallest exactly-once pipeline: consume with a consumer group, transform, and produce the
  * outputs plus the input offsets in ONE kafkajs transaction. It is the chain the runtime stands on,
- * proven in isolation by the smoke tests and shown by `pnpm demo`.
+ * proven in isolation by the smoke tests (tools/smoke/src/eosSmoke.test.ts).
  *
  * Fault injection (for the crash tests): `crashAt` SIGKILLs this process inside a transaction.
  */

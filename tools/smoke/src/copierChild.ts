@@ -1,5 +1,5 @@
 /**
- * Child-process entry of the copier, for the crash tests and the demo: the parent kills it with
+ * Child-process entry of the copier, for the crash tests: the parent kills it with
  * SIGKILL (or it kills itself through `crashAt`) and starts it again.
  * Config comes in as JSON in argv[2]. It prints `init <ms>` once and `committed <total>` after each commit.
  */
