@@ -349,6 +349,7 @@ export class KafkaStreams {
     this.tasks.set(id, task);
     this.emit('task.created', () => ({ taskId: id }));
     const unregister = this.budget.register(task);
+    task.onClosed = unregister;
     const previous = this.closing.get(id) ?? Promise.resolve();
     task.ready = previous.then(() => task.start());
     return task.ready.then(
@@ -360,7 +361,6 @@ export class KafkaStreams {
         this.emit('task.running', () => ({ taskId: id, restored: task.restoredRecords }));
       },
       async (err: unknown) => {
-        unregister();
         if (this.tasks.get(id) === task) this.tasks.delete(id);
         await task.closeDirty();
         if (this.current === 'PENDING_SHUTDOWN' || this.current === 'NOT_RUNNING') return;
@@ -375,9 +375,7 @@ export class KafkaStreams {
         if (this.tasks.has(id) || !this.isActive()) return;
         await this.startTask(id);
       },
-    ).finally(() => {
-      if (task.phase === 'closed') unregister();
-    });
+    );
   }
 
   private isActive(): boolean {

@@ -232,6 +232,7 @@ export class ActiveTask {
 
   /** Overlays and caches, plus an estimate of the buffered output records, for the memory cap. */
   pendingBytes(): number {
+    if (this.phase === 'closed') return 0;
     return (this.stores?.pendingBytes() ?? 0) + this.buffer.length * 128;
   }
 
@@ -279,9 +280,13 @@ export class ActiveTask {
     await this.release();
   }
 
+  /** Called once when the task is released (the runtime unregisters it from the memory budget). */
+  onClosed: (() => void) | undefined;
+
   private async release(): Promise<void> {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
+    this.onClosed?.();
     try {
       this.task?.close();
     } catch {
