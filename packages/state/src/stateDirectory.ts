@@ -1,4 +1,5 @@
 import { StateStoreError } from '@vltava/dsl';
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { open, readFile, readdir, rm, stat, unlink } from 'node:fs/promises';
@@ -15,7 +16,13 @@ export interface LockHolder {
   readonly pid: number;
   readonly host: string;
   readonly since: string;
+  /** Identifies the holding process incarnation: a pid is reused (pid 1 in every container start). */
+  readonly token?: string;
 }
+
+/** This process incarnation's lock token, and the lock files it holds right now. */
+const INCARNATION = randomUUID();
+const heldHere = new Set<string>();
 
 /** An exclusive claim on a task directory by this process. */
 export interface TaskDirLock {
@@ -32,7 +39,14 @@ export interface TaskDirLock {
 export async function lockTaskDir(dir: string): Promise<TaskDirLock> {
   mkdirSync(dir, { recursive: true });
   const path = join(dir, LOCK_FILE);
-  const me: LockHolder = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
+  const me: LockHolder = { pid: process.pid, host: hostname(), since: new Date().toISOString(), token: INCARNATION };
+  if (heldHere.has(path)) {
+    throw new StateStoreError(
+      `state directory ${dir} is locked by this process: a task's previous instance has not closed yet. ` +
+        `This is a bug in the task lifecycle if it persists; the task is retried once the old instance closed.`,
+      { retriable: true },
+    );
+  }
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const fh = await open(path, 'wx');
@@ -42,12 +56,14 @@ export async function lockTaskDir(dir: string): Promise<TaskDirLock> {
         await fh.close();
       }
       let released = false;
+      heldHere.add(path);
       return {
         dir,
         release: async () => {
           if (released) return;
           released = true;
           await unlink(path).catch(() => undefined);
+          heldHere.delete(path);
         },
       };
     } catch (err) {
@@ -70,16 +86,22 @@ export async function lockTaskDir(dir: string): Promise<TaskDirLock> {
 async function readHolder(path: string): Promise<LockHolder | undefined> {
   try {
     const h = JSON.parse(await readFile(path, 'utf8')) as Partial<LockHolder>;
-    if (typeof h.pid === 'number' && typeof h.host === 'string') return { pid: h.pid, host: h.host, since: String(h.since) };
+    if (typeof h.pid === 'number' && typeof h.host === 'string') return { pid: h.pid, host: h.host, since: String(h.since), ...(typeof h.token === 'string' ? { token: h.token } : {}) };
   } catch {
     // missing or half-written
   }
   return undefined;
 }
 
+/**
+ * A holder on another host is never stale (shared storage: we cannot tell). On this host, a holder
+ * with our pid is this process only if this incarnation holds the lock now (its token is ours and
+ * the file is in `heldHere`); otherwise it was an earlier process that had the same pid, e.g. pid 1
+ * of a container before a restart, and it is dead. Any other pid is stale when no process has it.
+ */
 function isStale(h: LockHolder): boolean {
   if (h.host !== hostname()) return false;
-  if (h.pid === process.pid) return false;
+  if (h.pid === process.pid) return h.token !== INCARNATION;
   try {
     process.kill(h.pid, 0);
     return false;
