@@ -4,6 +4,7 @@
  */
 import type { Change, Processor, ProcessorContext, StreamRecord } from './processor.js';
 import type { FlushListenable, KeyValue, KeyValueStore } from './stores.js';
+import type { ValueAndTimestamp } from './timestamped.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Ctx = ProcessorContext<any, any>;
@@ -122,9 +123,19 @@ export class SplitProcessor<K, V> extends Base<K, V> {
  * the change's old value is the value at the previous commit. Without a cache it emits every
  * update at once. Returns true if the cache emits.
  */
-export function emitOnFlush(ctx: Ctx, store: unknown): boolean {
+export function emitOnFlush(ctx: Ctx, store: unknown, timestamped = false): boolean {
   const s = store as Partial<FlushListenable<unknown, unknown>>;
   if (typeof s.setFlushListener !== 'function') return false;
+  if (timestamped) {
+    // The store holds ValueAndTimestamp: forward the plain values, stamped with the result's timestamp.
+    return s.setFlushListener((key, newValue, oldValue, timestamp) => {
+      if (newValue === undefined && oldValue === undefined) return;
+      const n = newValue as ValueAndTimestamp<unknown> | undefined;
+      const o = oldValue as ValueAndTimestamp<unknown> | undefined;
+      const change: Change<unknown> = { newValue: n === undefined ? null : n.value, oldValue: o === undefined ? null : o.value };
+      ctx.forward({ key, value: change, timestamp: n === undefined ? timestamp : n.timestamp, headers: undefined });
+    });
+  }
   return s.setFlushListener((key, newValue, oldValue, timestamp) => {
     if (newValue === undefined && oldValue === undefined) return;
     const change: Change<unknown> = { newValue: newValue === undefined ? null : newValue, oldValue: oldValue === undefined ? null : oldValue };
@@ -132,9 +143,12 @@ export function emitOnFlush(ctx: Ctx, store: unknown): boolean {
   });
 }
 
-/** Stream aggregation (count, reduce, aggregate): one store update and one change per record. */
+/**
+ * Stream aggregation (count, reduce, aggregate): one store update and one change per record. The
+ * result's timestamp is the largest timestamp of the records aggregated so far (KStreamAggregate).
+ */
 export class StreamAggregateProcessor<K, V, VA> extends Base<K, V> {
-  private store!: KeyValueStore<K, VA>;
+  private store!: KeyValueStore<K, ValueAndTimestamp<VA>>;
   private cached = false;
   constructor(
     private readonly storeName: string,
@@ -145,8 +159,8 @@ export class StreamAggregateProcessor<K, V, VA> extends Base<K, V> {
   }
   override init(context: Ctx): void {
     super.init(context);
-    this.store = context.getStateStore<KeyValueStore<K, VA>>(this.storeName);
-    this.cached = emitOnFlush(context, this.store);
+    this.store = context.getStateStore<KeyValueStore<K, ValueAndTimestamp<VA>>>(this.storeName);
+    this.cached = emitOnFlush(context, this.store, true);
   }
   process(r: StreamRecord<K, V>): void {
     if (r.key === null || r.key === undefined || r.value === null || r.value === undefined) {
@@ -155,45 +169,47 @@ export class StreamAggregateProcessor<K, V, VA> extends Base<K, V> {
     }
     const old = this.store.get(r.key);
     let agg: VA;
+    let ts = r.timestamp;
     if (old === undefined) {
       agg = this.initializer === undefined ? (r.value as unknown as VA) : this.aggregator(r.key, r.value, this.initializer());
     } else {
-      agg = this.aggregator(r.key, r.value, old);
+      agg = this.aggregator(r.key, r.value, old.value);
+      if (old.timestamp > ts) ts = old.timestamp;
     }
-    this.store.put(r.key, agg);
+    this.store.put(r.key, { value: agg, timestamp: ts });
     if (this.cached) return;
-    const change: Change<VA> = { newValue: agg, oldValue: old === undefined ? null : old };
-    this.ctx.forward({ key: r.key, value: change, timestamp: r.timestamp, headers: r.headers });
+    const change: Change<VA> = { newValue: agg, oldValue: old === undefined ? null : old.value };
+    this.ctx.forward({ key: r.key, value: change, timestamp: ts, headers: r.headers });
   }
 }
 
 /** Materializes a changelog stream (builder.table, KStream.toTable) and emits changes with old values. */
 export class TableSourceProcessor<K, V> extends Base<K, V | null> {
-  private store!: KeyValueStore<K, V>;
+  private store!: KeyValueStore<K, ValueAndTimestamp<V>>;
   private cached = false;
   constructor(private readonly storeName: string) {
     super();
   }
   override init(context: Ctx): void {
     super.init(context);
-    this.store = context.getStateStore<KeyValueStore<K, V>>(this.storeName);
-    this.cached = emitOnFlush(context, this.store);
+    this.store = context.getStateStore<KeyValueStore<K, ValueAndTimestamp<V>>>(this.storeName);
+    this.cached = emitOnFlush(context, this.store, true);
   }
   process(r: StreamRecord<K, V | null>): void {
     if (r.key === null || r.key === undefined) {
       this.ctx.recordDropped('null key in table');
       return;
     }
-    let old: V | undefined;
+    let old: ValueAndTimestamp<V> | undefined;
     if (r.value === null || r.value === undefined) {
       old = this.store.delete(r.key);
       if (old === undefined) return; // deleting an absent key changes nothing
     } else {
       old = this.store.get(r.key);
-      this.store.put(r.key, r.value);
+      this.store.put(r.key, { value: r.value, timestamp: r.timestamp });
     }
     if (this.cached) return;
-    const change: Change<V> = { newValue: r.value ?? null, oldValue: old === undefined ? null : old };
+    const change: Change<V> = { newValue: r.value ?? null, oldValue: old === undefined ? null : old.value };
     this.ctx.forward({ key: r.key, value: change, timestamp: r.timestamp, headers: r.headers });
   }
 }
@@ -257,9 +273,12 @@ export class TableGroupByProcessor<K, V, K2, V2> extends Base<K, Change<V>> {
   }
 }
 
-/** KGroupedTable aggregation: subtract the old value, add the new one. */
+/**
+ * KGroupedTable aggregation: subtract the old value, add the new one. The result's timestamp is
+ * the largest of the update's and the previous result's (KTableAggregate / KTableReduce).
+ */
 export class TableAggregateProcessor<K, V, VA> extends Base<K, Change<V>> {
-  private store!: KeyValueStore<K, VA>;
+  private store!: KeyValueStore<K, ValueAndTimestamp<VA>>;
   private cached = false;
   constructor(
     private readonly storeName: string,
@@ -271,15 +290,16 @@ export class TableAggregateProcessor<K, V, VA> extends Base<K, Change<V>> {
   }
   override init(context: Ctx): void {
     super.init(context);
-    this.store = context.getStateStore<KeyValueStore<K, VA>>(this.storeName);
-    this.cached = emitOnFlush(context, this.store);
+    this.store = context.getStateStore<KeyValueStore<K, ValueAndTimestamp<VA>>>(this.storeName);
+    this.cached = emitOnFlush(context, this.store, true);
   }
   process(r: StreamRecord<K, Change<V>>): void {
     if (r.key === null || r.key === undefined) {
       this.ctx.recordDropped('null key in table aggregation');
       return;
     }
-    const old = this.store.get(r.key);
+    const oldVt = this.store.get(r.key);
+    const old = oldVt?.value;
     let agg: VA | undefined = old;
     if (r.value.oldValue !== null && agg !== undefined) agg = this.subtractor(r.key, r.value.oldValue, agg);
     if (r.value.newValue !== null) {
@@ -290,9 +310,10 @@ export class TableAggregateProcessor<K, V, VA> extends Base<K, Change<V>> {
       }
     }
     if (agg === undefined) return;
-    this.store.put(r.key, agg);
+    const ts = oldVt !== undefined && oldVt.timestamp > r.timestamp ? oldVt.timestamp : r.timestamp;
+    this.store.put(r.key, { value: agg, timestamp: ts });
     if (this.cached) return;
-    this.ctx.forward({ key: r.key, value: { newValue: agg, oldValue: old === undefined ? null : old }, timestamp: r.timestamp, headers: r.headers });
+    this.ctx.forward({ key: r.key, value: { newValue: agg, oldValue: old === undefined ? null : old }, timestamp: ts, headers: r.headers });
   }
 }
 

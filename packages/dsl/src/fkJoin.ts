@@ -22,6 +22,7 @@ import type { Change, Processor, ProcessorContext, StreamRecord } from './proces
 import type { Serde } from './serde.js';
 import { Serdes } from './serdes.js';
 import type { KeyValueStore } from './stores.js';
+import { type ValueAndTimestamp, timestampedSpec } from './timestamped.js';
 import type { ValueGetter } from './valueGetter.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -152,19 +153,22 @@ function sameKey(serde: Serde<any>, a: unknown, b: unknown): boolean {
   return serde.serialize(a).equals(serde.serialize(b));
 }
 
-/** Writes a result row into the result store and forwards the change (old value from the store). */
-function emitResult<K, VR>(forward: (rec: StreamRecord<K, Change<VR>>) => void, store: KeyValueStore<K, VR>, key: K, result: VR | null, r: StreamRecord<any, any>): void {
+/**
+ * Writes a result row into the result store and forwards the change (old value from the store).
+ * A null result is forwarded even when the key had no result (as Kafka Streams does: the join
+ * cannot know whether the left row joined before, so it always sends the tombstone).
+ */
+function emitResult<K, VR>(forward: (rec: StreamRecord<K, Change<VR>>) => void, store: KeyValueStore<K, ValueAndTimestamp<VR>>, key: K, result: VR | null, r: StreamRecord<any, any>): void {
   const old = result === null ? store.delete(key) : store.get(key);
-  if (result !== null) store.put(key, result);
-  if (result === null && old === undefined) return;
-  const change: Change<VR> = { newValue: result, oldValue: old === undefined ? null : old };
+  if (result !== null) store.put(key, { value: result, timestamp: r.timestamp });
+  const change: Change<VR> = { newValue: result, oldValue: old === undefined ? null : old.value };
   forward({ key, value: change, timestamp: r.timestamp, headers: r.headers });
 }
 
 /** Left side: turns left-row changes into subscriptions (and emits results that need no right row). */
 class SubscriptionSendProcessor<K, V, KO, VR> implements Processor<K, Change<V>, any, any> {
   private ctx!: Ctx;
-  private result!: KeyValueStore<K, VR>;
+  private result!: KeyValueStore<K, ValueAndTimestamp<VR>>;
   constructor(
     private readonly resultStore: string,
     private readonly fkOf: (value: V, key: K) => KO | null | undefined,
@@ -177,7 +181,7 @@ class SubscriptionSendProcessor<K, V, KO, VR> implements Processor<K, Change<V>,
   ) {}
   init(ctx: Ctx): void {
     this.ctx = ctx;
-    this.result = ctx.getStateStore<KeyValueStore<K, VR>>(this.resultStore);
+    this.result = ctx.getStateStore<KeyValueStore<K, ValueAndTimestamp<VR>>>(this.resultStore);
   }
   private send(fk: KO, instruction: Instruction, hash: Buffer | null, pk: K, r: StreamRecord<any, any>): void {
     const s: Subscription<K> = { instruction, hash, primaryKey: pk };
@@ -186,23 +190,37 @@ class SubscriptionSendProcessor<K, V, KO, VR> implements Processor<K, Change<V>,
   process(r: StreamRecord<K, Change<V>>): void {
     const c = r.value;
     const pk = r.key;
+    if (c.newValue === null && c.oldValue === null) return;
     const oldFk = c.oldValue === null ? null : this.fkOf(c.oldValue, pk);
     const newFk = c.newValue === null ? null : this.fkOf(c.newValue, pk);
-    if (c.newValue !== null) {
-      const fkChanged = !sameKey(this.fkSerde, oldFk, newFk);
-      if (fkChanged && !isNull(oldFk)) this.send(oldFk as KO, Instruction.DeleteKeyNoPropagate, null, pk, r);
-      if (isNull(newFk)) {
-        // No right row can match: a left join emits at once, an inner join retracts an earlier result.
-        emitResult(this.direct, this.result, pk, this.leftJoin ? this.joiner(c.newValue, null, pk) : null, r);
-        return;
-      }
-      const instruction = this.leftJoin || c.oldValue !== null ? Instruction.PropagateNullIfNoFkValAvailable : Instruction.PropagateOnlyIfFkValAvailable;
-      this.send(newFk as KO, instruction, hashOf(this.leftValueSerde, c.newValue), pk, r);
+    // The instructions of Kafka Streams' SubscriptionSendProcessorSupplier, so the result changelog
+    // is the same, tombstones for rows that never joined included.
+    if (c.newValue === null) {
+      // The left row was deleted: the old foreign key's side answers with a tombstone.
+      if (!isNull(oldFk)) this.send(oldFk as KO, Instruction.DeleteKeyAndPropagate, null, pk, r);
+      else if (this.leftJoin) emitResult(this.direct, this.result, pk, null, r);
       return;
     }
-    // The left row was deleted.
-    if (!isNull(oldFk)) this.send(oldFk as KO, Instruction.DeleteKeyAndPropagate, null, pk, r);
-    else emitResult(this.direct, this.result, pk, null, r);
+    const hash = hashOf(this.leftValueSerde, c.newValue);
+    const fkChanged = !sameKey(this.fkSerde, oldFk, newFk);
+    if (isNull(newFk)) {
+      if (fkChanged && !isNull(oldFk) && this.leftJoin) this.send(oldFk as KO, Instruction.DeleteKeyNoPropagate, null, pk, r);
+      if (this.leftJoin) {
+        // No right row can match: a left join emits at once (Kafka Streams round-trips a null foreign key).
+        emitResult(this.direct, this.result, pk, this.joiner(c.newValue, null, pk), r);
+      } else if (!isNull(oldFk)) {
+        // An inner join unsubscribes and retracts the result through the old foreign key's side.
+        this.send(oldFk as KO, Instruction.DeleteKeyAndPropagate, hash, pk, r);
+      } else {
+        this.ctx.recordDropped('null foreign key in join');
+      }
+      return;
+    }
+    if (fkChanged && !isNull(oldFk)) this.send(oldFk as KO, Instruction.DeleteKeyNoPropagate, null, pk, r);
+    // Inner join: a new foreign key without a right row retracts the old result; an insert, or the
+    // same foreign key, only answers if there is a right row.
+    const instruction = this.leftJoin || (fkChanged && !isNull(oldFk)) ? Instruction.PropagateNullIfNoFkValAvailable : Instruction.PropagateOnlyIfFkValAvailable;
+    this.send(newFk as KO, instruction, hash, pk, r);
   }
   /** Forwards a result to the result node only (not to the registration topic). */
   private readonly direct = (rec: StreamRecord<K, Change<VR>>): void => this.ctx.forward(rec, this.resultName);
@@ -212,7 +230,7 @@ class SubscriptionSendProcessor<K, V, KO, VR> implements Processor<K, Change<V>,
 class SubscriptionReceiveProcessor<K, KO, VO> implements Processor<KO, Subscription<K>, K, Response<VO>> {
   private ctx!: Ctx;
   private store!: KeyValueStore<CombinedKey<KO, K>, Buffer>;
-  private get!: (key: KO) => VO | undefined;
+  private get!: (key: KO) => ValueAndTimestamp<VO> | undefined;
   constructor(
     private readonly storeName: string,
     private readonly rightGetter: ValueGetter<KO, VO>,
@@ -231,8 +249,10 @@ class SubscriptionReceiveProcessor<K, KO, VO> implements Processor<KO, Subscript
     if (s.instruction === Instruction.DeleteKeyNoPropagate) return;
     const v = s.instruction === Instruction.DeleteKeyAndPropagate ? undefined : this.get(r.key);
     if (v === undefined && s.instruction === Instruction.PropagateOnlyIfFkValAvailable) return;
-    const response: Response<VO> = { hash: s.hash, value: v === undefined ? null : v };
-    this.ctx.forward({ key: s.primaryKey, value: response, timestamp: r.timestamp, headers: r.headers });
+    const response: Response<VO> = { hash: s.hash, value: v === undefined ? null : v.value };
+    // The response carries the larger of the subscription's and the right row's timestamps.
+    const ts = v !== undefined && v.timestamp > r.timestamp ? v.timestamp : r.timestamp;
+    this.ctx.forward({ key: s.primaryKey, value: response, timestamp: ts, headers: r.headers });
   }
 }
 
@@ -261,8 +281,8 @@ class ForeignTableChangeProcessor<K, KO, VO> implements Processor<KO, Change<VO>
 /** Left side: joins a response with the current left row if it is not stale. */
 class ResponseJoinProcessor<K, V, VO, VR> implements Processor<K, Response<VO>, K, Change<VR>> {
   private ctx!: Ctx;
-  private result!: KeyValueStore<K, VR>;
-  private get!: (key: K) => V | undefined;
+  private result!: KeyValueStore<K, ValueAndTimestamp<VR>>;
+  private get!: (key: K) => ValueAndTimestamp<V> | undefined;
   constructor(
     private readonly resultStore: string,
     private readonly leftGetter: ValueGetter<K, V>,
@@ -272,11 +292,11 @@ class ResponseJoinProcessor<K, V, VO, VR> implements Processor<K, Response<VO>, 
   ) {}
   init(ctx: Ctx): void {
     this.ctx = ctx;
-    this.result = ctx.getStateStore<KeyValueStore<K, VR>>(this.resultStore);
+    this.result = ctx.getStateStore<KeyValueStore<K, ValueAndTimestamp<VR>>>(this.resultStore);
     this.get = this.leftGetter.connect(ctx);
   }
   process(r: StreamRecord<K, Response<VO>>): void {
-    const current = this.get(r.key);
+    const current = this.get(r.key)?.value;
     const currentHash = current === undefined ? null : hashOf(this.leftValueSerde, current);
     const h = r.value.hash;
     if (!(h === null ? currentHash === null : currentHash !== null && h.equals(currentHash))) {
@@ -313,7 +333,7 @@ export function foreignKeyJoin<K, V, KO, VO, VR>(
   const rightValueSerde = right.valueSerde ?? Serdes.msgpack<VO>();
   const resultSerde = opts.valueSerde ?? Serdes.msgpack<VR>();
   const subscriptionStore = `${name}-subscription-store`;
-  b.addStore({ name, kind: 'keyValue', keySerde: pkSerde, valueSerde: resultSerde, logging: true, caching: false }, op);
+  b.addStore(timestampedSpec({ name, kind: 'keyValue', keySerde: pkSerde, valueSerde: resultSerde, logging: true, caching: false }), op);
   b.addStore(
     { name: subscriptionStore, kind: 'keyValue', keySerde: combinedKeySerde(fkSerde, pkSerde), valueSerde: Serdes.bytes(), logging: true, caching: false, rangeScans: true },
     op,

@@ -42,3 +42,5 @@ export { TimeWindowedKStream, SessionWindowedKStream } from './windowedKStream.j
 export type { EmitStrategy, WindowedMaterializedOptions } from './windowedKStream.js';
 export type { JoinedOptions, StreamJoinedOptions, TableJoinedOptions, GlobalJoinedOptions } from './joins.js';
 export type { ForeignKeyJoinedOptions } from './fkJoin.js';
+export { timestampedSerde } from './timestamped.js';
+export type { ValueAndTimestamp } from './timestamped.js';

@@ -6,6 +6,7 @@ import type { Change, Processor, ProcessorContext, StreamRecord } from './proces
 import type { Serde } from './serde.js';
 import { readInt64, writeInt64 } from './serdes.js';
 import type { KeyValueStore, WindowStore } from './stores.js';
+import type { ValueAndTimestamp } from './timestamped.js';
 import type { ValueGetter } from './valueGetter.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -20,7 +21,7 @@ export type JoinKind = 'inner' | 'left' | 'outer';
  */
 export class StreamTableJoinProcessor<K, V, VT, VR> implements Processor<K, V, K, VR> {
   private ctx!: Ctx;
-  private get!: (key: K) => VT | undefined;
+  private get!: (key: K) => ValueAndTimestamp<VT> | undefined;
   constructor(
     private readonly getter: ValueGetter<K, VT>,
     private readonly joiner: (value: V, tableValue: VT | null, key: K) => VR,
@@ -43,7 +44,8 @@ export class StreamTableJoinProcessor<K, V, VT, VR> implements Processor<K, V, K
       this.ctx.forward({ key: r.key, value: this.joiner(r.value, null, r.key), timestamp: r.timestamp, headers: r.headers });
       return;
     }
-    const tv = this.get(r.key);
+    const tvt = this.get(r.key);
+    const tv = tvt === undefined ? undefined : tvt.value;
     if (tv === undefined || tv === null) {
       if (!this.left) return;
       this.ctx.forward({ key: r.key, value: this.joiner(r.value, null, r.key), timestamp: r.timestamp, headers: r.headers });
@@ -60,7 +62,7 @@ export class StreamTableJoinProcessor<K, V, VT, VR> implements Processor<K, V, K
  */
 export class TableTableJoinProcessor<K, VL, VR, VO> implements Processor<K, Change<any>, K, Change<VO>> {
   private ctx!: Ctx;
-  private get!: (key: K) => unknown;
+  private get!: (key: K) => ValueAndTimestamp<unknown> | undefined;
   constructor(
     private readonly kind: JoinKind,
     private readonly thisIsLeft: boolean,
@@ -80,7 +82,7 @@ export class TableTableJoinProcessor<K, VL, VR, VO> implements Processor<K, Chan
       return;
     }
     const o = this.get(r.key);
-    const other = o === undefined ? null : o;
+    const other = o === undefined || o.value === undefined ? null : o.value;
     const c = r.value;
     let newValue: VO | null = null;
     let oldValue: VO | null = null;
@@ -93,7 +95,9 @@ export class TableTableJoinProcessor<K, VL, VR, VO> implements Processor<K, Chan
     if (c.newValue !== null ? other !== null || thisSuffices : other !== null && otherSuffices) newValue = this.j(c.newValue, other, r.key);
     if (c.oldValue !== null ? other !== null || thisSuffices : other !== null && otherSuffices) oldValue = this.j(c.oldValue, other, r.key);
     if (newValue === null && oldValue === null) return;
-    this.ctx.forward({ key: r.key, value: { newValue, oldValue }, timestamp: r.timestamp, headers: r.headers });
+    // The result carries the larger of the two rows' timestamps (KTableKTableJoin).
+    const ts = o !== undefined && other !== null && o.timestamp > r.timestamp ? o.timestamp : r.timestamp;
+    this.ctx.forward({ key: r.key, value: { newValue, oldValue }, timestamp: ts, headers: r.headers });
   }
 }
 

@@ -179,12 +179,16 @@ export function tableTableJoin<K, V, VO, VR>(
     connect(ctx) {
       const gl = lg.connect(ctx);
       const gr = rg.connect(ctx);
+      // The joined row's timestamp is the larger of the two rows' (KTableKTableJoinValueGetter).
       return (key) => {
         const l = gl(key);
         const r = gr(key);
-        if (kind === 'inner') return l === undefined || r === undefined ? undefined : joiner(l, r, key);
-        if (kind === 'left') return l === undefined ? undefined : joiner(l, r ?? null, key);
-        return l === undefined && r === undefined ? undefined : joiner(l ?? null, r ?? null, key);
+        if (l === undefined && r === undefined) return undefined;
+        if (kind === 'inner' && (l === undefined || r === undefined)) return undefined;
+        if (kind === 'left' && l === undefined) return undefined;
+        const value = joiner(l === undefined ? null : l.value, r === undefined ? null : r.value, key);
+        const timestamp = l === undefined ? r!.timestamp : r === undefined ? l.timestamp : Math.max(l.timestamp, r.timestamp);
+        return { value, timestamp };
       };
     },
   };

@@ -19,6 +19,7 @@ import { GlobalKTable } from './globalKTable.js';
 import { KTable } from './kTable.js';
 import type { ProcessorSupplier } from './processor.js';
 import type { Serde } from './serde.js';
+import { type ValueAndTimestamp, timestampedSpec } from './timestamped.js';
 import { Serdes } from './serdes.js';
 import type { KeyValue, StoreSpec } from './stores.js';
 
@@ -61,8 +62,9 @@ export interface MaterializedOptions<K, V> {
 }
 
 /** The StoreSpec of a materialized key-value store. */
-export function materializedSpec<K, V>(name: string, opts: MaterializedOptions<K, V>, keySerde: Serde<K>, valueSerde: Serde<V>): StoreSpec<K, V> {
-  return {
+/** The (timestamped) key-value store of a table-producing operator. */
+export function materializedSpec<K, V>(name: string, opts: MaterializedOptions<K, V>, keySerde: Serde<K>, valueSerde: Serde<V>): StoreSpec<K, ValueAndTimestamp<V>> {
+  return timestampedSpec({
     name,
     kind: 'keyValue',
     keySerde,
@@ -70,7 +72,7 @@ export function materializedSpec<K, V>(name: string, opts: MaterializedOptions<K
     logging: opts.logging ?? true,
     caching: opts.caching ?? true,
     ...(opts.rangeScans === undefined ? {} : { rangeScans: opts.rangeScans }),
-  };
+  });
 }
 
 export interface GroupedOptions<K, V> {

@@ -115,6 +115,11 @@ export class KTable<K, V> {
    * The buffer is the change-logged store `<name>`.
    */
   suppress<KW>(this: KTable<Windowed<KW>, V>, suppressed: Suppressed): KTable<Windowed<KW>, V> {
+    return this.suppressFinal(suppressed, false);
+  }
+
+  /** @internal `strict`: emit once stream time passes end + grace (emitStrategy 'on-window-close' of inclusive-end windows). */
+  suppressFinal<KW>(this: KTable<Windowed<KW>, V>, suppressed: Suppressed, strict: boolean): KTable<Windowed<KW>, V> {
     const info = this.windowInfo;
     if (info === undefined) {
       throw new TopologyError(
@@ -130,7 +135,8 @@ export class KTable<K, V> {
       'suppress',
     );
     const closeAfter = info.closeAfterMs;
-    b.addProcessor({ name, operator: 'suppress', parents: [this.node], supplier: () => new SuppressProcessor(name, closeAfter), stores: [name] });
+    const retention = info.retentionMs;
+    b.addProcessor({ name, operator: 'suppress', parents: [this.node], supplier: () => new SuppressProcessor(name, closeAfter, strict, retention), stores: [name] });
     return new KTable<Windowed<KW>, V>(b, name, this.keySerde, this.valueSerde, undefined, null);
   }
 }

@@ -116,4 +116,10 @@ export interface StoreSpec<K = unknown, V = unknown> {
   readonly rangeScans?: boolean;
   /** Extra topic configs for the changelog topic. */
   readonly changelogConfig?: Readonly<Record<string, string>>;
+  /**
+   * The values are `ValueAndTimestamp` (the result and its timestamp, as Kafka Streams'
+   * timestamped stores): set by the DSL's table-producing operators. The test driver's store
+   * getters show such a store's plain values.
+   */
+  readonly timestamped?: boolean;
 }

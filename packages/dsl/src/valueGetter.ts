@@ -5,26 +5,32 @@
  */
 import type { ProcessorContext } from './processor.js';
 import type { KeyValueStore, SessionStore, Windowed, WindowStore } from './stores.js';
+import type { ValueAndTimestamp } from './timestamped.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
 export interface ValueGetter<K, V> {
   /** Stores a processor must be connected to for `connect` to work. */
   readonly stores: readonly string[];
-  /** Called in a processor's init: returns the lookup function (undefined: no row). */
-  connect(ctx: ProcessorContext<any, any>): (key: K) => V | undefined;
+  /**
+   * Called in a processor's init: returns the lookup function (undefined: no row). A row carries
+   * its timestamp (as Kafka Streams' KTableValueGetter returns ValueAndTimestamp).
+   */
+  connect(ctx: ProcessorContext<any, any>): (key: K) => ValueAndTimestamp<V> | undefined;
 }
 
+/** A table materialized in a timestamped key-value store. */
 export function storeGetter<K, V>(store: string): ValueGetter<K, V> {
   return {
     stores: [store],
     connect(ctx) {
-      const s = ctx.getStateStore<KeyValueStore<K, V>>(store);
+      const s = ctx.getStateStore<KeyValueStore<K, ValueAndTimestamp<V>>>(store);
       return (key) => s.get(key);
     },
   };
 }
 
+/** filter/mapValues of a table: the function applied to the parent's row; the timestamp is the parent row's. */
 export function mappedGetter<K, V, V2>(parent: ValueGetter<K, V>, fn: (key: K, value: V) => V2 | undefined): ValueGetter<K, V2> {
   return {
     stores: parent.stores,
@@ -32,7 +38,9 @@ export function mappedGetter<K, V, V2>(parent: ValueGetter<K, V>, fn: (key: K, v
       const get = parent.connect(ctx);
       return (key) => {
         const v = get(key);
-        return v === undefined ? undefined : fn(key, v);
+        if (v === undefined) return undefined;
+        const out = fn(key, v.value);
+        return out === undefined ? undefined : { value: out, timestamp: v.timestamp };
       };
     },
   };
@@ -43,19 +51,22 @@ export function windowStoreGetter<K, V>(store: string): ValueGetter<Windowed<K>,
   return {
     stores: [store],
     connect(ctx) {
-      const s = ctx.getStateStore<WindowStore<K, V>>(store);
+      const s = ctx.getStateStore<WindowStore<K, ValueAndTimestamp<V>>>(store);
       return (wk) => s.fetch(wk.key, wk.window.start);
     },
   };
 }
 
-/** A session-windowed table: the row of a session is the store's value for exactly that session. */
+/** A session-windowed table: the row of a session is the store's value for exactly that session, stamped with its end. */
 export function sessionStoreGetter<K, V>(store: string): ValueGetter<Windowed<K>, V> {
   return {
     stores: [store],
     connect(ctx) {
       const s = ctx.getStateStore<SessionStore<K, V>>(store);
-      return (wk) => s.fetchSession(wk.key, wk.window.start, wk.window.end);
+      return (wk) => {
+        const v = s.fetchSession(wk.key, wk.window.start, wk.window.end);
+        return v === undefined ? undefined : { value: v, timestamp: wk.window.end };
+      };
     },
   };
 }

@@ -9,7 +9,8 @@ import { emitOnFlush } from './builtinProcessors.js';
 import type { Change, Processor, ProcessorContext, StreamRecord } from './processor.js';
 import type { Serde } from './serde.js';
 import { readInt64, writeInt64 } from './serdes.js';
-import type { KeyValueStore, SessionStore, Windowed, WindowStore } from './stores.js';
+import type { FlushListenable, KeyValue, KeyValueStore, SessionStore, Windowed, WindowStore } from './stores.js';
+import type { ValueAndTimestamp } from './timestamped.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Ctx = ProcessorContext<any, any>;
@@ -19,7 +20,7 @@ export const LATE_RECORD = 'late record (window closed)';
 /** Count, reduce or aggregate over TimeWindows (tumbling or hopping). */
 export class TimeWindowAggregateProcessor<K, V, VA> implements Processor<K, V, Windowed<K>, Change<VA>> {
   private ctx!: Ctx;
-  private store!: WindowStore<K, VA>;
+  private store!: WindowStore<K, ValueAndTimestamp<VA>>;
   private cached = false;
   private observed = -1;
   constructor(
@@ -32,8 +33,8 @@ export class TimeWindowAggregateProcessor<K, V, VA> implements Processor<K, V, W
   ) {}
   init(context: Ctx): void {
     this.ctx = context;
-    this.store = context.getStateStore<WindowStore<K, VA>>(this.storeName);
-    this.cached = emitOnFlush(context, this.store);
+    this.store = context.getStateStore<WindowStore<K, ValueAndTimestamp<VA>>>(this.storeName);
+    this.cached = emitOnFlush(context, this.store, true);
   }
   process(r: StreamRecord<K, V>): void {
     if (r.key === null || r.key === undefined || r.value === null || r.value === undefined) {
@@ -55,17 +56,27 @@ export class TimeWindowAggregateProcessor<K, V, VA> implements Processor<K, V, W
       }
       const old = this.store.fetch(r.key, start);
       let agg: VA;
+      // The window's timestamp is the largest timestamp of its records (KStreamWindowAggregate).
+      let wts = ts;
       if (old === undefined) agg = this.initializer === undefined ? (r.value as unknown as VA) : this.aggregator(r.key, r.value, this.initializer());
-      else agg = this.aggregator(r.key, r.value, old);
-      this.store.put(r.key, agg, start);
+      else {
+        agg = this.aggregator(r.key, r.value, old.value);
+        if (old.timestamp > wts) wts = old.timestamp;
+      }
+      this.store.put(r.key, { value: agg, timestamp: wts }, start);
       if (this.cached) continue;
-      const change: Change<VA> = { newValue: agg, oldValue: old === undefined ? null : old };
-      this.ctx.forward({ key: { key: r.key, window: { start, end } }, value: change, timestamp: ts, headers: r.headers });
+      const change: Change<VA> = { newValue: agg, oldValue: old === undefined ? null : old.value };
+      this.ctx.forward({ key: { key: r.key, window: { start, end } }, value: change, timestamp: wts, headers: r.headers });
     }
   }
 }
 
-/** Count, reduce or aggregate over SessionWindows, merging sessions a record bridges. */
+/**
+ * Count, reduce or aggregate over SessionWindows, merging sessions a record bridges
+ * (KStreamSessionWindowAggregate). A session's updates carry its end as timestamp, and the
+ * tombstone of a session merged away carries that session's end. A record is late when its merged
+ * session ends before stream time - grace - inactivity gap.
+ */
 export class SessionWindowAggregateProcessor<K, V, VA> implements Processor<K, V, Windowed<K>, Change<VA>> {
   private ctx!: Ctx;
   private store!: SessionStore<K, VA>;
@@ -82,7 +93,15 @@ export class SessionWindowAggregateProcessor<K, V, VA> implements Processor<K, V
   init(context: Ctx): void {
     this.ctx = context;
     this.store = context.getStateStore<SessionStore<K, VA>>(this.storeName);
-    this.cached = emitOnFlush(context, this.store);
+    const s = this.store as unknown as Partial<FlushListenable<Windowed<K>, VA>>;
+    // The cache flushes a session's latest value: stamp it with the session's end.
+    this.cached =
+      typeof s.setFlushListener === 'function' &&
+      s.setFlushListener((key, newValue, oldValue) => {
+        if (newValue === undefined && oldValue === undefined) return;
+        const change: Change<VA> = { newValue: newValue === undefined ? null : newValue, oldValue: oldValue === undefined ? null : oldValue };
+        context.forward({ key, value: change, timestamp: key.window.end, headers: undefined });
+      });
   }
   process(r: StreamRecord<K, V>): void {
     if (r.key === null || r.key === undefined || r.value === null || r.value === undefined) {
@@ -91,7 +110,7 @@ export class SessionWindowAggregateProcessor<K, V, VA> implements Processor<K, V
     }
     const ts = r.timestamp;
     if (ts > this.observed) this.observed = ts;
-    const closeTime = this.observed - this.graceMs;
+    const closeTime = this.observed - this.graceMs - this.gapMs;
     let start = ts;
     let end = ts;
     let agg: VA | undefined = this.initializer?.();
@@ -108,13 +127,13 @@ export class SessionWindowAggregateProcessor<K, V, VA> implements Processor<K, V
     if (start !== ts || end !== ts) {
       for (const s of merged) {
         this.store.remove(s.key);
-        if (!this.cached) this.ctx.forward({ key: s.key, value: { newValue: null, oldValue: s.value }, timestamp: ts, headers: r.headers });
+        if (!this.cached) this.ctx.forward({ key: s.key, value: { newValue: null, oldValue: s.value }, timestamp: s.key.window.end, headers: r.headers });
       }
     }
     agg = agg === undefined ? (r.value as unknown as VA) : this.aggregator(r.key, r.value, agg);
     const session: Windowed<K> = { key: r.key, window: { start, end } };
     this.store.put(session, agg);
-    if (!this.cached) this.ctx.forward({ key: session, value: { newValue: agg, oldValue: null }, timestamp: ts, headers: r.headers });
+    if (!this.cached) this.ctx.forward({ key: session, value: { newValue: agg, oldValue: null }, timestamp: end, headers: r.headers });
   }
 }
 
@@ -126,6 +145,13 @@ export interface Buffered<V> {
 
 /** The buffer entry holding the suppress operator's stream time: sorts after every window, never emitted. */
 const OBSERVED_END = Number.MAX_SAFE_INTEGER;
+/**
+ * "Emitted" markers are stored under window end `end - MARKER_OFFSET` (negative), so in byte order
+ * (two's complement, big-endian) they sort after every buffered window and the stream-time entry,
+ * all with the first byte 0xff, oldest first.
+ */
+const MARKER_OFFSET = 2 ** 53;
+const MARKER_PREFIX: Serde<null> = { name: 'suppress-marker-prefix', serialize: () => Buffer.from([0xff]), deserialize: () => null };
 
 /**
  * Suppress buffer keys: window end, window start, then the key bytes, so a scan meets windows in
@@ -168,11 +194,17 @@ export function bufferValueSerde<V>(inner: Serde<V>): Serde<Buffered<V>> {
 }
 
 /**
- * `suppress(untilWindowCloses)`: keeps the latest update of each window in a change-logged
- * buffer and emits it once stream time reaches the window's end + grace (+ gap for sessions).
- * A tombstone (a session merged away) removes the buffered entry: nothing was emitted for it.
- * The operator's stream time is kept in the buffer too, so after a restart an update for a window
- * already emitted (a late record the restarted aggregation accepted) is dropped, not emitted twice.
+ * `suppress(untilWindowCloses)` (KTableSuppressProcessor with a final-results buffer): keeps the
+ * latest update of each window in a change-logged buffer and emits it once stream time reaches
+ * the window's end + grace (+ gap for sessions); with `strict`, once stream time passes it (the
+ * emit time of emitStrategy 'on-window-close' for windows whose end is inclusive: sliding and
+ * session windows). A tombstone (a session merged away) removes the buffered entry.
+ *
+ * What was emitted is recorded (a marker per emitted window, kept for `markerRetentionMs` of
+ * stream time after the window closed): an update for a window already emitted (after a restart,
+ * the aggregation's stream time starts over) is dropped as late, while the first update of a
+ * window that reaches the buffer after stream time closed it (the record cache flushes keys in
+ * its own order) is emitted at once, as Kafka Streams does.
  */
 export class SuppressProcessor<K, V> implements Processor<Windowed<K>, Change<V>, Windowed<K>, Change<V>> {
   private static readonly OBSERVED: Windowed<never> = { key: null as never, window: { start: OBSERVED_END, end: OBSERVED_END } };
@@ -181,14 +213,23 @@ export class SuppressProcessor<K, V> implements Processor<Windowed<K>, Change<V>
   private observed = -1;
   /** Smallest buffered window end; -Infinity: unknown (scan on the next record). */
   private minEnd = Number.NEGATIVE_INFINITY;
+  /** Smallest marker's window end; -Infinity: unknown. */
+  private minMarker = Number.NEGATIVE_INFINITY;
   constructor(
     private readonly storeName: string,
     private readonly closeAfterMs: number,
+    private readonly strict: boolean,
+    private readonly markerRetentionMs: number,
   ) {}
   init(context: Ctx): void {
     this.ctx = context;
     this.store = context.getStateStore<KeyValueStore<Windowed<K>, Buffered<V>>>(this.storeName);
     this.observed = this.store.get(SuppressProcessor.OBSERVED as Windowed<K>)?.timestamp ?? -1;
+  }
+  /** The largest window end that is closed at the current stream time. */
+  private closedUpTo(): number {
+    const t = this.observed - this.closeAfterMs;
+    return this.strict ? t - 1 : t;
   }
   process(r: StreamRecord<Windowed<K>, Change<V>>): void {
     if (r.timestamp > this.observed) {
@@ -202,49 +243,77 @@ export class SuppressProcessor<K, V> implements Processor<Windowed<K>, Change<V>
     const nv = r.value.newValue;
     if (nv === null) {
       this.store.delete(r.key);
-    } else if (r.key.window.end <= this.observed - this.closeAfterMs) {
-      this.ctx.recordDropped(LATE_RECORD); // its final result was emitted already
-      return;
     } else {
+      const end = r.key.window.end;
+      if (end <= this.closedUpTo() && this.store.get(markerKey(r.key)) !== undefined) {
+        this.ctx.recordDropped(LATE_RECORD); // its final result was emitted already
+        return;
+      }
       this.store.put(r.key, { timestamp: r.timestamp, value: nv });
-      if (r.key.window.end < this.minEnd) this.minEnd = r.key.window.end;
+      if (end < this.minEnd) this.minEnd = end;
     }
     this.evict();
   }
   private evict(): void {
-    const closeTime = this.observed - this.closeAfterMs;
-    if (this.minEnd > closeTime) return;
-    const emitted: Windowed<K>[] = [];
+    const closed = this.closedUpTo();
+    if (this.minEnd <= closed) {
+      const emitted: KeyValue<Windowed<K>, Buffered<V>>[] = [];
+      let next = Number.POSITIVE_INFINITY;
+      for (const kv of this.store.all()) {
+        if (kv.key.window.end > closed) {
+          next = kv.key.window.end;
+          break;
+        }
+        emitted.push(kv);
+        this.ctx.forward({ key: kv.key, value: { newValue: kv.value.value, oldValue: null }, timestamp: kv.value.timestamp, headers: undefined });
+      }
+      for (const kv of emitted) {
+        this.store.delete(kv.key);
+        this.store.put(markerKey(kv.key), { timestamp: kv.value.timestamp, value: undefined as V });
+        if (kv.key.window.end < this.minMarker) this.minMarker = kv.key.window.end;
+      }
+      this.minEnd = next;
+    }
+    this.purgeMarkers(closed - this.markerRetentionMs);
+  }
+  /** Deletes the markers of windows that ended before `before`. */
+  private purgeMarkers(before: number): void {
+    if (this.minMarker >= before) return;
+    const expired: Windowed<K>[] = [];
     let next = Number.POSITIVE_INFINITY;
-    for (const kv of this.store.all()) {
-      if (kv.key.window.end > closeTime) {
-        next = kv.key.window.end;
+    for (const kv of this.store.prefixScan(null, MARKER_PREFIX)) {
+      const end = kv.key.window.end + MARKER_OFFSET;
+      if (end >= before) {
+        next = end;
         break;
       }
-      emitted.push(kv.key);
-      this.ctx.forward({ key: kv.key, value: { newValue: kv.value.value, oldValue: null }, timestamp: kv.value.timestamp, headers: undefined });
+      expired.push(kv.key);
     }
-    for (const k of emitted) this.store.delete(k);
-    this.minEnd = next;
+    for (const k of expired) this.store.delete(k);
+    this.minMarker = next;
   }
 }
 
+function markerKey<K>(w: Windowed<K>): Windowed<K> {
+  return { key: w.key, window: { start: w.window.start, end: w.window.end - MARKER_OFFSET } };
+}
+
 /**
- * Count, reduce or aggregate over SlidingWindows. The windows of a key are those Kafka Streams
- * creates: for each record r, its left window `[r - d, r]` (`[0, d]` for records earlier than d)
- * and, when a later record lies within `(r, r + 1 + d]`, its right window `[r + 1, r + 1 + d]`.
- * Records are buffered in `<name>-records`; each window a record touches is re-folded from the
- * buffered records in timestamp order (so an aggregator must not depend on arrival order).
+ * Count, reduce or aggregate over SlidingWindows, incrementally, as Kafka Streams'
+ * KStreamSlidingWindowAggregate: the windows of a key are, for each record r, its left window
+ * `[r - d, r]` (`[0, d]` for records earlier than d) and, when a later record lies within
+ * `(r, r + 1 + d]`, its right window `[r + 1, r + 1 + d]`. Each stored window keeps its aggregate
+ * and the largest timestamp of its records; a new window starts from the aggregate of an existing
+ * one (so no record buffer is needed and windows already closed are never re-folded). Window ends
+ * are inclusive: a window is updated while end >= stream time - grace.
  */
 export class SlidingWindowAggregateProcessor<K, V, VA> implements Processor<K, V, Windowed<K>, Change<VA>> {
   private ctx!: Ctx;
-  private store!: WindowStore<K, VA>;
-  private records!: WindowStore<K, V[]>;
+  private store!: WindowStore<K, ValueAndTimestamp<VA>>;
   private cached = false;
   private observed = -1;
   constructor(
     private readonly storeName: string,
-    private readonly recordsStoreName: string,
     private readonly d: number,
     private readonly graceMs: number,
     private readonly initializer: (() => VA) | undefined,
@@ -252,9 +321,8 @@ export class SlidingWindowAggregateProcessor<K, V, VA> implements Processor<K, V
   ) {}
   init(context: Ctx): void {
     this.ctx = context;
-    this.store = context.getStateStore<WindowStore<K, VA>>(this.storeName);
-    this.records = context.getStateStore<WindowStore<K, V[]>>(this.recordsStoreName);
-    this.cached = emitOnFlush(context, this.store);
+    this.store = context.getStateStore<WindowStore<K, ValueAndTimestamp<VA>>>(this.storeName);
+    this.cached = emitOnFlush(context, this.store, true);
   }
   process(r: StreamRecord<K, V>): void {
     if (r.key === null || r.key === undefined || r.value === null || r.value === undefined) {
@@ -266,38 +334,113 @@ export class SlidingWindowAggregateProcessor<K, V, VA> implements Processor<K, V
     if (ts > this.observed) this.observed = ts;
     const closeTime = this.observed - this.graceMs;
     if (ts + 1 + d <= closeTime) {
+      // Even its right window is closed.
+      this.ctx.recordDropped(LATE_RECORD);
+      return;
+    }
+    if (ts < d) this.processEarly(r, closeTime);
+    else this.processLatestFirst(r, closeTime);
+  }
+
+  private processLatestFirst(r: StreamRecord<K, V>, closeTime: number): void {
+    const d = this.d;
+    const ts = r.timestamp;
+    const key = r.key;
+    let leftAgg: ValueAndTimestamp<VA> | undefined;
+    let rightAgg: ValueAndTimestamp<VA> | undefined;
+    let leftExists = false;
+    let rightExists = false;
+    let prevTs = -1; // the latest record before ts, when known (-1: none)
+    let prevRightExists = false;
+    const windows = [...this.store.fetchRange(key, Math.max(0, ts - 2 * d), ts + 1)];
+    // Latest window first, as Kafka Streams' processReverse.
+    for (let i = windows.length - 1; i >= 0; i--) {
+      const w = windows[i]!;
+      const start = w.key;
+      const end = start + d;
+      const maxTs = w.value.timestamp;
+      if (start === ts + 1) {
+        rightExists = true;
+      } else if (end > ts) {
+        if (rightAgg === undefined) rightAgg = w.value;
+        this.update(r, start, w.value, false, closeTime);
+      } else if (end === ts) {
+        leftExists = true;
+        this.update(r, start, w.value, false, closeTime);
+        // A record at ts was seen before: its windows exist already.
+        if (maxTs >= ts) return;
+        prevTs = maxTs;
+      } else {
+        leftAgg = w.value;
+        prevTs = maxTs;
+        break;
+      }
+    }
+    if (prevTs >= 0) for (const w of windows) if (w.key === prevTs + 1) prevRightExists = true;
+    // The previous record's right window, if it is missing and this record falls in it.
+    if (prevTs >= 0 && !prevRightExists && prevTs + 1 + d >= ts) this.update(r, prevTs + 1, undefined, true, closeTime);
+    // This record's left window: the records of the window ending before it that are within d, plus this one.
+    if (!leftExists) {
+      const seed = prevTs >= 0 && ts - d <= prevTs && leftAgg !== undefined ? { value: leftAgg.value, timestamp: ts } : undefined;
+      this.update(r, ts - d, seed, true, closeTime);
+    }
+    // This record's right window, if later records exist within d: their aggregate, without this record.
+    if (!rightExists && rightAgg !== undefined && rightAgg.timestamp > ts) this.createRight(r, rightAgg);
+  }
+
+  /** A record earlier than d: all such records share the window [0, d]. */
+  private processEarly(r: StreamRecord<K, V>, closeTime: number): void {
+    const ts = r.timestamp;
+    let combined: ValueAndTimestamp<VA> | undefined;
+    let rightAgg: ValueAndTimestamp<VA> | undefined;
+    let rightExists = false;
+    let prevTs = -1;
+    let prevRightExists = false;
+    const windows = [...this.store.fetchRange(r.key, 0, ts + 1)];
+    for (const w of windows) {
+      const start = w.key;
+      if (start === 0) {
+        combined = w.value;
+        if (w.value.timestamp < ts) prevTs = w.value.timestamp;
+      } else if (start <= ts) {
+        rightAgg = w.value;
+        this.update(r, start, w.value, false, closeTime);
+      } else if (start === ts + 1) {
+        rightExists = true;
+      }
+    }
+    if (prevTs >= 0) for (const w of windows) if (w.key === prevTs + 1) prevRightExists = true;
+    // Without another right window, [0, d] holds only records later than ts if its max is later.
+    if (rightAgg === undefined && combined !== undefined && combined.timestamp > ts) rightAgg = combined;
+    if (!rightExists && rightAgg !== undefined && rightAgg.timestamp > ts) this.createRight(r, rightAgg);
+    if (prevTs >= 0 && !prevRightExists) this.update(r, prevTs + 1, undefined, true, closeTime);
+    this.update(r, 0, combined, combined === undefined, closeTime);
+  }
+
+  private createRight(r: StreamRecord<K, V>, agg: ValueAndTimestamp<VA>): void {
+    const start = r.timestamp + 1;
+    this.store.put(r.key, agg, start);
+    if (this.cached) return;
+    this.ctx.forward({ key: { key: r.key, window: { start, end: start + this.d } }, value: { newValue: agg.value, oldValue: null }, timestamp: agg.timestamp, headers: r.headers });
+  }
+
+  /** Adds the record to the window at `start` (from `seed`: its stored value, or the aggregate it starts from) if still open. */
+  private update(r: StreamRecord<K, V>, start: number, seed: ValueAndTimestamp<VA> | undefined, created: boolean, closeTime: number): void {
+    const end = start + this.d;
+    if (end < closeTime) {
       this.ctx.recordDropped(LATE_RECORD);
       return;
     }
     const key = r.key;
-    const prev = this.records.fetch(key, ts);
-    this.records.put(key, prev === undefined ? [r.value] : [...prev, r.value], ts);
-    // Record timestamps near ts (the buffer holds at least what open windows need).
-    const near: number[] = [];
-    for (const kv of this.records.fetchRange(key, Math.max(0, ts - d - 1), ts + d + 1)) near.push(kv.key);
-    const starts = new Set<number>();
-    for (const rt of near) {
-      if (rt >= ts && rt <= ts + d) starts.add(Math.max(0, rt - d)); // left windows containing ts
-      if (rt < ts && rt >= ts - d - 1) starts.add(rt + 1); // right windows of earlier records, now containing ts
-      if (rt > ts) starts.add(ts + 1); // this record's right window, now non-empty
-    }
-    const sorted = [...starts].sort((a, b) => a - b);
-    for (const s of sorted) {
-      const end = s + d;
-      if (end <= closeTime) {
-        // Closed (as Kafka Streams, counted per window): only the windows still open change.
-        this.ctx.recordDropped(LATE_RECORD);
-        continue;
-      }
-      let agg: VA | undefined = this.initializer?.();
-      for (const kv of this.records.fetchRange(key, s, end)) {
-        for (const v of kv.value) agg = agg === undefined ? (v as unknown as VA) : this.aggregator(key, v, agg);
-      }
-      if (agg === undefined) continue;
-      const old = this.store.fetch(key, s);
-      this.store.put(key, agg, s);
-      if (this.cached) continue;
-      this.ctx.forward({ key: { key, window: { start: s, end } }, value: { newValue: agg, oldValue: old === undefined ? null : old }, timestamp: ts, headers: r.headers });
-    }
+    const agg =
+      seed === undefined
+        ? this.initializer === undefined
+          ? (r.value as unknown as VA)
+          : this.aggregator(key, r.value, this.initializer())
+        : this.aggregator(key, r.value, seed.value);
+    const ts = seed !== undefined && seed.timestamp > r.timestamp ? seed.timestamp : r.timestamp;
+    this.store.put(key, { value: agg, timestamp: ts }, start);
+    if (this.cached) return;
+    this.ctx.forward({ key: { key, window: { start, end } }, value: { newValue: agg, oldValue: created || seed === undefined ? null : seed.value }, timestamp: ts, headers: r.headers });
   }
 }

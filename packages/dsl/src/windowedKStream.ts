@@ -6,7 +6,7 @@ import { KTable } from './kTable.js';
 import type { Serde } from './serde.js';
 import { Serdes } from './serdes.js';
 import type { StoreSpec, Windowed } from './stores.js';
-import { listSerde } from './joinProcessors.js';
+import { timestampedSpec } from './timestamped.js';
 import { SessionWindowAggregateProcessor, SlidingWindowAggregateProcessor, TimeWindowAggregateProcessor } from './windowProcessors.js';
 import { type SessionWindows, type SlidingWindows, type TimeWindows, type WindowInfo, Suppressed } from './windows.js';
 
@@ -49,7 +49,7 @@ function buildAggregate<K, V, VA>(
   defaultValueSerde: Serde<VA>,
   minRetention: number,
   windowSizeMs: number | undefined,
-  info: Omit<WindowInfo, 'keySerde'>,
+  info: Omit<WindowInfo, 'keySerde' | 'retentionMs'>,
   supplier: () => unknown,
 ): KTable<Windowed<K>, VA> {
   const b = src.builder;
@@ -61,6 +61,7 @@ function buildAggregate<K, V, VA>(
     );
   }
   const parent = src.repartitionRequired ? b.repartition(src.node, name, keySerde, src.valueSerde ?? Serdes.msgpack<V>(), undefined, operator) : src.node;
+  const retentionMs = opts.retentionMs ?? minRetention;
   const spec: StoreSpec<K, VA> = {
     name,
     kind,
@@ -68,15 +69,16 @@ function buildAggregate<K, V, VA>(
     valueSerde,
     logging: opts.logging ?? true,
     caching: opts.caching ?? true,
-    retentionMs: opts.retentionMs ?? minRetention,
+    retentionMs,
     ...(windowSizeMs === undefined ? {} : { windowSizeMs }),
   };
-  b.addStore(spec, operator);
+  // Window stores keep each window's timestamp with its aggregate; a session's timestamp is its end.
+  b.addStore(kind === 'window' ? timestampedSpec(spec) : spec, operator);
   b.addProcessor({ name, operator, parents: [parent], supplier: supplier as never, stores: [name] });
   const getter = kind === 'window' ? windowStoreGetter<K, VA>(name) : sessionStoreGetter<K, VA>(name);
-  const table = new KTable<Windowed<K>, VA>(b, name, Serdes.windowed(keySerde), valueSerde, name, getter, { ...info, keySerde });
+  const table = new KTable<Windowed<K>, VA>(b, name, Serdes.windowed(keySerde), valueSerde, name, getter, { ...info, retentionMs, keySerde });
   const emit = opts.emitStrategy ?? 'on-window-update';
-  if (emit === 'on-window-close') return table.suppress(Suppressed.untilWindowCloses({ name: `${name}-suppress` }));
+  if (emit === 'on-window-close') return table.suppressFinal(Suppressed.untilWindowCloses({ name: `${name}-suppress` }), info.inclusiveEnd);
   if (emit !== 'on-window-update') throw new TopologyError(`${operator} "${name}": emitStrategy must be 'on-window-update' or 'on-window-close', got ${JSON.stringify(emit)}.`);
   return table;
 }
@@ -97,35 +99,15 @@ export class TimeWindowedKStream<K, V> {
   private agg<VA>(operator: string, name: string, opts: WindowedMaterializedOptions<K, VA>, serde: Serde<VA>, init: (() => VA) | undefined, fn: (k: K, v: V, a: VA) => VA): KTable<Windowed<K>, VA> {
     const w = this.windows;
     if (w.kind === 'time') {
-      return buildAggregate(this.src, operator, name, 'window', opts, serde, w.sizeMs + w.graceMs, w.sizeMs, { closeAfterMs: w.graceMs }, () =>
+      return buildAggregate(this.src, operator, name, 'window', opts, serde, w.sizeMs + w.graceMs, w.sizeMs, { closeAfterMs: w.graceMs, inclusiveEnd: false }, () =>
         new TimeWindowAggregateProcessor(name, w.sizeMs, w.advanceMs, w.graceMs, init, fn),
       );
     }
-    // Sliding: windows [s, s + d] (Windowed end = s + d); buffered records cover every open window.
+    // Sliding: windows [s, s + d] (Windowed end = s + d, inclusive); a record looks back 2d for the windows it updates.
     const d = w.timeDifferenceMs;
-    const retention = 2 * d + w.graceMs + 2;
-    const recordsStore = `${name}-records`;
-    const src = this.src;
-    const b = src.builder;
-    const table = buildAggregate(src, operator, name, 'window', { ...opts, emitStrategy: 'on-window-update' }, serde, retention, d, { closeAfterMs: w.graceMs }, () =>
-      new SlidingWindowAggregateProcessor(name, recordsStore, d, w.graceMs, init, fn),
+    return buildAggregate(this.src, operator, name, 'window', opts, serde, 2 * d + w.graceMs + 2, d, { closeAfterMs: w.graceMs, inclusiveEnd: true }, () =>
+      new SlidingWindowAggregateProcessor(name, d, w.graceMs, init, fn),
     );
-    b.addStore(
-      {
-        name: recordsStore,
-        kind: 'window',
-        keySerde: opts.keySerde ?? src.keySerde ?? Serdes.msgpack<K>(),
-        valueSerde: listSerde(src.valueSerde ?? Serdes.msgpack<V>()),
-        logging: opts.logging ?? true,
-        caching: false,
-        retentionMs: Math.max(retention, opts.retentionMs ?? 0),
-        windowSizeMs: 1,
-      },
-      operator,
-    );
-    b.connectStore(name, recordsStore);
-    if ((opts.emitStrategy ?? 'on-window-update') === 'on-window-close') return table.suppress(Suppressed.untilWindowCloses({ name: `${name}-suppress` }));
-    return table;
   }
 
   /** Records per key and window (int64). */
@@ -159,7 +141,7 @@ export class SessionWindowedKStream<K, V> {
   private agg<VA>(operator: string, name: string, opts: WindowedMaterializedOptions<K, VA>, serde: Serde<VA>, init: (() => VA) | undefined, fn: (k: K, v: V, a: VA) => VA, merger: (k: K, a: VA, b: VA) => VA): KTable<Windowed<K>, VA> {
     const w = this.windows;
     // A session [s, e] may still grow until stream time passes e + gap + grace.
-    return buildAggregate(this.src, operator, name, 'session', opts, serde, w.inactivityGapMs + w.graceMs + 1, undefined, { closeAfterMs: w.inactivityGapMs + w.graceMs }, () =>
+    return buildAggregate(this.src, operator, name, 'session', opts, serde, w.inactivityGapMs + w.graceMs + 1, undefined, { closeAfterMs: w.inactivityGapMs + w.graceMs, inclusiveEnd: true }, () =>
       new SessionWindowAggregateProcessor(name, w.inactivityGapMs, w.graceMs, init, fn, merger),
     );
   }

@@ -143,6 +143,14 @@ export class JoinWindows {
 export interface WindowInfo {
   /** How long after a window's end (its `end` field) it may still change: grace (+ gap for sessions). */
   readonly closeAfterMs: number;
+  /**
+   * Whether the window's `end` is inclusive (sliding and session windows): the aggregation still
+   * updates a window while end >= stream time - closeAfterMs, so 'on-window-close' emits only once
+   * stream time passes end + closeAfterMs.
+   */
+  readonly inclusiveEnd: boolean;
+  /** How long the aggregation's store keeps a window (ms of stream time): how long suppress remembers it emitted one. */
+  readonly retentionMs: number;
   /** The serde of the inner (unwindowed) key. */
   readonly keySerde: Serde<any>;
 }

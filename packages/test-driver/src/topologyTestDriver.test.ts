@@ -105,6 +105,7 @@ test('producedTopicNames and getStateStore', (t) => {
   d.createInputTopic('in', { keySerde: str, valueSerde: str }).pipeInput('k', 'v');
   t.deepEqual(d.producedTopicNames().sort(), ['out', 'p-c-changelog', 'p-c-repartition']);
   const owner = defaultPartition(Serdes.msgpack<string>().serialize('v'), 2);
-  t.is(d.getStateStore<import('@vltava/dsl').KeyValueStore<string, number>>('c', owner).get('v'), 1);
+  // The processor API sees the aggregation's timestamped store (value and timestamp of the result).
+  t.deepEqual(d.getStateStore<import('@vltava/dsl').KeyValueStore<string, { value: number; timestamp: number }>>('c', owner).get('v'), { value: 1, timestamp: 0 });
   t.throws(() => d.getStateStore('nope'), { instanceOf: ConfigError, message: /no store "nope"/ });
 });

@@ -30,6 +30,7 @@ import {
   type TaskMetrics,
 } from '@vltava/runtime/task';
 import { openTaskStoresSync, type TaskStores } from '@vltava/state';
+import { plainKeyValueStore, plainWindowStore } from './plainStoreViews.js';
 import { CapturedTopic, TestOutputTopic, type OutputTopicOptions } from './testOutputTopic.js';
 import { TestInputTopic, type InputSink, type InputTopicOptions } from './testInputTopic.js';
 
@@ -325,7 +326,9 @@ export class TopologyTestDriver {
       this.checkOpen();
       return this.global.stores.getStore<KeyValueStore<K, V>>(name);
     }
-    const { spec, parts } = this.storeParts<KeyValueStore<K, V>>(name, 'keyValue', 'getKeyValueStore');
+    const view = this.kvView<K, V>(name, 'getKeyValueStore');
+    const spec = view.spec;
+    const parts = spec.timestamped === true ? view.parts.map((p) => plainKeyValueStore(p as unknown as KeyValueStore<K, { value: V; timestamp: number }>)) : view.parts;
     if (parts.length === 1) return parts[0]!;
     const owner = (key: K): KeyValueStore<K, V> => this.ownerOf(spec, parts, key);
     return {
@@ -344,9 +347,32 @@ export class TopologyTestDriver {
     };
   }
 
+  private kvView<K, V>(name: string, getter: string): { spec: StoreSpec; parts: KeyValueStore<K, V>[] } {
+    return this.storeParts<KeyValueStore<K, V>>(name, 'keyValue', getter);
+  }
+
+  /**
+   * The key-value store of a table or an aggregation with each value's timestamp (the timestamp of
+   * the row's latest result, as Kafka Streams' getTimestampedKeyValueStore). One partition only.
+   */
+  getTimestampedKeyValueStore<K, V>(name: string): KeyValueStore<K, { readonly value: V; readonly timestamp: number }> {
+    const { spec, parts } = this.storeParts<KeyValueStore<K, { readonly value: V; readonly timestamp: number }>>(name, 'keyValue', 'getTimestampedKeyValueStore');
+    if (spec.timestamped !== true) throw new ConfigError(`getTimestampedKeyValueStore: store "${name}" holds plain values; use getKeyValueStore.`);
+    return parts[0]!;
+  }
+
+  /** The window store of a windowed aggregation with each window's timestamp (the largest of its records). One partition only. */
+  getTimestampedWindowStore<K, V>(name: string): WindowStore<K, { readonly value: V; readonly timestamp: number }> {
+    const { spec, parts } = this.storeParts<WindowStore<K, { readonly value: V; readonly timestamp: number }>>(name, 'window', 'getTimestampedWindowStore');
+    if (spec.timestamped !== true) throw new ConfigError(`getTimestampedWindowStore: store "${name}" holds plain values; use getWindowStore.`);
+    return parts[0]!;
+  }
+
   /** A window store by name (see getKeyValueStore for several partitions). */
   getWindowStore<K, V>(name: string): WindowStore<K, V> {
-    const { spec, parts } = this.storeParts<WindowStore<K, V>>(name, 'window', 'getWindowStore');
+    const view = this.storeParts<WindowStore<K, V>>(name, 'window', 'getWindowStore');
+    const spec = view.spec;
+    const parts = spec.timestamped === true ? view.parts.map((p) => plainWindowStore(p as unknown as WindowStore<K, { value: V; timestamp: number }>)) : view.parts;
     if (parts.length === 1) return parts[0]!;
     const owner = (key: K): WindowStore<K, V> => this.ownerOf(spec, parts, key);
     return {

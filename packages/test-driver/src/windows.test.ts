@@ -222,8 +222,9 @@ test('session reduce and aggregate with a merger', (t) => {
   i.pipeInput('k', 5, 0);
   i.pipeInput('k', 7, 18);
   i.pipeInput('k', 1, 9); // within 10 of both: bridges [0,0] and [18,18]
-  t.deepEqual(read(d, 'sum').at(-1), { key: 'k', start: 0, end: 18, value: 13, ts: 9 });
-  t.deepEqual(read(d, 'max').at(-1), { key: 'k', start: 0, end: 18, value: 7, ts: 9 });
+  // A session's updates carry its end as timestamp (KStreamSessionWindowAggregate).
+  t.deepEqual(read(d, 'sum').at(-1), { key: 'k', start: 0, end: 18, value: 13, ts: 18 });
+  t.deepEqual(read(d, 'max').at(-1), { key: 'k', start: 0, end: 18, value: 7, ts: 18 });
 });
 
 test('windowed aggregation after a key change repartitions first', (t) => {
@@ -266,77 +267,7 @@ function sliding(d: number, grace: number, emitOnClose = false) {
   return b.build();
 }
 
-// KIP-450 / DSL guide "Sliding time windows": a window [t - d, t] ends at each record and a window
-// [t + 1, t + 1 + d] starts just after it when a later record is within d; both ends inclusive.
-test('sliding windows: left and right windows of each record, out-of-order records included (DSL guide: Sliding time windows)', (t) => {
-  const d = new TopologyTestDriver(sliding(10, 100));
-  const i = d.createInputTopic('in', { keySerde: str, valueSerde: str });
-  i.pipeInput('a', 'x', 20);
-  t.deepEqual(read(d).map((o) => [o.start, o.end, o.value]), [[10, 20, 1]]);
-  i.pipeInput('a', 'x', 25);
-  t.deepEqual(
-    read(d).map((o) => [o.start, o.end, o.value]),
-    [
-      [15, 25, 2], // left window of 25 holds 20 and 25
-      [21, 31, 1], // right window of 20, created now that 25 falls in it
-    ],
-  );
-  i.pipeInput('a', 'x', 40);
-  t.deepEqual(read(d).map((o) => [o.start, o.end, o.value]), [[30, 40, 1]]);
-  i.pipeInput('a', 'x', 30); // out of order
-  t.deepEqual(
-    read(d).map((o) => [o.start, o.end, o.value]),
-    [
-      [20, 30, 3], // its left window: 20, 25, 30
-      [21, 31, 2], // 25, 30
-      [26, 36, 1], // right window of 25, now non-empty
-      [30, 40, 2], // 30, 40
-      [31, 41, 1], // its right window: 40
-    ],
-  );
-});
-
-test('sliding windows: records earlier than the time difference share the window [0, d]', (t) => {
-  const d = new TopologyTestDriver(sliding(10, 100));
-  const i = d.createInputTopic('in', { keySerde: str, valueSerde: str });
-  i.pipeInput('a', 'x', 0);
-  i.pipeInput('a', 'x', 5);
-  t.deepEqual(
-    read(d).map((o) => [o.start, o.end, o.value]),
-    [
-      [0, 10, 1],
-      [0, 10, 2],
-      [1, 11, 1],
-    ],
-  );
-});
-
-test('sliding windows: late records are dropped; only windows still open are updated', (t) => {
-  const d = new TopologyTestDriver(sliding(10, 0));
-  const i = d.createInputTopic('in', { keySerde: str, valueSerde: str });
-  i.pipeInput('a', 'x', 20);
-  i.pipeInput('a', 'x', 40); // stream time 40, close time 40
-  read(d);
-  // Kafka Streams: a window is updated only while end > stream time - grace; with no grace the
-  // left windows of 20 and 40 themselves were already closed (each counted as a late drop).
-  t.is(d.metrics().droppedByReason.get('late record (window closed)'), 2);
-  i.pipeInput('a', 'x', 9); // 9 + 1 + 10 <= 40: every window it could touch is closed
-  t.is(d.metrics().droppedByReason.get('late record (window closed)'), 3);
-  i.pipeInput('a', 'x', 35); // [25,35] and [30,40] are closed (2 more drops); its right window [36,46] is open
-  t.deepEqual(read(d).map((o) => [o.start, o.end, o.value]), [[36, 46, 1]]);
-  t.is(d.metrics().droppedByReason.get('late record (window closed)'), 5);
-});
-
-test("sliding windows with emitStrategy 'on-window-close': one final result per window", (t) => {
-  const d = new TopologyTestDriver(sliding(10, 5, true));
-  const i = d.createInputTopic('in', { keySerde: str, valueSerde: str });
-  i.pipeInput('a', 'x', 20);
-  t.deepEqual(read(d), []);
-  i.pipeInput('a', 'x', 25); // close time 20: [10,20] is final
-  t.deepEqual(read(d).map((o) => [o.key, o.start, o.end, o.value]), [['a', 10, 20, 1]]);
-  i.pipeInput('b', 'x', 31); // close time 26: [15,25] is final, [21,31] is not
-  t.deepEqual(read(d).map((o) => [o.key, o.start, o.end, o.value]), [['a', 15, 25, 2]]);
-});
+// Sliding windows: ported from Kafka Streams' KStreamSlidingWindowAggregateTest in ksSlidingWindows.test.ts.
 
 test('windowed changelogs expire by time too: retention.ms = store retention + 1 day', (t) => {
   const topo = tumbling(5, { retentionMs: 60_000 });
