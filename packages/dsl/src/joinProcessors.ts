@@ -130,7 +130,11 @@ export function listSerde<V>(inner: Serde<V>): Serde<V[]> {
   };
 }
 
-/** Key of the outer-join buffer: timestamp, side (0 left, 1 right), key bytes, so a scan meets records in time order. */
+/**
+ * Key of the outer-join buffer: timestamp, side (0 right, 1 left), key bytes, as Kafka Streams'
+ * TimestampedKeyAndJoinSide, so a scan meets records in the order Kafka Streams emits them: by
+ * timestamp, then right side before left, then by key bytes.
+ */
 export interface OuterKey<K> {
   readonly timestamp: number;
   readonly left: boolean;
@@ -144,12 +148,12 @@ export function outerKeySerde<K>(inner: Serde<K>): Serde<OuterKey<K>> {
       const kb = inner.serialize(k.key, topic);
       const buf = Buffer.allocUnsafe(9 + kb.length);
       writeInt64(buf, k.timestamp, 0);
-      buf[8] = k.left ? 0 : 1;
+      buf[8] = k.left ? 1 : 0;
       kb.copy(buf, 9);
       return buf;
     },
     deserialize(data, topic) {
-      return { timestamp: readInt64(data, 0), left: data[8] === 0, key: inner.deserialize(data.subarray(9), topic) };
+      return { timestamp: readInt64(data, 0), left: data[8] === 1, key: inner.deserialize(data.subarray(9), topic) };
     },
   };
 }
