@@ -6,12 +6,23 @@
  *                    (before-send, after-send, after-offsets, after-commit, after-checkpoint), via
  *                    the runtime's `faultInjection` setting, armed by SIGUSR2;
  *   - zombie:        SIGSTOP until the group has moved its tasks, then SIGCONT: it must be fenced;
- *   - broker-restart: the broker stops and starts again with its data (once).
+ *   - broker-restart: the broker stops and starts again with its data (once);
+ *   - commit-error:  a transient error thrown (not a kill) at a chosen step of the commit protocol in
+ *                    a chosen task, through the `faultInjection` hook, armed by an IPC message;
+ *   - network:       the instances reach the broker through a fault proxy each (faultProxy.ts),
+ *                    which cuts, stalls or resets their connections: mid-commit (on the next
+ *                    AddPartitionsToTxn/AddOffsetsToTxn/TxnOffsetCommit/EndTxn), mid-fetch (on the
+ *                    next Fetch) or at a random moment;
+ *   - fence:         a foreign transactional producer initialises a task's transactional id
+ *                    `<appId>-<taskId>` (begin + abort a transaction), fencing the owner;
+ *   - retention:     deleteRecords on an input partition (commands or the credits repartition topic)
+ *                    below the group's committed offset, as retention would in a backfill: must lose nothing.
  * Killed instances come back after a random pause (0–3 s), so 1, 2 or 3 instances run at a time,
  * and restart on their old state directory (a crash must not need a state wipe).
- * Then everything catches up, and an independent read_committed consumer reads the journal,
- * balances and rejections: 0 lost, 0 duplicated, the invariants, and the final balances of a
- * sequential reference model (examples/ledger/src/verifyLedger.ts).
+ * Then everything catches up, and the journal, balances and rejections are read read_committed by
+ * kcat (librdkafka, not the client under test) and by kafkajs; the two readings must agree, and
+ * kcat's is checked: 0 lost, 0 duplicated, the invariants, and the final balances of a sequential
+ * reference model (examples/ledger/src/verifyLedger.ts).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,10 +32,16 @@ import { awaitCaughtUp, readCommitted } from '@vltava/kafka-local/testing';
 import type { CommitPoint } from '@vltava/runtime';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { startChaosBroker, type ChaosBroker } from './chaosBroker.js';
-import { spawnInstance, until as waitFor, type Instance } from './instances.js';
+import { COMMIT_APIS, FETCH_APIS, FaultProxy, type ProxyFaultKind } from './faultProxy.js';
+import { chaosEntry, spawnInstance, until as waitFor, type Instance } from './instances.js';
+import { kcatVersion, readCommittedWithKcat } from './kcatReader.js';
 import { commandProducer, fmt, verifyOnBroker } from './ledgerIo.js';
 
-export type FaultKind = 'sigkill' | 'commit-point' | 'zombie' | 'broker-restart';
+export type FaultKind = 'sigkill' | 'commit-point' | 'zombie' | 'broker-restart' | 'commit-error' | 'network' | 'fence' | 'retention';
+
+/** Every kind `kinds` may name (broker-restart is separate: once, half-way, unless disabled). */
+export const FAULT_KINDS: readonly FaultKind[] = ['sigkill', 'commit-point', 'zombie', 'commit-error', 'network', 'fence', 'retention'];
+export const NEW_FAULT_KINDS: readonly FaultKind[] = ['commit-error', 'network', 'fence', 'retention'];
 
 export interface Fault {
   readonly kind: FaultKind;
@@ -46,8 +63,12 @@ export interface ChaosOptions {
   /** Commands per second (default 300). */
   readonly rate?: number;
   readonly brokerRestart?: boolean;
-  /** Which of sigkill, commit-point and zombie to inject (default all three, in turn). */
+  /** Which kinds to inject, in turn (default FAULT_KINDS; a kind may appear twice to weigh it). */
   readonly kinds?: readonly FaultKind[];
+  /** Go on until each of these kinds was injected at least this many times. */
+  readonly minPerKind?: Partial<Record<FaultKind, number>>;
+  /** How long the group may take to commit to the end of its inputs after the faults (default 180 s). */
+  readonly catchUpMs?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -63,6 +84,8 @@ export interface ChaosReport {
   readonly recordsVerified: number;
   readonly recovery: { readonly count: number; readonly minMs: number; readonly medianMs: number; readonly maxMs: number };
   readonly violations: readonly string[];
+  /** The client whose reading was checked, and whether kafkajs read the same. */
+  readonly verifier: string;
   readonly ok: boolean;
 }
 
@@ -91,6 +114,12 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const faults: Fault[] = [];
   const everyInstance: Instance[] = [];
   let started = 0;
+  const cleanups: (() => Promise<void>)[] = [];
+  const plan: FaultKind[] = (opts.kinds ?? FAULT_KINDS).filter((x) => x !== 'broker-restart');
+  for (const x of plan) if (!FAULT_KINDS.includes(x)) throw new Error(`unknown fault kind ${x}; the kinds are ${FAULT_KINDS.join(', ')}`);
+  if (plan.length === 0) throw new Error(`kinds must name at least one of ${FAULT_KINDS.join(', ')}`);
+  // The verifier must be there before a long run starts, not after it.
+  const kcat = kcatVersion();
   try {
     log(`chaos: seed ${seed}, ${partitions} partitions, up to ${slots.length} instances, ${rate} commands/s, faults for ${Math.round(opts.durationMs / 1000)} s (at least ${opts.minFaults})`);
     broker = await startChaosBroker(home);
@@ -102,13 +131,23 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const applicationId = `ledger-chaos-${seed}`;
     const topics = await createLedgerTopics(admin, { partitions, topics: ledgerTopics() });
     const taskIds = Array.from({ length: partitions }, (_, p) => `0_${p}`);
+    const repartition = `${applicationId}-credits-repartition`;
+    const fenceScratch = `${applicationId}-fence-scratch`;
+    await admin.createTopics({ topics: [{ topic: fenceScratch, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
+    // With network faults, each slot's instances reach the broker through a proxy of their own.
+    const proxies = new Map<string, FaultProxy>();
+    if (plan.includes('network')) for (const s of slots) proxies.set(s, await FaultProxy.start({ upstream: b.brokers }));
+    cleanups.push(async () => {
+      for (const px of proxies.values()) await px.close();
+    });
 
     // --- instances -----------------------------------------------------------------------------
     const lastCommit = new Map<string, number>();
-    const base = { applicationId, brokers: [b.brokers], partitions, commitIntervalMs: 100, sessionTimeoutMs: 4_000, heartbeatIntervalMs: 400, brokerRetryTimeoutMs: 120_000 };
+    const base = { applicationId, partitions, commitIntervalMs: 100, sessionTimeoutMs: 4_000, heartbeatIntervalMs: 400, brokerRetryTimeoutMs: 120_000 };
     const spawnSlot = (slot: string): Instance => {
       const crashAt = { point: POINTS[rnd(POINTS.length)]!, after: 1 + rnd(40), onSignal: true };
-      const inst = spawnInstance(`${slot}#${++started}`, { ...base, stateDir: join(home, `state-${slot}`), crashAt });
+      const brokers = [proxies.get(slot)?.bootstrap ?? b.brokers];
+      const inst = spawnInstance(`${slot}#${++started}`, { ...base, brokers, stateDir: join(home, `state-${slot}`), crashAt }, { entry: chaosEntry, ipc: true });
       instances.set(slot, inst);
       everyInstance.push(inst);
       inst.onLine((l) => {
@@ -186,14 +225,19 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       }
     };
     let brokerRestarted = !(opts.brokerRestart ?? true);
-    const plan: FaultKind[] = (opts.kinds ?? ['sigkill', 'commit-point', 'zombie']).filter((x) => x !== 'broker-restart');
-    if (plan.length === 0) throw new Error('kinds must name at least one of sigkill, commit-point, zombie');
     let k = 0;
-    while (Date.now() - tf < opts.durationMs || faults.length < opts.minFaults) {
+    let throwSeq = 0;
+    const count = (kind: FaultKind): number => faults.filter((f) => f.kind === kind).length;
+    const perKindShort = (): boolean => Object.entries(opts.minPerKind ?? {}).some(([kind, n]) => plan.includes(kind as FaultKind) && count(kind as FaultKind) < (n ?? 0));
+    const slotOf = (i: Instance): string | undefined => [...instances.entries()].find(([, x]) => x === i)?.[0];
+    // minFaults and minPerKind extend the run, up to twice its duration plus two minutes.
+    const hardStop = tf + opts.durationMs * 2 + 120_000;
+    while ((Date.now() - tf < opts.durationMs || faults.length < opts.minFaults || perKindShort()) && Date.now() < hardStop) {
       // Start each fault from a healthy group: every task owned and committing.
       await waitFor(() => taskIds.every((t) => owners().has(t)), 'all tasks owned', 90_000).catch(() => log('  ! not every task owned after 90 s'));
-      let kind: FaultKind = plan[k++ % plan.length]!;
+      let kind: FaultKind = plan[k % plan.length]!;
       if (!brokerRestarted && Date.now() - tf > opts.durationMs / 2) kind = 'broker-restart';
+      else k++; // the broker restart takes no kind's turn
       const victims = live();
       if (kind === 'zombie' && (victims.length < 2 || victims.every((v) => v.tasks().size === 0))) kind = 'sigkill';
       if (victims.length === 0) {
@@ -240,6 +284,82 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         fault = { kind, atS: elapsedS(), target: victim.name, detail: `stopped ${Math.round((Date.now() - at) / 100) / 10} s with ${had.size} tasks; then: ${woke?.text ?? 'no line'}` };
         faults.push(fault);
         await recovered(fault, at);
+      } else if (kind === 'commit-error') {
+        const owned = [...victim.tasks()];
+        const task = owned.length > 0 ? owned[rnd(owned.length)] : undefined;
+        const point = POINTS[rnd(POINTS.length)]!;
+        const id = ++throwSeq;
+        const from = victim.lines.length;
+        victim.send({ type: 'throw', point, id, ...(task === undefined ? {} : { taskId: task }) });
+        const hit = await victim.waitFor(new RegExp(`^thrown \\S+ \\S+ ${id}$`), 15_000, from).catch(() => undefined);
+        if (hit === undefined) {
+          victim.send({ type: 'disarm' });
+          log(`  ${victim.name}: ${task ?? 'no task'} did not reach ${point} within 15 s; no fault`);
+          continue;
+        }
+        fault = { kind, atS: elapsedS(), target: victim.name, detail: `threw at ${point} in ${task ?? hit.text.split(' ')[2]}` };
+        faults.push(fault);
+        await recovered(fault, hit.at);
+      } else if (kind === 'network') {
+        const slot = slotOf(victim);
+        const proxy = slot === undefined ? undefined : proxies.get(slot);
+        if (proxy === undefined) continue;
+        const actions: ProxyFaultKind[] = ['cut', 'stall', 'reset'];
+        const action = actions[rnd(actions.length)]!;
+        const where = (['commit', 'fetch', 'random'] as const)[rnd(3)]!;
+        const stallMs = 500 + rnd(5_500);
+        const at = Date.now();
+        let what: string;
+        if (where === 'random') {
+          await new Promise((r) => setTimeout(r, rnd(1_500)));
+          const n = action === 'stall' ? proxy.stall(stallMs) : action === 'cut' ? proxy.cut() : proxy.reset();
+          what = `${n} connections at a random moment`;
+        } else {
+          const pf = await proxy.faultOnRequest(where === 'commit' ? COMMIT_APIS : FETCH_APIS, action, { stallMs, timeoutMs: 15_000 }).catch(() => undefined);
+          if (pf === undefined) {
+            log(`  ${victim.name}: no ${where} request through its proxy within 15 s; no fault`);
+            continue;
+          }
+          what = `mid-${where} (api key ${pf.apiKey})`;
+        }
+        fault = { kind, atS: elapsedS(), target: victim.name, detail: `${action}${action === 'stall' ? ` ${stallMs} ms` : ''} ${what}` };
+        faults.push(fault);
+        await recovered(fault, at);
+      } else if (kind === 'fence') {
+        const task = taskIds[rnd(taskIds.length)]!;
+        const owner = live().find((i) => i.tasks().has(task));
+        const from = owner?.lines.length ?? 0;
+        const at = Date.now();
+        // A foreign producer with the task's transactional id: InitProducerId bumps the epoch, which
+        // fences the owner's producer and aborts its open transaction.
+        const fencer = kafka.producer({ transactionalId: `${applicationId}-${task}`, idempotent: true, maxInFlightRequests: 1 });
+        try {
+          await fencer.connect();
+          const tx = await fencer.transaction();
+          await tx.send({ topic: fenceScratch, messages: [{ value: `fence ${task}` }] });
+          await tx.abort();
+        } finally {
+          await fencer.disconnect().catch(() => undefined);
+        }
+        const woke = await owner?.waitFor(new RegExp(`^(migrated ${task}|revoked ${task}|state ERROR)`), 20_000, from).catch(() => undefined);
+        fault = { kind, atS: elapsedS(), target: task, detail: `fenced ${task} (owner ${owner?.name ?? 'none'}); then: ${woke?.text ?? 'no migrated line within 20 s'}` };
+        faults.push(fault);
+        await recovered(fault, at);
+      } else if (kind === 'retention') {
+        const topic = rnd(2) === 0 ? topics.commands : repartition;
+        const partition = rnd(partitions);
+        const committed = Number((await admin.fetchOffsets({ groupId: applicationId, topics: [topic] }))[0]?.partitions.find((p) => p.partition === partition)?.offset ?? -1);
+        const low = Number((await admin.fetchTopicOffsets(topic)).find((p) => p.partition === partition)?.low ?? 0);
+        if (!(committed > low)) {
+          log(`  retention: nothing below the committed offset of ${topic} ${partition} (${low}..${committed}); no fault`);
+          await new Promise((r) => setTimeout(r, 500));
+          continue;
+        }
+        const at = Date.now();
+        await admin.deleteTopicRecords({ topic, partitions: [{ partition, offset: String(committed) }] });
+        fault = { kind, atS: elapsedS(), target: `${topic.replace(applicationId, '<app>')}/${partition}`, detail: `deleted offsets ${low}..${committed - 1} (below the committed ${committed})` };
+        faults.push(fault);
+        await recovered(fault, at);
       } else {
         paused = true;
         const at = Date.now();
@@ -264,18 +384,36 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       if (i === undefined || !i.isAlive()) spawnSlot(s);
     }
     log(`chaos: ${fmt(sent.length)} commands sent; waiting for the ledger to catch up`);
-    await awaitCaughtUp(admin, applicationId, topics.commands, 180_000);
-    await awaitCaughtUp(admin, applicationId, `${applicationId}-credits-repartition`, 180_000);
+    const catchUpMs = opts.catchUpMs ?? 180_000;
+    for (const topic of [topics.commands, repartition]) {
+      // A group that never catches up is a finding, not a crash of the tool: report it and verify anyway.
+      await awaitCaughtUp(admin, applicationId, topic, catchUpMs).catch((e: unknown) => violations.push(`not caught up: ${(e as Error).message}; owners: ${[...owners()].join(',') || 'none'}`));
+    }
     wanted.clear();
     for (const i of instances.values()) i.signal('SIGTERM');
-    await Promise.all([...instances.values()].map((i) => i.exited));
+    const closed = Promise.all([...instances.values()].map((i) => i.exited));
+    const stuck = setTimeout(() => {
+      log('  instances did not close within 30 s of SIGTERM; killing them');
+      for (const i of instances.values()) i.signal('SIGKILL');
+    }, 30_000);
+    await closed;
+    clearTimeout(stuck);
     const ref = referenceModel(sent);
-    const { report } = await verifyOnBroker(kafka, topics, ref);
-    await admin.disconnect();
+    log(`chaos: verifying with ${kcat} and kafkajs, both read_committed`);
+    const { report, readerDiffs } = await verifyOnBroker(kafka, topics, ref, { brokers: b.brokers });
     violations.push(...report.violations);
-    const counts: Record<FaultKind, number> = { sigkill: 0, 'commit-point': 0, zombie: 0, 'broker-restart': 0 };
+    for (const d of readerDiffs) violations.push(`readers disagree: ${d}`);
+    if (report.lost.length > 0) {
+      // Where the lost commands were: their partition names the task that should have processed them.
+      for (const l of await locate(b.brokers, topics.commands, new Set(report.lost.slice(0, 10))).catch((e: unknown) => [`locating lost commands failed: ${(e as Error).message}`])) violations.push(`lost: ${l}`);
+    }
+    await admin.disconnect();
+    const counts = Object.fromEntries([...FAULT_KINDS, 'broker-restart'].map((x) => [x, 0])) as Record<FaultKind, number>;
     for (const f of faults) counts[f.kind]++;
     if (faults.length < opts.minFaults) violations.push(`only ${faults.length} faults injected, ${opts.minFaults} required`);
+    for (const [kind, n] of Object.entries(opts.minPerKind ?? {})) {
+      if (plan.includes(kind as FaultKind) && counts[kind as FaultKind] < (n ?? 0)) violations.push(`only ${counts[kind as FaultKind]} ${kind} faults injected, ${n} required`);
+    }
     if (violations.length > 0) {
       // Keep the evidence: every instance's event lines, in time order, and the fault list.
       const file = join(tmpdir(), `vltava-chaos-${seed}-${Date.now()}.log`);
@@ -300,9 +438,11 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       recordsVerified: report.journalEntries + report.balanceUpdates + report.rejectionRecords,
       recovery: { count: rec.length, minMs: rec[0] ?? 0, medianMs: rec[Math.floor(rec.length / 2)] ?? 0, maxMs: rec.at(-1) ?? 0 },
       violations,
+      verifier: `${kcat.replace(/^Version /, 'kcat ').replace(/ \(.*$/, '')} (kafkajs ${readerDiffs.length === 0 ? 'agrees' : `differs on ${readerDiffs.length}`})`,
       ok: violations.length === 0,
     };
   } finally {
+    for (const c of cleanups) await c().catch(() => undefined);
     wanted.clear();
     for (const i of instances.values()) i.signal('SIGKILL');
     await Promise.all([...instances.values()].map((i) => i.exited));
@@ -319,11 +459,12 @@ export function formatReport(r: ChaosReport): string {
     `| --- | --- |`,
     `| result | ${r.ok ? '**PASS**' : '**FAIL**'} |`,
     `| duration | ${r.durationS} s (seed ${r.seed}, ${r.partitions} partitions, ${r.instancesStarted} instance processes started) |`,
-    `| faults injected | ${r.faults.length}: ${Object.entries(r.faultCounts).map(([k, n]) => `${n} ${k}`).join(', ')} |`,
+    `| faults injected | ${r.faults.length}: ${Object.entries(r.faultCounts).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(', ')} |`,
     `| commands sent | ${fmt(L.commandsSent)} (${fmt(L.resends)} client resends), ${fmt(L.acceptedIds)} accepted, ${fmt(L.rejectedIds)} rejected |`,
     `| records verified | ${fmt(r.recordsVerified)} (${fmt(L.journalEntries)} journal entries, ${fmt(L.balanceUpdates)} balance updates, ${fmt(L.rejectionRecords)} rejections) |`,
     `| lost / duplicated | ${L.lost.length} / ${L.duplicated.length} |`,
     `| violations | ${r.violations.length} |`,
+    `| verified with | ${r.verifier} |`,
     `| recovery (fault → every task committing again) | min ${r.recovery.minMs} ms, median ${r.recovery.medianMs} ms, max ${r.recovery.maxMs} ms (${r.recovery.count} faults) |`,
   ];
   if (r.violations.length > 0) lines.push('', 'Violations:', '', ...r.violations.map((v) => `- ${v}`));
@@ -372,5 +513,16 @@ async function writersOf(kafka: Kafka, topic: string, ids: ReadonlySet<string>):
     });
   });
   await consumer.disconnect();
+  return out;
+}
+
+/** Where commands with these ids sit in the commands topic (partition = the task 0_<partition>), read by kcat. */
+async function locate(brokers: string, topic: string, ids: ReadonlySet<string>): Promise<string[]> {
+  if (ids.size === 0) return [];
+  const out: string[] = [];
+  for (const r of await readCommittedWithKcat(brokers, topic)) {
+    const id = /"id":"([^"]+)"/.exec(r.text)?.[1];
+    if (id !== undefined && ids.has(id)) out.push(`${id} is at ${topic} ${r.partition}/${r.offset} (task 0_${r.partition})`);
+  }
   return out;
 }

@@ -1,15 +1,18 @@
 /**
  * `pnpm chaos`: the ledger under faults on a real broker of its own, then the exactly-once check.
  *
- *   pnpm chaos                  bounded run (about 2–3 minutes, at least 10 faults), as in CI
- *   pnpm chaos --full           at least 50 faults (about 10 minutes); writes docs/chaos-report.md
+ *   pnpm chaos                  bounded run (about 2–3 minutes, at least 10 faults, every kind at least once), as in CI
+ *   pnpm chaos --full           at least 100 faults, at least 20 of each new kind (commit-error, network,
+ *                               fence, retention) and 10 of each old one; writes docs/chaos-report.md
  *   options: --duration <s>  --faults <n>  --seed <n>  --instances <1-3>  --rate <commands/s>  --report <file>
- *            --kinds sigkill,commit-point,zombie  --no-broker-restart
+ *            --kinds sigkill,commit-point,zombie,commit-error,network,fence,retention  --no-broker-restart
+ *            --catch-up <s> (how long the group may take to catch up after the faults; default 180)
+ * Verifies with kcat (librdkafka) and kafkajs, both read_committed; kcat must be installed.
  * Exits 1 on any violation. Needs Java 17+ (the broker is started from the jars, see docs/local-kafka.md).
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { formatReport, runChaos, type FaultKind } from './chaos.js';
+import { FAULT_KINDS, NEW_FAULT_KINDS, formatReport, runChaos, type FaultKind } from './chaos.js';
 
 // kafkajs' throttling timer trips Node's TimeoutNegativeWarning; it is harmless (docs/kafkajs-notes.md).
 process.removeAllListeners('warning');
@@ -37,13 +40,25 @@ const num = (name: string, dflt: number): number => {
   return n;
 };
 const reportFile = opt('report') ?? (full ? fileURLToPath(new URL('../../../docs/chaos-report.md', import.meta.url)) : undefined);
+const kinds = opt('kinds')?.split(',').map((x) => x.trim()) as FaultKind[] | undefined;
+for (const k of kinds ?? []) {
+  if (!FAULT_KINDS.includes(k)) {
+    console.error(`--kinds: unknown kind ${k}; the kinds are ${FAULT_KINDS.join(', ')}`);
+    process.exit(2);
+  }
+}
+// --full: the new kinds come up twice per round, and each must reach 20 (100+ faults in all).
+const plan = kinds ?? (full ? [...FAULT_KINDS, ...NEW_FAULT_KINDS] : FAULT_KINDS);
+const minPerKind: Partial<Record<FaultKind, number>> = Object.fromEntries(plan.map((k) => [k, full ? (NEW_FAULT_KINDS.includes(k) ? 20 : 10) : 1]));
 const report = await runChaos({
-  durationMs: num('duration', full ? 540 : 100) * 1000,
-  minFaults: num('faults', full ? 50 : 10),
+  durationMs: num('duration', full ? 600 : 100) * 1000,
+  minFaults: num('faults', full ? 100 : 10),
+  minPerKind,
   seed: num('seed', Date.now() % 100_000),
   maxInstances: num('instances', 3),
   rate: num('rate', 300),
-  ...(opt('kinds') ? { kinds: opt('kinds')!.split(',') as FaultKind[] } : {}),
+  kinds: plan,
+  catchUpMs: num('catch-up', 180) * 1000,
   brokerRestart: !args.includes('--no-broker-restart'),
 });
 const md = formatReport(report);

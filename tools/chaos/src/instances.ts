@@ -8,7 +8,9 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-const entry = fileURLToPath(import.meta.resolve('@vltava/example-ledger/instance'));
+const ledgerEntry = fileURLToPath(import.meta.resolve('@vltava/example-ledger/instance'));
+/** The chaos run's instance: the ledger's, plus thrown commit errors on an IPC message (chaosInstance.ts). */
+export const chaosEntry = fileURLToPath(new URL('./chaosInstance.js', import.meta.url));
 
 export interface Line {
   readonly at: number;
@@ -26,6 +28,8 @@ export interface Instance {
   /** Tasks this instance runs now, per its lines. */
   tasks(): Set<string>;
   signal(sig: NodeJS.Signals): void;
+  /** An IPC message to the instance (only for entries spawned with `ipc`); false if it is gone. */
+  send(message: unknown): boolean;
   /** Resolves with the first line (past or future) at index >= `from` that matches. */
   waitFor(pattern: RegExp, timeoutMs: number, from?: number): Promise<Line>;
   /** Resolves once `predicate()` holds (checked now and after every line). */
@@ -34,8 +38,10 @@ export interface Instance {
   onLine(listener: (line: Line) => void): void;
 }
 
-export function spawnInstance(name: string, config: Record<string, unknown>, opts: { echo?: (name: string, line: string) => void } = {}): Instance {
-  const child: ChildProcess = spawn(process.execPath, [entry, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnInstance(name: string, config: Record<string, unknown>, opts: { echo?: (name: string, line: string) => void; entry?: string; ipc?: boolean } = {}): Instance {
+  const child: ChildProcess = spawn(process.execPath, [opts.entry ?? ledgerEntry, JSON.stringify(config)], { stdio: opts.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'] });
+  // A message to a process that just died must not crash the parent.
+  child.on('error', () => undefined);
   const lines: Line[] = [];
   const owned = new Set<string>();
   const listeners: ((l: Line) => void)[] = [];
@@ -70,6 +76,11 @@ export function spawnInstance(name: string, config: Record<string, unknown>, opt
     tasks: () => (alive ? new Set(owned) : new Set()),
     signal: (sig) => {
       if (alive) child.kill(sig);
+    },
+    send: (message) => {
+      if (!alive || !child.connected) return false;
+      child.send(message as object, (err) => void err);
+      return true;
     },
     onLine: (l) => void listeners.push(l),
     waitFor(pattern, timeoutMs, from = 0) {
