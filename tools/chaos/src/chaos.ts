@@ -147,7 +147,10 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const spawnSlot = (slot: string): Instance => {
       const crashAt = { point: POINTS[rnd(POINTS.length)]!, after: 1 + rnd(40), onSignal: true };
       const brokers = [proxies.get(slot)?.bootstrap ?? b.brokers];
-      const inst = spawnInstance(`${slot}#${++started}`, { ...base, brokers, stateDir: join(home, `state-${slot}`), crashAt }, { entry: chaosEntry, ipc: true });
+      // The very first instance throws at the first commit of the run (a task with no committed
+      // offset yet: issue 11, defect 1), when commit errors are in the plan.
+      const throwFirst = started === 0 && plan.includes('commit-error') ? { type: 'throw', point: POINTS[rnd(POINTS.length)]!, id: 0 } : undefined;
+      const inst = spawnInstance(`${slot}#${++started}`, { ...base, brokers, stateDir: join(home, `state-${slot}`), crashAt, ...(throwFirst ? { throwFirst } : {}) }, { entry: chaosEntry, ipc: true });
       instances.set(slot, inst);
       everyInstance.push(inst);
       inst.onLine((l) => {
@@ -216,6 +219,11 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     // --- faults --------------------------------------------------------------------------------
     const tf = Date.now();
     const elapsedS = (): number => Math.round((Date.now() - tf) / 100) / 10;
+    const firstThrow = everyInstance[0]?.lines.find((l) => /^thrown \S+ \S+ 0$/.test(l.text));
+    if (firstThrow !== undefined) {
+      const [, point, task] = firstThrow.text.split(' ');
+      faults.push({ kind: 'commit-error', atS: Math.round((firstThrow.at - tf) / 100) / 10, target: everyInstance[0]!.name, detail: `threw at ${point} in ${task}: the first commit of the run (no committed offset yet)` });
+    }
     const recovered = async (fault: Fault, since: number): Promise<void> => {
       try {
         await waitFor(() => taskIds.every((t) => (lastCommit.get(t) ?? 0) > since), 'every task committing again', 60_000);
@@ -285,6 +293,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         faults.push(fault);
         await recovered(fault, at);
       } else if (kind === 'commit-error') {
+        await new Promise((r) => setTimeout(r, rnd(1_500))); // a random moment
         const owned = [...victim.tasks()];
         const task = owned.length > 0 ? owned[rnd(owned.length)] : undefined;
         const point = POINTS[rnd(POINTS.length)]!;
@@ -346,6 +355,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         faults.push(fault);
         await recovered(fault, at);
       } else if (kind === 'retention') {
+        await new Promise((r) => setTimeout(r, rnd(1_500)));
         const topic = rnd(2) === 0 ? topics.commands : repartition;
         const partition = rnd(partitions);
         const committed = Number((await admin.fetchOffsets({ groupId: applicationId, topics: [topic] }))[0]?.partitions.find((p) => p.partition === partition)?.offset ?? -1);

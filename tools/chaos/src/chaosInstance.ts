@@ -4,6 +4,7 @@
  * more fault: thrown errors at a commit step.
  *
  * Config (JSON in argv[2]): LedgerAppConfig's JSON fields, plus
+ *   throwFirst: a ThrowRequest armed from the start (the run's first commit: no committed offset yet);
  *   crashAt: { point, after, onSignal? } — SIGKILL itself the N-th time any task reaches `point`
  *     (counting from SIGUSR2 with onSignal), as examples/ledger/src/instance.ts does;
  * IPC messages (process.send from the parent):
@@ -20,6 +21,8 @@ import type { CommitPoint } from '@vltava/runtime';
 
 interface InstanceConfig extends Omit<LedgerAppConfig, 'logger' | 'faultInjection' | 'isKnownAccount'> {
   readonly crashAt?: { readonly point: CommitPoint; readonly after: number; readonly onSignal?: boolean };
+  /** A throw armed from the start (as the IPC message would arm it): the first commit of the run. */
+  readonly throwFirst?: ThrowRequest;
 }
 
 export interface ThrowRequest {
@@ -39,10 +42,10 @@ export class InjectedCommitError extends Error {
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as InstanceConfig;
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
-const { crashAt, ...appConfig } = cfg;
+const { crashAt, throwFirst, ...appConfig } = cfg;
 let hits = 0;
 let armed = crashAt !== undefined && crashAt.onSignal !== true;
-let throwNext: ThrowRequest | undefined;
+let throwNext: ThrowRequest | undefined = throwFirst;
 process.on('SIGUSR2', () => {
   armed = crashAt !== undefined;
   say(`armed ${crashAt?.point ?? 'nothing'} ${crashAt?.after ?? 0}`);
