@@ -149,7 +149,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       const brokers = [proxies.get(slot)?.bootstrap ?? b.brokers];
       // The very first instance throws at the first commit of the run (a task with no committed
       // offset yet: issue 11, defect 1), when commit errors are in the plan.
-      const throwFirst = started === 0 && plan.includes('commit-error') ? { type: 'throw', point: POINTS[rnd(POINTS.length)]!, id: 0 } : undefined;
+      // At a step where the transaction aborts, in every task it starts, once each.
+      const ABORTING: readonly CommitPoint[] = ['before-send', 'after-send', 'after-offsets'];
+      const throwFirst = started === 0 && plan.includes('commit-error') ? { type: 'throw', point: ABORTING[rnd(ABORTING.length)]!, id: 0, everyTask: true } : undefined;
       const inst = spawnInstance(`${slot}#${++started}`, { ...base, brokers, stateDir: join(home, `state-${slot}`), crashAt, ...(throwFirst ? { throwFirst } : {}) }, { entry: chaosEntry, ipc: true });
       instances.set(slot, inst);
       everyInstance.push(inst);
@@ -219,11 +221,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     // --- faults --------------------------------------------------------------------------------
     const tf = Date.now();
     const elapsedS = (): number => Math.round((Date.now() - tf) / 100) / 10;
-    const firstThrow = everyInstance[0]?.lines.find((l) => /^thrown \S+ \S+ 0$/.test(l.text));
-    if (firstThrow !== undefined) {
-      const [, point, task] = firstThrow.text.split(' ');
-      faults.push({ kind: 'commit-error', atS: Math.round((firstThrow.at - tf) / 100) / 10, target: everyInstance[0]!.name, detail: `threw at ${point} in ${task}: the first commit of the run (no committed offset yet)` });
-    }
+
     const recovered = async (fault: Fault, since: number): Promise<void> => {
       try {
         await waitFor(() => taskIds.every((t) => (lastCommit.get(t) ?? 0) > since), 'every task committing again', 60_000);
@@ -409,7 +407,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     await closed;
     clearTimeout(stuck);
     const ref = referenceModel(sent);
-    log(`chaos: verifying with ${kcat} and kafkajs, both read_committed`);
+    log(`chaos: verifying with ${kcat.replace(/ \(.*$/, '')} (kcat) and kafkajs, both read_committed`);
     const { report, readerDiffs } = await verifyOnBroker(kafka, topics, ref, { brokers: b.brokers });
     violations.push(...report.violations);
     for (const d of readerDiffs) violations.push(`readers disagree: ${d}`);
@@ -418,6 +416,12 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       for (const l of await locate(b.brokers, topics.commands, new Set(report.lost.slice(0, 10))).catch((e: unknown) => [`locating lost commands failed: ${(e as Error).message}`])) violations.push(`lost: ${l}`);
     }
     await admin.disconnect();
+    // The first instance's throws at the first commit of each task it ran (fault id 0).
+    for (const l of everyInstance[0]?.lines.filter((x) => /^thrown \S+ \S+ 0$/.test(x.text)) ?? []) {
+      const [, point, task] = l.text.split(' ');
+      faults.push({ kind: 'commit-error', atS: Math.round((l.at - tf) / 100) / 10, target: everyInstance[0]!.name, detail: `threw at ${point} in ${task}: the first commit of ${task} in this process` });
+    }
+    faults.sort((x, y) => x.atS - y.atS);
     const counts = Object.fromEntries([...FAULT_KINDS, 'broker-restart'].map((x) => [x, 0])) as Record<FaultKind, number>;
     for (const f of faults) counts[f.kind]++;
     if (faults.length < opts.minFaults) violations.push(`only ${faults.length} faults injected, ${opts.minFaults} required`);

@@ -30,6 +30,8 @@ export interface ThrowRequest {
   readonly point: CommitPoint;
   readonly taskId?: string;
   readonly id: number;
+  /** throwFirst only: throw once in each task, the first time it reaches `point`. */
+  readonly everyTask?: boolean;
 }
 
 /** The error thrown at a commit step; its message names the fault so logs can be matched to it. */
@@ -45,7 +47,9 @@ const say = (line: string): void => void process.stdout.write(`${line}\n`);
 const { crashAt, throwFirst, ...appConfig } = cfg;
 let hits = 0;
 let armed = crashAt !== undefined && crashAt.onSignal !== true;
-let throwNext: ThrowRequest | undefined = throwFirst;
+const firstEvery = throwFirst?.everyTask === true ? throwFirst : undefined;
+let throwNext: ThrowRequest | undefined = firstEvery === undefined ? throwFirst : undefined;
+const thrownIn = new Set<string>();
 process.on('SIGUSR2', () => {
   armed = crashAt !== undefined;
   say(`armed ${crashAt?.point ?? 'nothing'} ${crashAt?.after ?? 0}`);
@@ -68,6 +72,11 @@ const app = createLedgerApp({
     error: (m) => say(`error ${m.replace(/\n/g, ' ')}`),
   },
   faultInjection: (point: CommitPoint, taskId: string) => {
+    if (firstEvery !== undefined && firstEvery.point === point && !thrownIn.has(taskId)) {
+      thrownIn.add(taskId);
+      say(`thrown ${point} ${taskId} ${firstEvery.id}`);
+      throw new InjectedCommitError(point, taskId, firstEvery.id);
+    }
     const t = throwNext;
     if (t !== undefined && t.point === point && (t.taskId === undefined || t.taskId === taskId)) {
       throwNext = undefined;
