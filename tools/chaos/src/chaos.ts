@@ -322,7 +322,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
           const n = action === 'stall' ? proxy.stall(stallMs) : action === 'cut' ? proxy.cut() : proxy.reset();
           what = `${n} connections at a random moment`;
         } else {
-          const pf = await proxy.faultOnRequest(where === 'commit' ? COMMIT_APIS : FETCH_APIS, action, { stallMs, timeoutMs: 15_000 }).catch(() => undefined);
+          // Mid-commit: one of the transaction's requests, chosen at random (AddPartitionsToTxn comes first in every commit).
+          const apis = where === 'commit' ? [COMMIT_APIS[rnd(COMMIT_APIS.length)]!] : FETCH_APIS;
+          const pf = await proxy.faultOnRequest(apis, action, { stallMs, timeoutMs: 15_000 }).catch(() => undefined);
           if (pf === undefined) {
             log(`  ${victim.name}: no ${where} request through its proxy within 15 s; no fault`);
             continue;
