@@ -42,6 +42,9 @@ export class TimeWindowAggregateProcessor<K, V, VA> implements Processor<K, V, W
       return;
     }
     const ts = r.timestamp;
+    // After a restart or a move, the first record starts from the task's stream time as of the last
+    // commit (kept with the committed offsets), not from nothing: late stays late across restarts.
+    if (this.observed < 0) this.observed = this.ctx.currentStreamTimeMs();
     if (ts > this.observed) this.observed = ts;
     const closeTime = this.observed - this.graceMs;
     const size = this.sizeMs;
@@ -109,6 +112,9 @@ export class SessionWindowAggregateProcessor<K, V, VA> implements Processor<K, V
       return;
     }
     const ts = r.timestamp;
+    // After a restart or a move, the first record starts from the task's stream time as of the last
+    // commit (kept with the committed offsets), not from nothing: late stays late across restarts.
+    if (this.observed < 0) this.observed = this.ctx.currentStreamTimeMs();
     if (ts > this.observed) this.observed = ts;
     const closeTime = this.observed - this.graceMs - this.gapMs;
     let start = ts;
@@ -331,6 +337,9 @@ export class SlidingWindowAggregateProcessor<K, V, VA> implements Processor<K, V
     }
     const d = this.d;
     const ts = r.timestamp;
+    // After a restart or a move, the first record starts from the task's stream time as of the last
+    // commit (kept with the committed offsets), not from nothing: late stays late across restarts.
+    if (this.observed < 0) this.observed = this.ctx.currentStreamTimeMs();
     if (ts > this.observed) this.observed = ts;
     const closeTime = this.observed - this.graceMs;
     if (ts + 1 + d <= closeTime) {

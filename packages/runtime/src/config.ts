@@ -56,6 +56,8 @@ export interface StreamsConfig {
   readonly processingExceptionHandler?: ProcessingExceptionHandler;
   /** How long a failing broker connection is retried before the app goes to ERROR. Default 60 000 ms. */
   readonly brokerRetryTimeoutMs?: number;
+  /** How often records of repartition topics below the committed offsets are deleted (Kafka Streams' repartition.purge.interval.ms). Default 30 000 ms. */
+  readonly repartitionPurgeIntervalMs?: number;
   /** Delay before directories of tasks no longer owned are deleted. Default 600 000 ms. */
   readonly stateCleanupDelayMs?: number;
   readonly logger?: Logger;
@@ -83,7 +85,41 @@ function positiveInt(name: string, v: number | undefined, dflt: number, min = 1)
   return x;
 }
 
+/** Every key of StreamsConfig: anything else is a mistake (a typo silently ignored would run with the default). */
+const KNOWN_KEYS: readonly (keyof StreamsConfig)[] = [
+  'applicationId', 'brokers', 'kafka', 'processingGuarantee', 'commitIntervalMs', 'stateDir', 'transactionTimeoutMs',
+  'cacheMaxBytesPerTask', 'maxPendingBytes', 'replicationFactor', 'sessionTimeoutMs', 'heartbeatIntervalMs',
+  'autoOffsetReset', 'deserializationExceptionHandler', 'processingExceptionHandler', 'brokerRetryTimeoutMs',
+  'repartitionPurgeIntervalMs', 'stateCleanupDelayMs', 'logger', 'clock', 'faultInjection',
+];
+
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0]!;
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = d[j]!;
+      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return d[b.length]!;
+}
+
+function checkKeys(c: object): void {
+  const unknown = Object.keys(c).filter((k) => !(KNOWN_KEYS as readonly string[]).includes(k));
+  if (unknown.length === 0) return;
+  const hints = unknown.map((k) => {
+    const best = [...KNOWN_KEYS].sort((x, y) => editDistance(k.toLowerCase(), x.toLowerCase()) - editDistance(k.toLowerCase(), y.toLowerCase()))[0]!;
+    return editDistance(k.toLowerCase(), best.toLowerCase()) <= Math.max(2, Math.floor(k.length / 4)) ? `"${k}" (did you mean "${best}"?)` : `"${k}"`;
+  });
+  throw new ConfigError(`Unknown config key${unknown.length > 1 ? 's' : ''} ${hints.join(', ')}. Known keys: ${KNOWN_KEYS.join(', ')}. kafkajs client settings go under "kafka".`);
+}
+
 export function resolveConfig(c: StreamsConfig): ResolvedConfig {
+  if (c === null || typeof c !== 'object') throw new ConfigError(`The config must be an object with at least applicationId and brokers; got ${String(c)}.`);
+  checkKeys(c);
   if (typeof c?.applicationId !== 'string' || !/^[A-Za-z0-9._-]+$/.test(c.applicationId)) {
     throw new ConfigError(
       `applicationId is required and may contain only letters, digits, '.', '_' and '-' (it names the consumer group, transactional ids and internal topics); got ${JSON.stringify(c?.applicationId)}.`,
@@ -116,6 +152,14 @@ export function resolveConfig(c: StreamsConfig): ResolvedConfig {
   if (peh !== 'fail' && !(typeof peh === 'object' && typeof peh.deadLetterTopic === 'string' && peh.deadLetterTopic.length > 0)) {
     throw new ConfigError(`processingExceptionHandler must be 'fail' or { deadLetterTopic: '<topic>' }; got ${JSON.stringify(peh)}.`);
   }
+  const deh = c.deserializationExceptionHandler ?? 'fail';
+  if (deh !== 'fail' && deh !== 'log-and-continue' && !(typeof deh === 'object' && deh !== null && typeof deh.deadLetterTopic === 'string' && deh.deadLetterTopic.length > 0)) {
+    throw new ConfigError(`deserializationExceptionHandler must be 'fail', 'log-and-continue' or { deadLetterTopic: '<topic>' }; got ${JSON.stringify(deh)}.`);
+  }
+  for (const fn of ['clock', 'faultInjection'] as const) {
+    if (c[fn] !== undefined && typeof c[fn] !== 'function') throw new ConfigError(`${fn} must be a function; got ${typeof c[fn]}.`);
+  }
+  if (c.stateDir !== undefined && (typeof c.stateDir !== 'string' || c.stateDir.length === 0)) throw new ConfigError(`stateDir must be a non-empty path; got ${JSON.stringify(c.stateDir)}.`);
   return {
     applicationId: c.applicationId,
     brokers: [...c.brokers],
@@ -130,9 +174,10 @@ export function resolveConfig(c: StreamsConfig): ResolvedConfig {
     sessionTimeoutMs,
     heartbeatIntervalMs,
     autoOffsetReset,
-    deserializationExceptionHandler: c.deserializationExceptionHandler ?? 'fail',
+    deserializationExceptionHandler: deh,
     processingExceptionHandler: peh,
     brokerRetryTimeoutMs: positiveInt('brokerRetryTimeoutMs', c.brokerRetryTimeoutMs, 60_000),
+    repartitionPurgeIntervalMs: positiveInt('repartitionPurgeIntervalMs', c.repartitionPurgeIntervalMs, 30_000),
     stateCleanupDelayMs: positiveInt('stateCleanupDelayMs', c.stateCleanupDelayMs, 600_000, 0),
     logger: c.logger ?? consoleLogger,
     clock: c.clock ?? Date.now,

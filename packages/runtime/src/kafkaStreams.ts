@@ -15,13 +15,16 @@
 import { EventEmitter } from 'node:events';
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { StreamsError, TaskMigratedError, type Topology } from '@vltava/dsl';
+import { ConfigError, StreamsError, type Topology } from '@vltava/dsl';
 import { MemoryBudget, cleanUnownedTaskDirs, type RestoreProgress } from '@vltava/state';
+import { createRequire } from 'node:module';
 import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload } from 'kafkajs';
 import { resolveConfig, type ResolvedConfig, type StreamsConfig } from './config.js';
 import { ActiveTask } from './kafka/activeTask.js';
 import { prepareTopics, type TopicLayout } from './kafka/internalTopics.js';
-import { isFencingError } from './kafka/kafkaErrors.js';
+import { kafkaErrorType } from './kafka/kafkaErrors.js';
+import { onOffsetOutOfRange } from './kafka/offsetOutOfRange.js';
+import { TaskManager, type TaskManagerHost } from './kafka/taskManager.js';
 import { taskAssignor } from './kafka/taskAssignor.js';
 import { taskIdOf, type RecordDroppedEvent } from './task/index.js';
 import { GlobalStateManager } from './kafka/globalState.js';
@@ -37,6 +40,8 @@ export interface StreamsEvents {
   'task.running': { readonly taskId: string; readonly restored: number };
   'task.revoked': { readonly taskId: string };
   'task.migrated': { readonly taskId: string; readonly reason: string };
+  /** A task's committed offset was outside the partition (below its log start, e.g. after retention): reset by autoOffsetReset. */
+  'task.offset.reset': { readonly taskId: string; readonly topic: string; readonly from: number; readonly to: number; readonly policy: 'earliest' | 'latest' };
   'task.committed': { readonly taskId: string; readonly records: number; readonly latencyMs: number; readonly offsets: Readonly<Record<string, number>> };
   /** An operator dropped a record on purpose: a late record, a null key in an aggregation, a duplicate in dedupe. */
   'task.record.dropped': RecordDroppedEvent;
@@ -70,6 +75,18 @@ const TRANSITIONS: Record<StreamsState, readonly StreamsState[]> = {
   ERROR: ['PENDING_SHUTDOWN'],
 };
 
+/** kafkajs' error base class (its ESM named exports do not include it). */
+const { KafkaJSError } = createRequire(import.meta.url)('kafkajs') as { KafkaJSError: new (message: string, opts?: { retriable?: boolean }) => Error };
+
+/** Broker answers that no retry can fix: the configuration is wrong. */
+const CONFIG_ERRORS: Readonly<Record<string, string>> = {
+  INVALID_SESSION_TIMEOUT: "sessionTimeoutMs is outside the broker's group.min.session.timeout.ms .. group.max.session.timeout.ms (6 000 .. 1 800 000 by default): set it within that range",
+  GROUP_AUTHORIZATION_FAILED: 'the credentials may not use the consumer group <applicationId>: grant Read on the group (docs/runtime.md)',
+  TOPIC_AUTHORIZATION_FAILED: 'the credentials may not read a source topic: grant Read on it',
+  TRANSACTIONAL_ID_AUTHORIZATION_FAILED: 'the credentials may not use the transactional ids <applicationId>-*: grant Write on them',
+  INVALID_GROUP_ID: 'the broker rejects the group id: check applicationId',
+};
+
 /** Serialises processing, commits and punctuation of this instance (they touch the same tasks). */
 class Mutex {
   private tail: Promise<unknown> = Promise.resolve();
@@ -88,12 +105,14 @@ export class KafkaStreams {
   private admin: Admin | undefined;
   private consumer: Consumer | undefined;
   private layout: TopicLayout | undefined;
-  private readonly tasks = new Map<string, ActiveTask>();
-  private readonly closing = new Map<string, Promise<void>>();
+  /** Input partitions of each task, from the topic layout. */
+  private readonly taskPartitions = new Map<string, readonly { topic: string; partition: number }[]>();
+  private readonly manager: TaskManager;
   private readonly lock = new Mutex();
   private readonly budget: MemoryBudget;
   private timer: NodeJS.Timeout | undefined;
   private cleanupTimer: NodeJS.Timeout | undefined;
+  private purgeTimer: NodeJS.Timeout | undefined;
   private startedAt = 0;
   private processedTotal = 0;
   private commits = 0;
@@ -104,6 +123,12 @@ export class KafkaStreams {
   private global: GlobalStateManager | undefined;
   /** Our member id in the group, from the last assignment. */
   private memberId: string | undefined;
+  /** A rejoin was asked for (a task was fenced): the next eachBatch makes kafkajs rejoin. */
+  private rejoinReason: string | undefined;
+  private rejoinFallback: NodeJS.Timeout | undefined;
+  /** close() began: no more processing, the final commits are under way. */
+  private closingDown = false;
+  private unregisterOutOfRange: (() => void) | undefined;
 
   constructor(
     readonly topology: Topology,
@@ -121,6 +146,7 @@ export class KafkaStreams {
       ...this.config.kafka,
       brokers: [...this.config.brokers],
     });
+    this.manager = new TaskManager(this.managerHost());
   }
 
   get state(): StreamsState {
@@ -161,11 +187,12 @@ export class KafkaStreams {
     const admin = this.kafka.admin();
     this.admin = admin;
     try {
-      await admin.connect();
+      await connectWithin(admin, cfg.brokerRetryTimeoutMs);
     } catch (e) {
+      await admin.disconnect().catch(() => undefined);
       this.setState('ERROR');
       throw new StreamsError(
-        `Cannot reach the Kafka brokers ${cfg.brokers.join(',')}: ${(e as Error).message}. Check the brokers setting and that the cluster is up (pnpm kafka:status for the local broker).`,
+        `Cannot reach the Kafka brokers ${cfg.brokers.join(',')} within brokerRetryTimeoutMs (${cfg.brokerRetryTimeoutMs} ms): ${(e as Error).message}. Check the brokers setting and that the cluster is up (pnpm kafka:status for the local broker).`,
         { cause: e, retriable: true },
       );
     }
@@ -173,27 +200,61 @@ export class KafkaStreams {
       const dlq = cfg.processingExceptionHandler === 'fail' ? [] : [cfg.processingExceptionHandler.deadLetterTopic];
       const desHandler = cfg.deserializationExceptionHandler;
       if (typeof desHandler === 'object') dlq.push(desHandler.deadLetterTopic);
-      this.layout = await prepareTopics(admin, this.topology, cfg.applicationId, { replicationFactor: cfg.replicationFactor, extraSinkTopics: dlq });
+      this.layout = await prepareTopics(admin, this.topology, cfg.applicationId, {
+        replicationFactor: cfg.replicationFactor,
+        extraSinkTopics: dlq,
+        warn: (m) => cfg.logger.warn(m),
+      });
     } catch (e) {
       await admin.disconnect().catch(() => undefined);
       this.setState('ERROR');
       throw e;
     }
-    const layout = this.layout;
+    for (const t of this.layout.tasks) this.taskPartitions.set(t.id, t.partitions);
     if (this.topology.globalTables.length > 0) {
       // Global tables are loaded to their end before any stream task starts.
-      this.global = new GlobalStateManager(this.topology, cfg, this.kafka, admin);
+      this.global = new GlobalStateManager(this.topology, cfg, this.kafka, admin, (e) => void this.fail(e));
       try {
         await this.global.start();
       } catch (e) {
+        await this.global.close();
+        await admin.disconnect().catch(() => undefined);
         this.setState('ERROR');
         throw e;
       }
     }
+    this.unregisterOutOfRange = onOffsetOutOfRange(cfg.applicationId, (topic, partition) => this.onOutOfRange(topic, partition));
     await this.startConsumer();
     this.timer = setInterval(() => void this.tick(), Math.max(10, Math.floor(cfg.commitIntervalMs / 2)));
     this.cleanupTimer = setInterval(() => void this.cleanStateDirs(), Math.max(1_000, Math.min(cfg.stateCleanupDelayMs, 60_000)));
     this.cleanupTimer.unref();
+    this.purgeTimer = setInterval(() => void this.purgeRepartitionTopics(), cfg.repartitionPurgeIntervalMs);
+    this.purgeTimer.unref();
+  }
+
+  /** The TaskManager's view of this app. */
+  private managerHost(): TaskManagerHost {
+    return {
+      newTask: (id) => this.newTask(id),
+      lock: this.lock,
+      pause: (task) => this.pauseTask(task.id, true),
+      resume: (task) => this.pauseTask(task.id, false),
+      seek: (task) => this.seekToPosition(task),
+      requestRejoin: (reason) => this.requestRejoin(reason),
+      isActive: () => this.isActive() && !this.closingDown,
+      giveUp: (err) => this.giveUp(err),
+      fail: (err) => this.fail(err),
+      logger: this.config.logger,
+      emitCreated: (id) => this.emit('task.created', () => ({ taskId: id })),
+      emitRunning: (task) => this.emit('task.running', () => ({ taskId: task.id, restored: task.restoredRecords })),
+      emitRevoked: (id) => this.emit('task.revoked', () => ({ taskId: id })),
+      emitMigrated: (id, reason) => this.emit('task.migrated', () => ({ taskId: id, reason })),
+      emitError: (err, id) => this.emit('error', () => ({ error: err as Error, taskId: id })),
+      tasksChanged: () => {
+        if (!this.isActive() || this.closingDown) return;
+        this.setState(this.rejoinReason === undefined && this.manager.allRunning() ? 'RUNNING' : 'REBALANCING');
+      },
+    };
   }
 
   /**
@@ -212,7 +273,7 @@ export class KafkaStreams {
       rebalanceTimeout: Math.max(cfg.sessionTimeoutMs, 30_000),
       maxWaitTimeInMs: Math.min(cfg.commitIntervalMs, 500),
       allowAutoTopicCreation: false,
-      partitionAssigners: [taskAssignor({ tasks: () => layout.tasks, ownedTasks: () => [...this.tasks.keys()] })],
+      partitionAssigners: [taskAssignor({ tasks: () => layout.tasks, ownedTasks: () => this.manager.ids() })],
     });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => this.onAssignment(e.payload.memberAssignment, e.payload.memberId));
@@ -221,8 +282,8 @@ export class KafkaStreams {
       // Marker-only batches never reach eachBatch; their offsets still count as consumed.
       if (payload.batchSize !== 0) return;
       const id = this.taskIdFor(payload.topic, payload.partition);
-      const task = id === undefined ? undefined : this.tasks.get(id);
-      if (task?.phase === 'running' && payload.firstOffset !== null) {
+      const task = id === undefined ? undefined : this.manager.get(id);
+      if (task?.state === 'running' && payload.firstOffset !== null) {
         task.skipFilteredBatch(payload.topic, Number(payload.firstOffset), Number(payload.lastOffset));
       }
     });
@@ -260,19 +321,59 @@ export class KafkaStreams {
     }
   }
 
+  /** Pauses (or resumes) fetching a task's input partitions: paused while it starts. */
+  private pauseTask(id: string, pause: boolean): void {
+    const partitions = this.taskPartitions.get(id);
+    if (partitions === undefined || partitions.length === 0 || this.consumer === undefined) return;
+    const byTopic = partitions.map((p) => ({ topic: p.topic, partitions: [p.partition] }));
+    try {
+      if (pause) this.consumer.pause(byTopic);
+      else this.consumer.resume(byTopic);
+    } catch (e) {
+      // The consumer is being replaced: the new one starts unpaused and tasks seek when they run.
+      this.config.logger.warn(`could not ${pause ? 'pause' : 'resume'} task ${id}: ${(e as Error).message}`);
+    }
+  }
+
+  /**
+   * kafkajs has no enforceRebalance. The next eachBatch throws an error kafkajs treats as "the group
+   * is rebalancing", and its runner rejoins with our member id; if no batch arrives (no data), the
+   * consumer is replaced after a short wait, which rejoins as a new member.
+   */
+  private requestRejoin(reason: string): void {
+    if (this.rejoinReason !== undefined) return;
+    this.rejoinReason = reason;
+    this.setState('REBALANCING');
+    this.config.logger.warn(`rejoining the group: ${reason}`);
+    this.rejoinFallback = setTimeout(() => {
+      if (this.rejoinReason === undefined || !this.isActive() || this.closingDown) return;
+      this.config.logger.warn('no fetch arrived to rejoin from; starting a new consumer');
+      this.replaceConsumer(new Error(`rejoin requested: ${reason}`), true);
+    }, Math.max(2_000, this.config.commitIntervalMs * 4));
+  }
+
   /** Starts a new consumer after kafkajs gave up on the old one, retrying until brokerRetryTimeoutMs. */
-  private replaceConsumer(err: unknown): void {
-    if (this.giveUp(err)) {
+  private replaceConsumer(err: unknown, forRejoin = false): void {
+    const type = kafkaErrorType(err);
+    const fix = type === undefined ? undefined : CONFIG_ERRORS[type];
+    if (fix !== undefined) {
+      void this.fail(new ConfigError(`The broker rejected the consumer (${type}): ${fix}.`, { cause: err }));
+      return;
+    }
+    if (!forRejoin && this.giveUp(err)) {
       void this.fail(new StreamsError(`The consumer stopped and could not be restarted within brokerRetryTimeoutMs: ${(err as Error).message}`, { cause: err }));
       return;
     }
     this.config.logger.warn(`the consumer stopped (${(err as Error).message}); starting a new one`);
     const old = this.consumer;
-    setTimeout(() => {
-      if (!this.isActive() || old !== this.consumer) return;
-      void old?.disconnect().catch(() => undefined);
-      this.startConsumer().catch((e: unknown) => this.replaceConsumer(e));
-    }, 1_000);
+    setTimeout(
+      () => {
+        if (!this.isActive() || this.closingDown || old !== this.consumer) return;
+        void old?.disconnect().catch(() => undefined);
+        this.startConsumer().catch((e: unknown) => this.replaceConsumer(e));
+      },
+      forRejoin ? 0 : 1_000,
+    );
   }
 
   private taskIdFor(topic: string, partition: number): string | undefined {
@@ -281,12 +382,14 @@ export class KafkaStreams {
   }
 
   private onAssignment(assignment: Record<string, number[]>, memberId: string): void {
+    if (this.closingDown || !this.isActive()) return;
     // A new member id means the group had removed us (a zombie: frozen, or cut off longer than the
-    // session timeout) and others may have owned our tasks meanwhile. Nothing we hold can be trusted
-    // then: every task we still have is closed without committing and, if assigned again, started
-    // afresh (fence, read offsets, restore). With the same member id, tasks we keep were ours throughout.
+    // session timeout) and others may have owned our tasks meanwhile: every task we still have is
+    // closed without committing and, if assigned again, started afresh (fence, read offsets, restore).
     const rejoined = this.memberId !== undefined && memberId !== this.memberId;
     this.memberId = memberId;
+    this.rejoinReason = undefined;
+    if (this.rejoinFallback) clearTimeout(this.rejoinFallback);
     const wanted = new Set<string>();
     for (const [topic, partitions] of Object.entries(assignment)) {
       for (const p of partitions) {
@@ -294,37 +397,10 @@ export class KafkaStreams {
         if (id !== undefined) wanted.add(id);
       }
     }
-    for (const [id, task] of this.tasks) {
-      if (wanted.has(id) && !rejoined) continue;
-      this.tasks.delete(id);
-      this.emit('task.revoked', () => ({ taskId: id }));
-      this.closing.set(
-        id,
-        this.lock
-          .run(async () => {
-            await task.ready.catch(() => undefined);
-            if (rejoined) {
-              await task.closeDirty();
-              return;
-            }
-            // Clean if we can (a commit may still succeed before the new owner fences us), else dirty.
-            await task.closeClean().catch(async (err: unknown) => {
-              if (err instanceof TaskMigratedError) this.emit('task.migrated', () => ({ taskId: id, reason: err.message }));
-              await task.closeDirty();
-            });
-          })
-          .finally(() => this.closing.delete(id)),
-      );
-    }
-    const starting: Promise<void>[] = [];
-    for (const id of wanted) if (!this.tasks.has(id)) starting.push(this.startTask(id));
-    void Promise.allSettled(starting).then(() => {
-      if ([...this.tasks.values()].every((t) => t.phase === 'running')) this.setState('RUNNING');
-    });
-    if (starting.length === 0) this.setState('RUNNING');
+    this.manager.assign(wanted, rejoined);
   }
 
-  private startTask(id: string): Promise<void> {
+  private newTask(id: string): ActiveTask {
     const task = new ActiveTask(id, {
       config: this.config,
       topology: this.topology,
@@ -345,37 +421,23 @@ export class KafkaStreams {
         this.commitLatencyMax = Math.max(this.commitLatencyMax, r.latencyMs);
         this.emit('task.committed', () => ({ taskId: t.id, records: r.records, latencyMs: r.latencyMs, offsets: Object.fromEntries(t.lastCommitted) }));
       },
+      onOffsetReset: (t, r) => {
+        this.config.logger.warn(
+          `task ${t.id}: the committed offset ${r.from} of ${r.topic}-${t.partition} is outside the partition (retention or deleteRecords removed records it had not read); reset to ${r.to} by autoOffsetReset '${r.policy}'`,
+        );
+        this.emit('task.offset.reset', () => ({ taskId: t.id, ...r }));
+      },
     });
-    this.tasks.set(id, task);
-    this.emit('task.created', () => ({ taskId: id }));
-    const unregister = this.budget.register(task);
-    task.onClosed = unregister;
-    const previous = this.closing.get(id) ?? Promise.resolve();
-    task.ready = previous.then(() => task.start());
-    return task.ready.then(
-      () => {
-        if (this.tasks.get(id) !== task) return; // revoked while it was starting
-        // kafkajs may have fetched from offsets read before this task fenced its predecessor, or past
-        // records of an aborted commit: point it at the committed position.
-        this.seekToPosition(task);
-        this.emit('task.running', () => ({ taskId: id, restored: task.restoredRecords }));
-      },
-      async (err: unknown) => {
-        if (this.tasks.get(id) === task) this.tasks.delete(id);
-        await task.closeDirty();
-        if (this.current === 'PENDING_SHUTDOWN' || this.current === 'NOT_RUNNING') return;
-        if (isFencingError(err)) return; // someone else owns it now; the group will tell us
-        this.emit('error', () => ({ error: err as Error, taskId: id }));
-        if (this.giveUp(err)) {
-          await this.fail(err);
-          return;
-        }
-        this.config.logger.warn(`task ${id} failed to start, retrying: ${(err as Error).message}`);
-        await new Promise((r) => setTimeout(r, 500));
-        if (this.tasks.has(id) || !this.isActive()) return;
-        await this.startTask(id);
-      },
-    );
+    task.onClosed = this.budget.register(task);
+    return task;
+  }
+
+  /** A fetch was out of range (retention overtook a task): the task decides where to continue. */
+  private async onOutOfRange(topic: string, partition: number): Promise<number | undefined> {
+    const id = this.taskIdFor(topic, partition);
+    const task = id === undefined ? undefined : this.manager.get(id);
+    if (task === undefined || task.state !== 'running') return undefined;
+    return this.lock.run(() => task.resetOutOfRange(topic));
   }
 
   private isActive(): boolean {
@@ -391,19 +453,18 @@ export class KafkaStreams {
   }
 
   private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    if (!isRunning() || isStale()) return;
-    const id = this.taskIdFor(batch.topic, batch.partition);
-    const task = id === undefined ? undefined : this.tasks.get(id);
-    if (task === undefined) return;
-    try {
-      await task.ready;
-    } catch {
-      return;
+    if (!isRunning() || isStale() || this.closingDown) return;
+    if (this.rejoinReason !== undefined) {
+      // kafkajs' runner rejoins the group on this error type (our enforceRebalance).
+      throw Object.assign(new KafkaJSError(`rejoin requested: ${this.rejoinReason}`, { retriable: true }), { type: 'REBALANCE_IN_PROGRESS' });
     }
-    if (this.tasks.get(id!) !== task || task.phase !== 'running') return;
+    const id = this.taskIdFor(batch.topic, batch.partition);
+    const task = id === undefined ? undefined : this.manager.get(id);
+    // Never wait here for a task to start: its partitions are paused until it runs.
+    if (task === undefined || task.state !== 'running') return;
     this.lag.set(`${batch.topic}-${batch.partition}`, Number(batch.offsetLag()));
     await this.lock.run(async () => {
-      if (task.phase !== 'running') return;
+      if (task.state !== 'running' || this.manager.get(task.id) !== task) return;
       const before = task.processed;
       try {
         if (!task.processBatch(batch.topic, fetchedOffsetOf(batch), Number(batch.lastOffset()), batch.messages)) {
@@ -419,7 +480,7 @@ export class KafkaStreams {
       this.emit('task.processed', () => ({ taskId: task.id, topic: batch.topic, records: task.processed - before }));
       resolveOffset(batch.lastOffset());
       const now = this.config.clock();
-      if (this.budget.exceeded()) await this.commitTasks([...this.tasks.values()]);
+      if (this.budget.exceeded()) await this.commitTasks(this.manager.running());
       else if (now - task.lastCommitAt >= this.config.commitIntervalMs) await this.commitTasks([task]);
     });
     await heartbeat().catch(() => undefined);
@@ -427,10 +488,10 @@ export class KafkaStreams {
 
   /** Periodic: wall-clock punctuation, and commits of tasks whose interval has passed. */
   private async tick(): Promise<void> {
-    if (this.current !== 'RUNNING' && this.current !== 'REBALANCING') return;
+    if (!this.isActive() || this.closingDown) return;
     await this.lock.run(async () => {
       const now = this.config.clock();
-      const running = [...this.tasks.values()].filter((t) => t.phase === 'running');
+      const running = this.manager.running();
       for (const t of running) {
         try {
           t.punctuate(now);
@@ -447,7 +508,7 @@ export class KafkaStreams {
   private async commitTasks(tasks: readonly ActiveTask[]): Promise<void> {
     await Promise.all(
       tasks.map(async (task) => {
-        if (task.phase !== 'running') return;
+        if (task.state !== 'running') return;
         if (!task.commitNeeded()) {
           task.lastCommitAt = this.config.clock();
           return;
@@ -456,37 +517,40 @@ export class KafkaStreams {
           await task.commit();
           this.failureSince = undefined;
         } catch (err) {
-          await this.onCommitFailure(task, err);
+          await this.manager.onCommitFailure(task, err);
         }
       }),
     );
   }
 
-  private async onCommitFailure(task: ActiveTask, err: unknown): Promise<void> {
-    await task.closeDirty();
-    if (this.tasks.get(task.id) === task) this.tasks.delete(task.id);
-    if (err instanceof TaskMigratedError) {
-      // Another instance initialised this task's producer: we are the stale owner. Drop the task; when
-      // our consumer rejoins, onAssignment starts afresh whatever the group gives us.
-      this.config.logger.warn(err.message, { taskId: task.id });
-      this.emit('task.migrated', () => ({ taskId: task.id, reason: err.message }));
-      return;
+  /**
+   * Kafka Streams' repartition purge: records of repartition topics below the committed offsets are
+   * deleted (every repartitionPurgeIntervalMs), so that repartition topics, which keep records until
+   * they are read (retention.ms=-1), do not grow without bound.
+   */
+  private async purgeRepartitionTopics(): Promise<void> {
+    const admin = this.admin;
+    const repartition = this.layout?.repartitionTopics;
+    if (admin === undefined || repartition === undefined || repartition.size === 0 || !this.isActive()) return;
+    const byTopic = new Map<string, { partition: number; offset: string }[]>();
+    for (const task of this.manager.running()) {
+      for (const [topic, offset] of task.lastCommitted) {
+        if (!repartition.has(topic) || offset <= 0) continue;
+        let list = byTopic.get(topic);
+        if (list === undefined) byTopic.set(topic, (list = []));
+        list.push({ partition: task.partition, offset: String(offset) });
+      }
     }
-    this.emit('error', () => ({ error: err as Error, taskId: task.id }));
-    if (this.giveUp(err)) {
-      await this.fail(err);
-      return;
+    for (const [topic, partitions] of byTopic) {
+      await admin.deleteTopicRecords({ topic, partitions }).catch((e: unknown) => this.config.logger.warn(`purging ${topic} failed (retried next interval): ${(e as Error).message}`));
     }
-    // The transaction was aborted and the overlay dropped: restart the task from its committed offsets.
-    this.config.logger.warn(`commit of task ${task.id} failed (${(err as Error).message}); restarting it from the committed offsets`);
-    void this.startTask(task.id);
   }
 
   private async cleanStateDirs(): Promise<void> {
     await cleanUnownedTaskDirs({
       stateDir: this.config.stateDir,
       applicationId: this.config.applicationId,
-      ownedTaskIds: this.tasks.keys(),
+      ownedTaskIds: this.manager.ids(),
       delayMs: this.config.stateCleanupDelayMs,
       now: this.config.clock(),
     }).catch((e: unknown) => this.config.logger.warn(`state directory cleanup failed: ${(e as Error).message}`));
@@ -499,37 +563,45 @@ export class KafkaStreams {
     this.setState('ERROR');
     this.emit('error', () => ({ error }));
     this.stopTimers();
-    // Nothing of the failed transaction commits; the consumer stops so no further records are read.
-    void this.consumer?.stop().catch(() => undefined);
-    for (const t of this.tasks.values()) await t.closeDirty();
-    this.tasks.clear();
+    // Nothing of the failed transaction commits. Every connection and timer goes, so that the
+    // process can exit (or a supervisor restart it): an app in ERROR does not linger.
+    await this.manager.failAll();
+    await this.consumer?.disconnect().catch(() => undefined);
+    await this.global?.close();
+    await this.admin?.disconnect().catch(() => undefined);
   }
 
   private stopTimers(): void {
     if (this.timer) clearInterval(this.timer);
     if (this.cleanupTimer) clearInterval(this.cleanupTimer);
-    this.timer = this.cleanupTimer = undefined;
+    if (this.purgeTimer) clearInterval(this.purgeTimer);
+    if (this.rejoinFallback) clearTimeout(this.rejoinFallback);
+    this.timer = this.cleanupTimer = this.purgeTimer = this.rejoinFallback = undefined;
+    this.unregisterOutOfRange?.();
   }
 
-  /** Commits and checkpoints every task, leaves the group and disconnects. */
+  /**
+   * Commits and checkpoints every task, then leaves the group and disconnects. Commit first, leave
+   * after: leaving first lets the new owner fence the final commits.
+   */
   async close(opts: { timeoutMs?: number } = {}): Promise<void> {
     if (this.current === 'NOT_RUNNING' || this.current === 'PENDING_SHUTDOWN') return;
+    const wasStarted = this.current !== 'CREATED';
+    this.closingDown = true;
     this.setState('PENDING_SHUTDOWN');
     this.stopTimers();
     const work = (async () => {
-      await this.consumer?.stop().catch(() => undefined);
-      await this.lock.run(async () => {
-        for (const t of this.tasks.values()) {
-          await t.ready?.catch(() => undefined);
-          await t.closeClean().catch(async (e: unknown) => {
-            this.config.logger.warn(`task ${t.id} could not commit on close: ${(e as Error).message}`);
-            await t.closeDirty();
-          });
+      if (!wasStarted) return;
+      const consumer = this.consumer;
+      if (consumer !== undefined && this.layout !== undefined) {
+        try {
+          consumer.pause(this.layout.sourceTopics.map((topic) => ({ topic })));
+        } catch {
+          /* not running */
         }
-        this.tasks.clear();
-      });
-      await Promise.allSettled(this.closing.values());
-      await this.consumer?.disconnect().catch(() => undefined);
+      }
+      await this.manager.closeAll();
+      await consumer?.disconnect().catch(() => undefined);
       await this.global?.close();
       await this.admin?.disconnect().catch(() => undefined);
     })();
@@ -552,7 +624,7 @@ export class KafkaStreams {
     const elapsed = Math.max(1, this.config.clock() - this.startedAt) / 1000;
     return {
       state: this.current,
-      tasks: [...this.tasks.keys()].sort(),
+      tasks: this.manager.ids().sort(),
       recordsProcessed: this.processedTotal,
       recordsPerSecond: this.processedTotal / elapsed,
       commits: this.commits,
@@ -561,4 +633,26 @@ export class KafkaStreams {
       lag: Object.fromEntries(this.lag),
     };
   }
+}
+
+/** admin.connect(), bounded: kafkajs' own retries would otherwise decide how long start() waits. */
+async function connectWithin(admin: Admin, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        admin.connect(),
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('timed out')), Math.max(1, deadline - Date.now())))),
+      ]);
+      return;
+    } catch (e) {
+      last = e;
+    } finally {
+      clearTimeout(timer);
+    }
+    await new Promise((r) => setTimeout(r, Math.min(1_000, Math.max(0, deadline - Date.now()))));
+  }
+  throw last instanceof Error ? last : new Error(String(last ?? 'timed out'));
 }

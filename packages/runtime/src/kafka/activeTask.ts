@@ -27,9 +27,69 @@ export interface ActiveTaskDeps {
   readonly onRecordDropped: (event: RecordDroppedEvent) => void;
   /** Called after every successful commit (interval, early, or on close). */
   readonly onCommitted: (task: ActiveTask, result: CommitResult) => void;
+  /** A committed offset outside its partition, reset by autoOffsetReset at start. */
+  readonly onOffsetReset: (task: ActiveTask, reset: OffsetReset) => void;
 }
 
-export type TaskPhase = 'created' | 'initializing' | 'running' | 'closed';
+/**
+ * THE TASK LIFECYCLE. One table says which move is allowed from which state, and who makes it.
+ *
+ *   created   -> restoring  (manager: the group assigned the task and the manager started it)
+ *   restoring -> running    (init: producer initialised, offsets read, stores restored)
+ *   running   -> suspended  (revoke / shutdown: no more processing; the final commit runs)
+ *   any live  -> closed     (revoke, shutdown, a failed start or commit, fencing, a fatal error)
+ *
+ * Only the TaskManager creates tasks, and only for tasks in the group's current assignment; a task
+ * that failed or was fenced is never restarted in place: a new instance is created by the manager
+ * (and only if the group still assigns it), after the old one has released its state directory.
+ */
+export type TaskState = 'created' | 'restoring' | 'running' | 'suspended' | 'closed';
+export type TaskMover = 'manager' | 'init' | 'revoke' | 'shutdown' | 'start-failure' | 'commit-failure' | 'fencing' | 'fatal';
+
+export const TASK_TRANSITIONS: Readonly<Record<TaskState, Readonly<Partial<Record<TaskState, readonly TaskMover[]>>>>> = {
+  created: { restoring: ['manager'], closed: ['revoke', 'shutdown', 'fatal'] },
+  restoring: { running: ['init'], closed: ['revoke', 'shutdown', 'start-failure', 'fencing', 'fatal'] },
+  running: { suspended: ['revoke', 'shutdown'], closed: ['revoke', 'shutdown', 'commit-failure', 'fencing', 'fatal'] },
+  suspended: { closed: ['revoke', 'shutdown', 'commit-failure', 'fencing', 'fatal'] },
+  closed: {},
+};
+
+/** A move the lifecycle table does not have: a bug in the runtime, never a user error. */
+export class IllegalTaskTransitionError extends Error {
+  constructor(taskId: string, from: TaskState, to: TaskState, by: TaskMover) {
+    super(`task ${taskId}: ${from} -> ${to} by ${by} is not a legal move of the task lifecycle`);
+    this.name = 'IllegalTaskTransitionError';
+  }
+}
+
+/** Offset metadata committed with the input offsets: the task's stream time (Kafka Streams keeps partition time there). */
+export function encodeOffsetMetadata(streamTime: number): string {
+  return JSON.stringify({ v: 1, streamTime });
+}
+
+export function decodeOffsetMetadata(metadata: string | null | undefined): number | undefined {
+  if (typeof metadata !== 'string' || metadata.length === 0) return undefined;
+  try {
+    const m = JSON.parse(metadata) as { v?: unknown; streamTime?: unknown };
+    return m.v === 1 && typeof m.streamTime === 'number' && Number.isFinite(m.streamTime) ? m.streamTime : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export class TaskClosedWhileStartingError extends Error {
+  constructor(taskId: string) {
+    super(`task ${taskId} was closed while it was starting`);
+    this.name = 'TaskClosedWhileStartingError';
+  }
+}
+
+export interface OffsetReset {
+  readonly topic: string;
+  readonly from: number;
+  readonly to: number;
+  readonly policy: 'earliest' | 'latest';
+}
 
 const errorHeaders = (err: unknown, node: string): Record<string, string> => ({
   'vltava.error.message': err instanceof Error ? err.message.slice(0, 1000) : String(err).slice(0, 1000),
@@ -41,11 +101,14 @@ export class ActiveTask {
   readonly id: string;
   readonly partition: number;
   readonly subtopology: number;
-  phase: TaskPhase = 'created';
+  private current: TaskState = 'created';
   /** Next offset to process per input topic: records below it were already committed. */
   readonly position = new Map<string, number>();
   /** Resolves when the task is ready to process (init done). */
-  ready!: Promise<void>;
+  ready: Promise<void> = Promise.resolve();
+  /** Resolves once the task released everything it holds (its state directory lock included). */
+  readonly closed: Promise<void>;
+  private markReleased!: () => void;
   lastCommitAt = 0;
   /** Records processed since the task started (metrics). */
   processed = 0;
@@ -69,6 +132,18 @@ export class ActiveTask {
     const { subtopology, partition } = parseTaskId(taskId);
     this.subtopology = subtopology;
     this.partition = partition;
+    this.closed = new Promise((resolve) => (this.markReleased = resolve));
+  }
+
+  get state(): TaskState {
+    return this.current;
+  }
+
+  /** Moves the task through the lifecycle table; an illegal move throws (a runtime bug). */
+  moveTo(to: TaskState, by: TaskMover): void {
+    const allowed = TASK_TRANSITIONS[this.current][to];
+    if (allowed === undefined || !allowed.includes(by)) throw new IllegalTaskTransitionError(this.id, this.current, to, by);
+    this.current = to;
   }
 
   get exactlyOnce(): boolean {
@@ -80,9 +155,12 @@ export class ActiveTask {
     return this.task?.inputTopics() ?? [];
   }
 
+  /** created -> restoring -> running. Only the TaskManager calls this, once. */
   start(): Promise<void> {
-    this.phase = 'initializing';
-    this.ready = this.init();
+    this.moveTo('restoring', 'manager');
+    this.ready = this.init().then(() => {
+      if (this.current === 'restoring') this.moveTo('running', 'init');
+    });
     return this.ready;
   }
 
@@ -131,26 +209,87 @@ export class ActiveTask {
       globalStores: this.deps.globalStores,
       onRecordDropped: this.deps.onRecordDropped,
     });
-    const committed = await admin.fetchOffsets({ groupId: config.applicationId, topics: this.task.inputTopics() });
+    this.throwIfClosed();
+    const inputTopics = this.task.inputTopics();
+    const committed = await admin.fetchOffsets({ groupId: config.applicationId, topics: inputTopics });
+    let streamTime: number | undefined;
     for (const t of committed) {
       const p = t.partitions.find((x) => x.partition === this.partition);
       const offset = p === undefined ? -1 : Number(p.offset);
-      this.position.set(t.topic, offset);
-      this.committedPosition.set(t.topic, offset);
+      const bounds = await this.bounds(t.topic);
+      // The task's position is always a real offset of the partition: with no committed offset it is
+      // where autoOffsetReset puts it (so a failed first commit rewinds there), and a committed offset
+      // outside [log start, end] (retention deleted it, the topic was recreated) is reset by policy.
+      let start = offset;
+      if (offset < 0) start = config.autoOffsetReset === 'earliest' ? bounds.low : bounds.high;
+      else if (offset < bounds.low || offset > bounds.high) {
+        start = config.autoOffsetReset === 'earliest' ? bounds.low : bounds.high;
+        this.deps.onOffsetReset(this, { topic: t.topic, from: offset, to: start, policy: config.autoOffsetReset });
+      }
+      this.position.set(t.topic, start);
+      this.committedPosition.set(t.topic, start);
+      const st = decodeOffsetMetadata(p?.metadata);
+      if (st !== undefined && (streamTime === undefined || st > streamTime)) streamTime = st;
     }
+    // Stream time as of the last commit: late-record decisions after a restart or a move are the
+    // same as in a run without one.
+    if (streamTime !== undefined && streamTime > this.task.streamTime) this.task.streamTime = streamTime;
     // 3. Restore: checkpoint + 1 .. end of each changelog (read_committed).
     const reader = new KafkaChangelogReader({ kafka, admin, applicationId: config.applicationId });
     const listener = this.deps.restoreListener;
     await this.stores.restore(reader, {
       onRestoreStart: (p) => listener.onRestoreStart?.(p),
-      onBatchRestored: (p) => listener.onBatchRestored?.(p),
+      onBatchRestored: (p) => {
+        this.throwIfClosed();
+        listener.onBatchRestored?.(p);
+      },
       onRestoreEnd: (p) => {
         this.restoredRecords += p.restored;
         listener.onRestoreEnd?.(p);
       },
     });
     this.lastCommitAt = config.clock();
-    this.phase = 'running';
+  }
+
+  /** A task closed while it was starting stops starting (a revoked task must not restore on). */
+  private throwIfClosed(): void {
+    if (this.current === 'closed') throw new TaskClosedWhileStartingError(this.id);
+  }
+
+  /**
+   * Log start and end offsets of this task's partition of `topic`. Right after topics are created,
+   * or while leadership moves, ListOffsets answers NOT_LEADER / UNKNOWN_TOPIC and kafkajs' admin can
+   * fail with a TypeError from a metadata race: retried here for a few seconds with fresh metadata.
+   */
+  private async bounds(topic: string): Promise<{ low: number; high: number }> {
+    let backoff = 50;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const all = await this.deps.admin.fetchTopicOffsets(topic);
+        const p = all?.find((x) => x.partition === this.partition);
+        if (p === undefined) throw new Error(`topic ${topic} has no partition ${this.partition} in the broker's answer`);
+        return { low: Number(p.low), high: Number(p.high) };
+      } catch (e) {
+        if (attempt >= 10) throw e;
+        this.throwIfClosed();
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(backoff * 2, 1_000);
+      }
+    }
+  }
+
+  /**
+   * The position of `topic` fell outside its partition while running (retention deleted records
+   * the task had not read yet): reset it by autoOffsetReset. Returns the new position.
+   */
+  async resetOutOfRange(topic: string): Promise<number> {
+    const bounds = await this.bounds(topic);
+    const from = this.position.get(topic) ?? -1;
+    const to = this.deps.config.autoOffsetReset === 'earliest' ? bounds.low : bounds.high;
+    if (from >= bounds.low && from <= bounds.high) return from; // in range now (a stale error)
+    this.position.set(topic, to);
+    this.deps.onOffsetReset(this, { topic, from, to, policy: this.deps.config.autoOffsetReset });
+    return to;
   }
 
   /**
@@ -162,7 +301,7 @@ export class ActiveTask {
   processBatch(topic: string, fetchedOffset: number, lastOffset: number, messages: readonly KafkaMessage[]): boolean {
     const task = this.task!;
     let from = this.position.get(topic) ?? -1;
-    if (from >= 0 && fetchedOffset > from) return false;
+    if (fetchedOffset > from) return false;
     const handler = this.deps.config.processingExceptionHandler;
     for (const m of messages) {
       const offset = Number(m.offset);
@@ -205,20 +344,23 @@ export class ActiveTask {
    */
   skipFilteredBatch(topic: string, firstOffset: number, lastOffset: number): void {
     const from = this.position.get(topic);
-    if (from === undefined || (from >= 0 && firstOffset > from)) return;
+    if (from === undefined || firstOffset > from) return;
     if (lastOffset + 1 > from) this.position.set(topic, lastOffset + 1);
   }
 
   private positionMoved(): boolean {
-    for (const [topic, offset] of this.position) if (offset >= 0 && this.committedPosition.get(topic) !== offset) return true;
+    for (const [topic, offset] of this.position) if (this.committedPosition.get(topic) !== offset) return true;
     return false;
   }
 
-  /** The input offsets to commit: the position of every input partition read so far. */
+  /** The input offsets to commit: the position of every input partition. */
   private committableOffsets(): Map<string, number> {
-    const out = new Map<string, number>();
-    for (const [topic, offset] of this.position) if (offset >= 0) out.set(topic, offset);
-    return out;
+    return new Map(this.position);
+  }
+
+  /** The task's stream time (-1 before any record). */
+  streamTime(): number {
+    return this.task?.streamTime ?? -1;
   }
 
   /** Fires due wall-clock punctuators. */
@@ -232,7 +374,7 @@ export class ActiveTask {
 
   /** Overlays and caches, plus an estimate of the buffered output records, for the memory cap. */
   pendingBytes(): number {
-    if (this.phase === 'closed') return 0;
+    if (this.current === 'closed') return 0;
     return (this.stores?.pendingBytes() ?? 0) + this.buffer.length * 128;
   }
 
@@ -252,6 +394,7 @@ export class ActiveTask {
         return (offsets = this.committableOffsets());
       },
       partition: this.partition,
+      metadata: encodeOffsetMetadata(task.streamTime),
       commitConsumerOffsets,
       faultInjection: this.deps.config.faultInjection,
     });
@@ -263,29 +406,48 @@ export class ActiveTask {
     return result;
   }
 
-  /** Closes after a final commit. Throws if the commit fails (the caller then closes dirty). */
-  async closeClean(): Promise<void> {
-    if (this.phase === 'running' && this.commitNeeded()) await this.commit();
-    await this.release();
+  /**
+   * running -> suspended -> closed, with the final commit in between. Run it under the instance lock.
+   * Throws if the commit fails (the task is then suspended: the caller closes it dirty). The
+   * resources are released by closeDirty/release afterwards, outside the lock.
+   */
+  async closeCleanCommit(by: 'revoke' | 'shutdown'): Promise<void> {
+    if (this.current !== 'running') return;
+    this.moveTo('suspended', by);
+    if (this.commitNeeded()) await this.commit();
+    this.moveTo('closed', by);
   }
 
-  /** Closes without committing: uncommitted work is dropped (LevelDB untouched), the lock released. */
-  async closeDirty(): Promise<void> {
+  /** -> closed, dropping uncommitted work (LevelDB untouched). Synchronous: run it under the lock. */
+  abandon(by: TaskMover): void {
+    if (this.current === 'closed') return;
+    this.moveTo('closed', by);
     this.buffer.length = 0;
     try {
       this.stores?.abort();
     } catch {
       /* closing anyway */
     }
+  }
+
+  /** -> closed without committing (if not closed yet), then releases the stores, lock and producer. */
+  async closeDirty(by: TaskMover): Promise<void> {
+    this.abandon(by);
     await this.release();
   }
 
   /** Called once when the task is released (the runtime unregisters it from the memory budget). */
   onClosed: (() => void) | undefined;
+  private releasing: Promise<void> | undefined;
 
-  private async release(): Promise<void> {
-    if (this.phase === 'closed') return;
-    this.phase = 'closed';
+  private release(): Promise<void> {
+    this.releasing ??= this.doRelease().finally(() => this.markReleased());
+    return this.releasing;
+  }
+
+  private async doRelease(): Promise<void> {
+    // A start still in progress (restoring) must end before its stores and producer go away.
+    await this.ready.catch(() => undefined);
     this.onClosed?.();
     try {
       this.task?.close();

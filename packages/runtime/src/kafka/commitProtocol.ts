@@ -44,8 +44,10 @@ export interface CommitContext {
   /** Step 0: flush caches, return the input offsets to commit (topic -> next offset). */
   prepare(): ReadonlyMap<string, number>;
   readonly partition: number;
+  /** Committed with every input offset: the task's stream time (see ActiveTask.encodeOffsetMetadata). */
+  readonly metadata: string;
   /** At-least-once: commit input offsets through the consumer. */
-  commitConsumerOffsets(offsets: { topic: string; partition: number; offset: string }[]): Promise<void>;
+  commitConsumerOffsets(offsets: { topic: string; partition: number; offset: string; metadata: string }[]): Promise<void>;
   readonly faultInjection: ((point: CommitPoint, taskId: string) => void) | undefined;
 }
 
@@ -116,7 +118,7 @@ export async function commitTask(ctx: CommitContext): Promise<CommitResult> {
   // 0. Flush caches; take the offsets and the records of this commit.
   const offsets = ctx.prepare();
   const records = ctx.buffer.splice(0);
-  const offsetTopics = [...offsets].map(([topic, offset]) => ({ topic, partitions: [{ partition: ctx.partition, offset: String(offset) }] }));
+  const offsetTopics = [...offsets].map(([topic, offset]) => ({ topic, partitions: [{ partition: ctx.partition, offset: String(offset), metadata: ctx.metadata }] }));
   fault?.('before-send', ctx.taskId);
 
   if (ctx.exactlyOnce) {
@@ -150,7 +152,7 @@ export async function commitTask(ctx: CommitContext): Promise<CommitResult> {
     checkpoints = await sendChunked((topicMessages) => ctx.producer.sendBatch({ topicMessages, acks: -1 }), records, ctx.changelogStores, ctx.partition);
     fault?.('after-send', ctx.taskId);
     if (offsetTopics.length > 0) {
-      await ctx.commitConsumerOffsets(offsetTopics.flatMap((t) => t.partitions.map((p) => ({ topic: t.topic, partition: p.partition, offset: p.offset }))));
+      await ctx.commitConsumerOffsets(offsetTopics.flatMap((t) => t.partitions.map((p) => ({ topic: t.topic, partition: p.partition, offset: p.offset, metadata: p.metadata }))));
     }
     fault?.('after-offsets', ctx.taskId);
   } catch (err) {

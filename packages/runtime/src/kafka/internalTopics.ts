@@ -17,7 +17,17 @@ export interface TopicLayout {
   readonly sourceTopics: string[];
   /** Task count per sub-topology. */
   readonly taskCounts: readonly number[];
+  /** The repartition topics (full names): purged below the committed offsets. */
+  readonly repartitionTopics: ReadonlySet<string>;
 }
+
+/**
+ * Repartition topics keep every record until the app has read it (Kafka Streams, KIP-284): time
+ * retention is judged on record timestamps, so a backfill of old events, or a consumer that falls
+ * behind, would otherwise lose records before they are read. The app deletes what it has committed
+ * (KafkaStreams' repartition purge) instead.
+ */
+const REPARTITION_CONFIG: Readonly<Record<string, string>> = { 'cleanup.policy': 'delete', 'retention.ms': '-1' };
 
 async function existingPartitions(admin: Admin, topics: readonly string[]): Promise<Map<string, number>> {
   const existing = new Set(await admin.listTopics());
@@ -34,7 +44,7 @@ export async function prepareTopics(
   admin: Admin,
   topology: Topology,
   applicationId: string,
-  opts: { replicationFactor: number; extraSinkTopics?: readonly string[] },
+  opts: { replicationFactor: number; extraSinkTopics?: readonly string[]; warn?: (message: string) => void },
 ): Promise<TopicLayout> {
   const internal = topology.internalTopics(applicationId);
   const userSources = [...new Set(topology.sourceTopics())];
@@ -65,6 +75,7 @@ export async function prepareTopics(
   const partitions = new Map<string, number>([...known, ...plan.topics]);
 
   const toCreate: { topic: string; numPartitions: number; replicationFactor: number; configEntries: { name: string; value: string }[] }[] = [];
+  const existingRepartition: string[] = [];
   for (const t of internal) {
     const want = plan.topics.get(t.name);
     if (want === undefined || want === 0) {
@@ -76,9 +87,10 @@ export async function prepareTopics(
         topic: t.name,
         numPartitions: want,
         replicationFactor: opts.replicationFactor,
-        configEntries: Object.entries(t.config).map(([name, value]) => ({ name, value })),
+        configEntries: Object.entries(t.kind === 'repartition' ? { ...t.config, ...REPARTITION_CONFIG } : t.config).map(([name, value]) => ({ name, value })),
       });
-    } else if (have !== want) {
+    } else if (t.kind === 'repartition') existingRepartition.push(t.name);
+    if (have !== undefined && have !== want) {
       throw new ConfigError(
         `Internal topic "${t.name}" has ${have} partitions but the app needs ${want}. The input topics changed size: reset the application (docs/runtime.md, "Resetting an application") so that its internal topics are recreated.`,
       );
@@ -88,6 +100,7 @@ export async function prepareTopics(
     await admin.createTopics({ topics: toCreate, waitForLeaders: false });
     await awaitLeaders(admin, toCreate.map((t) => t.topic));
   }
+  if (existingRepartition.length > 0) await checkRepartitionRetention(admin, existingRepartition, opts.warn);
 
   const tasks: TaskRef[] = [];
   topology.subtopologies.forEach((s, i) => {
@@ -99,7 +112,25 @@ export async function prepareTopics(
     }
   });
   const sourceTopics = [...new Set(topology.subtopologies.flatMap((s) => s.sources.map((t) => topicName(t, applicationId))))];
-  return { tasks, partitions, sourceTopics, taskCounts };
+  const repartitionTopics = new Set(internal.filter((t) => t.kind === 'repartition').map((t) => t.name));
+  return { tasks, partitions, sourceTopics, taskCounts, repartitionTopics };
+}
+
+/** Existing repartition topics created with time retention (by an older Vltava, or by hand) are reported. */
+async function checkRepartitionRetention(admin: Admin, topics: readonly string[], warn: ((message: string) => void) | undefined): Promise<void> {
+  const described = await admin.describeConfigs({
+    resources: topics.map((name) => ({ type: 2 /* TOPIC */, name, configNames: ['retention.ms'] })),
+    includeSynonyms: false,
+  });
+  for (const r of described.resources) {
+    const retention = r.configEntries.find((e) => e.configName === 'retention.ms')?.configValue;
+    if (retention !== undefined && retention !== '-1') {
+      warn?.(
+        `repartition topic ${r.resourceName} has retention.ms=${retention}: records older than that (by timestamp) can be deleted before the app reads them. ` +
+          `Set it to -1: kafka-configs.sh --alter --entity-type topics --entity-name ${r.resourceName} --add-config retention.ms=-1 (the app purges what it has read).`,
+      );
+    }
+  }
 }
 
 /** kafkajs' own waitForLeaders does not retry UNKNOWN_TOPIC_OR_PARTITION, which KRaft brokers answer at first. */

@@ -18,8 +18,9 @@ const cfg = JSON.parse(process.argv[2] ?? '{}') as ChildConfig;
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
 let hits = 0;
 const crashAt = cfg.crashAt;
+const { input: _input, output: _output, crashAt: _crashAt, ...streamsConfig } = cfg;
 const app = new KafkaStreams(wordCountTopology(cfg.input, cfg.output), {
-  ...cfg,
+  ...streamsConfig,
   kafka: process.env.CHILD_KAFKA_LOG ? { logLevel: 4 } : {},
   faultInjection: crashAt
     ? (point, taskId) => {

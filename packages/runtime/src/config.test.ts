@@ -1,0 +1,27 @@
+import test from 'ava';
+import { ConfigError } from '@vltava/dsl';
+import { resolveConfig, type StreamsConfig } from './config.js';
+
+const base: StreamsConfig = { applicationId: 'app', brokers: ['127.0.0.1:9092'] };
+
+test('an unknown or misspelled config key is an error that names the key and suggests the right one', (t) => {
+  const err = t.throws(() => resolveConfig({ ...base, commitIntervalMS: 50 } as unknown as StreamsConfig), { instanceOf: ConfigError });
+  t.regex(err!.message, /Unknown config key "commitIntervalMS" \(did you mean "commitIntervalMs"\?\)/);
+  const two = t.throws(() => resolveConfig({ ...base, sesionTimeoutMs: 1, fooBarBaz: 2 } as unknown as StreamsConfig), { instanceOf: ConfigError });
+  t.regex(two!.message, /keys "sesionTimeoutMs" \(did you mean "sessionTimeoutMs"\?\), "fooBarBaz"/);
+});
+
+test('an invalid deserializationExceptionHandler is rejected at construction (it used to make every commit fail with "Invalid topic")', (t) => {
+  const err = t.throws(() => resolveConfig({ ...base, deserializationExceptionHandler: 'skip' as never }), { instanceOf: ConfigError });
+  t.regex(err!.message, /deserializationExceptionHandler must be 'fail', 'log-and-continue' or \{ deadLetterTopic/);
+  t.throws(() => resolveConfig({ ...base, deserializationExceptionHandler: { deadLetterTopic: '' } }), { instanceOf: ConfigError });
+  t.is(resolveConfig({ ...base, deserializationExceptionHandler: 'log-and-continue' }).deserializationExceptionHandler, 'log-and-continue');
+});
+
+test('every documented key resolves, with its default', (t) => {
+  const c = resolveConfig(base);
+  t.is(c.repartitionPurgeIntervalMs, 30_000);
+  t.is(c.commitIntervalMs, 100);
+  t.throws(() => resolveConfig({ ...base, repartitionPurgeIntervalMs: 0 }), { instanceOf: ConfigError, message: /repartitionPurgeIntervalMs must be an integer >= 1/ });
+  t.throws(() => resolveConfig({ ...base, clock: 5 as never }), { instanceOf: ConfigError, message: /clock must be a function/ });
+});
