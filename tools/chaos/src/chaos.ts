@@ -67,6 +67,8 @@ export interface ChaosOptions {
   readonly kinds?: readonly FaultKind[];
   /** Go on until each of these kinds was injected at least this many times. */
   readonly minPerKind?: Partial<Record<FaultKind, number>>;
+  /** How long a fault's recovery (every task committing again) may take before it is reported as none (default 60 s). */
+  readonly recoveryLimitMs?: number;
   /** How long the group may take to commit to the end of its inputs after the faults (default 180 s). */
   readonly catchUpMs?: number;
   readonly log?: (line: string) => void;
@@ -84,6 +86,8 @@ export interface ChaosReport {
   readonly recordsVerified: number;
   readonly recovery: { readonly count: number; readonly minMs: number; readonly medianMs: number; readonly maxMs: number };
   readonly violations: readonly string[];
+  /** Faults after which some task did not commit again within the recovery limit. */
+  readonly noRecovery: readonly string[];
   /** The client whose reading was checked, and whether kafkajs read the same. */
   readonly verifier: string;
   readonly ok: boolean;
@@ -111,6 +115,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   };
   process.once('exit', onExit);
   const violations: string[] = [];
+  /** Faults after which some task did not commit again within the limit (reported, not violations). */
+  const noRecovery: string[] = [];
   const faults: Fault[] = [];
   const everyInstance: Instance[] = [];
   let started = 0;
@@ -222,12 +228,15 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const tf = Date.now();
     const elapsedS = (): number => Math.round((Date.now() - tf) / 100) / 10;
 
+    const recoveryLimitMs = opts.recoveryLimitMs ?? 60_000;
     const recovered = async (fault: Fault, since: number): Promise<void> => {
       try {
-        await waitFor(() => taskIds.every((t) => (lastCommit.get(t) ?? 0) > since), 'every task committing again', 60_000);
+        await waitFor(() => taskIds.every((t) => (lastCommit.get(t) ?? 0) > since), 'every task committing again', recoveryLimitMs);
         fault.recoveryMs = Math.max(...taskIds.map((t) => lastCommit.get(t)! - since));
       } catch {
-        log(`  ! no recovery within 60 s after ${fault.kind} ${fault.target}; owners: ${[...owners()].join(',')}`);
+        const stale = taskIds.filter((t) => (lastCommit.get(t) ?? 0) <= since);
+        log(`  ! no recovery within ${recoveryLimitMs / 1000} s after ${fault.kind} ${fault.target}: ${stale.join(',')} not committing; owners: ${[...owners()].join(',') || 'none'}`);
+        noRecovery.push(`${fault.kind} ${fault.target} at ${fault.atS} s: tasks ${stale.join(',')} did not commit again within ${recoveryLimitMs / 1000} s`);
       }
     };
     let brokerRestarted = !(opts.brokerRestart ?? true);
@@ -240,7 +249,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const hardStop = tf + opts.durationMs * 2 + 120_000;
     while ((Date.now() - tf < opts.durationMs || faults.length < opts.minFaults || perKindShort()) && Date.now() < hardStop) {
       // Start each fault from a healthy group: every task owned and committing.
-      await waitFor(() => taskIds.every((t) => owners().has(t)), 'all tasks owned', 90_000).catch(() => log('  ! not every task owned after 90 s'));
+      await waitFor(() => taskIds.every((t) => owners().has(t)), 'all tasks owned', recoveryLimitMs * 1.5).catch(() => log(`  ! not every task owned after ${(recoveryLimitMs * 1.5) / 1000} s: ${taskIds.filter((t) => !owners().has(t)).join(',')} not running anywhere`));
       let kind: FaultKind = plan[k % plan.length]!;
       if (!brokerRestarted && Date.now() - tf > opts.durationMs / 2) kind = 'broker-restart';
       else k++; // the broker restart takes no kind's turn
@@ -454,6 +463,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       recordsVerified: report.journalEntries + report.balanceUpdates + report.rejectionRecords,
       recovery: { count: rec.length, minMs: rec[0] ?? 0, medianMs: rec[Math.floor(rec.length / 2)] ?? 0, maxMs: rec.at(-1) ?? 0 },
       violations,
+      noRecovery,
       verifier: `${kcat.replace(/^Version /, 'kcat ').replace(/ \(.*$/, '')} (kafkajs ${readerDiffs.length === 0 ? 'agrees' : `differs on ${readerDiffs.length}`})`,
       ok: violations.length === 0,
     };
@@ -484,6 +494,7 @@ export function formatReport(r: ChaosReport): string {
     `| recovery (fault → every task committing again) | min ${r.recovery.minMs} ms, median ${r.recovery.medianMs} ms, max ${r.recovery.maxMs} ms (${r.recovery.count} faults) |`,
   ];
   if (r.violations.length > 0) lines.push('', 'Violations:', '', ...r.violations.map((v) => `- ${v}`));
+  if (r.noRecovery.length > 0) lines.push('', 'No recovery within the limit:', '', ...r.noRecovery.map((v) => `- ${v}`));
   lines.push('', '| # | at | fault | target | detail | recovery |', '| --- | --- | --- | --- | --- | --- |');
   r.faults.forEach((f, i) => lines.push(`| ${i + 1} | ${f.atS.toFixed(1)} s | ${f.kind} | ${f.target} | ${f.detail} | ${f.recoveryMs === undefined ? '—' : `${f.recoveryMs} ms`} |`));
   return lines.join('\n');

@@ -7,6 +7,7 @@
  *   options: --duration <s>  --faults <n>  --seed <n>  --instances <1-3>  --rate <commands/s>  --report <file>
  *            --kinds sigkill,commit-point,zombie,commit-error,network,fence,retention  --no-broker-restart
  *            --catch-up <s> (how long the group may take to catch up after the faults; default 180)
+ *            --recovery <s> (how long a fault's recovery may take before it is reported as none; default 60)
  * Verifies with kcat (librdkafka) and kafkajs, both read_committed; kcat must be installed.
  * Exits 1 on any violation. Needs Java 17+ (the broker is started from the jars, see docs/local-kafka.md).
  */
@@ -59,6 +60,7 @@ const report = await runChaos({
   rate: num('rate', 300),
   kinds: plan,
   catchUpMs: num('catch-up', 180) * 1000,
+  recoveryLimitMs: num('recovery', 60) * 1000,
   brokerRestart: !args.includes('--no-broker-restart'),
 });
 const md = formatReport(report);
