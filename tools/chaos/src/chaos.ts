@@ -16,7 +16,9 @@
  *   - fence:         a foreign transactional producer initialises a task's transactional id
  *                    `<appId>-<taskId>` (begin + abort a transaction), fencing the owner;
  *   - retention:     deleteRecords on an input partition (commands or the credits repartition topic)
- *                    below the group's committed offset, as retention would in a backfill: must lose nothing.
+ *                    below the group's committed offset, as retention would in a backfill (every other
+ *                    time followed by kill -9 of the task's owner, so it restarts at the new log
+ *                    start): must lose nothing.
  * Killed instances come back after a random pause (0–3 s), so 1, 2 or 3 instances run at a time,
  * and restart on their old state directory (a crash must not need a state wipe).
  * Then everything catches up, and the journal, balances and rejections are read read_committed by
@@ -376,7 +378,13 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         }
         const at = Date.now();
         await admin.deleteTopicRecords({ topic, partitions: [{ partition, offset: String(committed) }] });
-        fault = { kind, atS: elapsedS(), target: `${topic.replace(applicationId, '<app>')}/${partition}`, detail: `deleted offsets ${low}..${committed - 1} (below the committed ${committed})` };
+        // Every other time the owner is also killed, so that its task restarts exactly at the new log start.
+        const owner = rnd(2) === 0 ? live().find((i) => i.tasks().has(`0_${partition}`)) : undefined;
+        if (owner !== undefined) {
+          owner.signal('SIGKILL');
+          await owner.exited;
+        }
+        fault = { kind, atS: elapsedS(), target: `${topic.replace(applicationId, '<app>')}/${partition}`, detail: `deleted offsets ${low}..${committed - 1} (below the committed ${committed})${owner ? `, then kill -9 of the owner ${owner.name}` : ''}` };
         faults.push(fault);
         await recovered(fault, at);
       } else {
