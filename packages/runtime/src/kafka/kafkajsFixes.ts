@@ -340,6 +340,34 @@ export function guardAdmin<A extends object>(admin: A): A {
 }
 
 function fixAdminTopicOffsets(t: Target): void {
+  // The cause: `cluster.metadata({ topics })` (behind admin.fetchTopicMetadata and describeCluster)
+  // refreshed the shared metadata cache with only `topics`, dropping every other topic the admin
+  // works on. Refresh with the admin's target topics as well; the call's result is unchanged.
+  const Cluster = t.load('src/cluster/index.js') as { prototype: { metadata: AnyFn } };
+  const metadata = Cluster.prototype.metadata;
+  if (!metadata[FIXED]) {
+    const patched: AnyFn = async function (this: any, { topics = [] }: { topics?: string[] } = {}) {
+      return this.retrier(async (bail: (e: unknown) => void) => {
+        try {
+          const all = [...new Set([...this.targetTopics, ...topics])];
+          try {
+            await this.brokerPool.refreshMetadataIfNecessary(all);
+          } catch (e) {
+            // A target topic deleted meanwhile fails the whole refresh: fall back to kafkajs' own.
+            if (all.length === topics.length || (e as { type?: unknown }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw e;
+            await this.brokerPool.refreshMetadataIfNecessary(topics);
+          }
+          return await this.brokerPool.withBroker(async ({ broker }: any) => broker.metadata(topics));
+        } catch (e) {
+          if ((e as { type?: unknown }).type === 'LEADER_NOT_AVAILABLE') throw e;
+          bail(e);
+        }
+      });
+    };
+    patched[FIXED] = true;
+    Cluster.prototype.metadata = patched;
+  }
+  // The symptom, for whatever race remains: retried, then a clear retriable error.
   const Client = t.load('src/index.js') as { prototype: { admin: AnyFn } };
   const original = Client.prototype.admin;
   if (original[FIXED]) return;
