@@ -38,6 +38,20 @@ async function produce(k: TestKafka, topic: string, values: readonly string[], e
   await producer.disconnect();
 }
 
+/** deleteRecords, retried: right after a topic is created kafkajs' admin may not know its leaders yet. */
+async function deleteRecords(k: TestKafka, topic: string, partition: number, offset: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await k.admin.fetchTopicMetadata({ topics: [topic] });
+      await k.admin.deleteTopicRecords({ topic, partitions: [{ partition, offset }] });
+      return;
+    } catch (e) {
+      if (attempt >= 10) throw e;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
 const range = (from: number, to: number): string[] => Array.from({ length: to - from }, (_, i) => `v${from + i}`);
 
 function config(k: TestKafka, applicationId: string, extra: Partial<StreamsConfig> = {}): StreamsConfig {
@@ -128,7 +142,7 @@ test('[broker] a committed offset below the log start is reset by autoOffsetRese
   await first.close();
   // Retention deletes input below offset 150, past the app's committed offset 100.
   await produce(k, input!, range(100, 200));
-  await k.admin.deleteTopicRecords({ topic: input!, partitions: [{ partition: 0, offset: '150' }] });
+  await deleteRecords(k, input!, 0, '150');
 
   const second = new KafkaStreams(passThrough(input!, output!), cfg);
   t.teardown(() => second.close());
@@ -157,7 +171,7 @@ test('[broker] kafkajs is never allowed to commit its default offset (-2) when a
   await produce(k, topic!, range(0, 60));
   const groupId = k.uniqueName('oor-raw-group');
   await k.admin.setOffsets({ groupId, topic: topic!, partitions: [{ partition: 0, offset: '10' }] });
-  await k.admin.deleteTopicRecords({ topic: topic!, partitions: [{ partition: 0, offset: '50' }] });
+  await deleteRecords(k, topic!, 0, '50');
   // Importing the runtime installs the out-of-range guard on kafkajs' consumers.
   const consumer = k.client().consumer({ groupId, sessionTimeout: 6_000 });
   await consumer.connect();
@@ -271,7 +285,7 @@ test('[broker] a global table whose partition is empty with a non-zero end offse
   const k = kafka();
   const [products, orders, out] = await k.createTopics([{ prefix: 'gte-products', partitions: 2 }, { prefix: 'gte-orders' }, { prefix: 'gte-out' }]);
   await produce(k, products!, ['old-0', 'old-1', 'old-2'], { partition: 1 });
-  await k.admin.deleteTopicRecords({ topic: products!, partitions: [{ partition: 1, offset: '-1' }] });
+  await deleteRecords(k, products!, 1, '-1');
   await produce(k, products!, ['name-0'], { partition: 0 });
   const b = new StreamsBuilder();
   const table = b.globalTable(products!, { name: 'products', keySerde: str, valueSerde: str });

@@ -42,7 +42,7 @@ export async function lockTaskDir(dir: string): Promise<TaskDirLock> {
   const me: LockHolder = { pid: process.pid, host: hostname(), since: new Date().toISOString(), token: INCARNATION };
   if (heldHere.has(path)) {
     throw new StateStoreError(
-      `state directory ${dir} is locked by this process: a task's previous instance has not closed yet. ` +
+      `state directory ${dir} is locked by this process (pid ${process.pid} on host ${hostname()}): a task's previous instance has not closed yet. ` +
         `This is a bug in the task lifecycle if it persists; the task is retried once the old instance closed.`,
       { retriable: true },
     );
