@@ -1,3 +1,15 @@
+// First, so that the kafkajs fixes are applied before anything loads kafkajs (docs/kafkajs-notes.md).
+export {
+  applyKafkajsFixes,
+  checkKafkajsFixes,
+  requireKafkajsFixes,
+  guardAdmin,
+  KafkajsFixMissingError,
+  KafkaMetadataRaceError,
+  type KafkajsFixReport,
+  type KafkajsFixCheck,
+  type KafkajsFixOptions,
+} from './kafka/kafkajsFixes.js';
 export { KafkaStreams, type StreamsState, type StreamsEvents, type StreamsMetrics } from './kafkaStreams.js';
 export {
   resolveConfig,
