@@ -5,17 +5,11 @@
  */
 import { ConfigError } from '@vltava/dsl';
 import type { KafkaConfig } from 'kafkajs';
-import type { DeserializationExceptionHandler, TaskLogger } from './task/index.js';
+import type { DeserializationExceptionHandler, ProcessingExceptionHandler, TaskLogger } from './task/index.js';
 
 export type ProcessingGuarantee = 'exactly-once' | 'at-least-once';
 
-/**
- * What to do when user code throws while processing a record:
- * - `'fail'` (default): the app goes to ERROR and stops, nothing of the failed transaction commits;
- * - `{ deadLetterTopic }`: the raw input record goes to that topic, with `vltava.error.*` headers,
- *   inside the same transaction, and processing continues with the next record.
- */
-export type ProcessingExceptionHandler = 'fail' | { readonly deadLetterTopic: string };
+export type { ProcessingExceptionHandler } from './task/index.js';
 
 /** Points between the steps of the commit protocol, for fault-injection tests (`faultInjection`). */
 export type CommitPoint = 'before-send' | 'after-send' | 'after-offsets' | 'after-commit' | 'after-checkpoint';
@@ -149,8 +143,8 @@ export function resolveConfig(c: StreamsConfig): ResolvedConfig {
     throw new ConfigError(`autoOffsetReset must be 'earliest' or 'latest'; got ${JSON.stringify(autoOffsetReset)}.`);
   }
   const peh = c.processingExceptionHandler ?? 'fail';
-  if (peh !== 'fail' && !(typeof peh === 'object' && typeof peh.deadLetterTopic === 'string' && peh.deadLetterTopic.length > 0)) {
-    throw new ConfigError(`processingExceptionHandler must be 'fail' or { deadLetterTopic: '<topic>' }; got ${JSON.stringify(peh)}.`);
+  if (peh !== 'fail' && peh !== 'log-and-continue' && !(typeof peh === 'object' && peh !== null && typeof peh.deadLetterTopic === 'string' && peh.deadLetterTopic.length > 0)) {
+    throw new ConfigError(`processingExceptionHandler must be 'fail', 'log-and-continue' or { deadLetterTopic: '<topic>' }; got ${JSON.stringify(peh)}.`);
   }
   const deh = c.deserializationExceptionHandler ?? 'fail';
   if (deh !== 'fail' && deh !== 'log-and-continue' && !(typeof deh === 'object' && deh !== null && typeof deh.deadLetterTopic === 'string' && deh.deadLetterTopic.length > 0)) {

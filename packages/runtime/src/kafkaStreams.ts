@@ -23,6 +23,7 @@ import { resolveConfig, type ResolvedConfig, type StreamsConfig } from './config
 import { ActiveTask } from './kafka/activeTask.js';
 import { prepareTopics, type TopicLayout } from './kafka/internalTopics.js';
 import { kafkaErrorType } from './kafka/kafkaErrors.js';
+import { requireKafkajsFixes } from './kafka/kafkajsFixes.js';
 import { onOffsetOutOfRange } from './kafka/offsetOutOfRange.js';
 import { TaskManager, type TaskManagerHost } from './kafka/taskManager.js';
 import { taskAssignor } from './kafka/taskAssignor.js';
@@ -182,6 +183,15 @@ export class KafkaStreams {
       throw new StreamsError(`start() can be called once, on a CREATED app; this app is ${this.current}. Create a new KafkaStreams to start again.`);
     }
     const cfg = this.config;
+    // Exactly-once needs kafkajs' read_committed fixes in effect (the runtime applies them itself, so
+    // npm installs have them too): refuse to run on a client without them.
+    try {
+      const report = await requireKafkajsFixes(cfg.processingGuarantee);
+      for (const c of report.checks) if (!c.ok) cfg.logger.warn(`kafkajs fix "${c.name}" is not in effect (${c.detail}); the runtime works without it, more slowly`);
+    } catch (e) {
+      this.setState('ERROR');
+      throw e;
+    }
     this.startedAt = cfg.clock();
     this.setState('REBALANCING');
     const admin = this.kafka.admin();
@@ -197,7 +207,8 @@ export class KafkaStreams {
       );
     }
     try {
-      const dlq = cfg.processingExceptionHandler === 'fail' ? [] : [cfg.processingExceptionHandler.deadLetterTopic];
+      const peh = cfg.processingExceptionHandler;
+      const dlq = typeof peh === 'object' ? [peh.deadLetterTopic] : [];
       const desHandler = cfg.deserializationExceptionHandler;
       if (typeof desHandler === 'object') dlq.push(desHandler.deadLetterTopic);
       this.layout = await prepareTopics(admin, this.topology, cfg.applicationId, {
@@ -565,11 +576,18 @@ export class KafkaStreams {
     this.stopTimers();
     // Nothing of the failed transaction commits. Every connection and timer goes, so that the
     // process can exit (or a supervisor restart it): an app in ERROR does not linger.
-    await this.manager.failAll();
-    await this.consumer?.disconnect().catch(() => undefined);
-    await this.global?.close();
-    await this.admin?.disconnect().catch(() => undefined);
+    // fail() may run inside eachBatch (under the lock): the consumer's disconnect waits for that
+    // eachBatch to return, so it is not awaited here; close() awaits it.
+    this.disconnected = (async () => {
+      await this.manager.failAll();
+      await this.consumer?.disconnect().catch(() => undefined);
+      await this.global?.close();
+      await this.admin?.disconnect().catch(() => undefined);
+    })();
   }
+
+  /** Set by fail(): resolves when every connection of the failed app is closed. */
+  private disconnected: Promise<void> | undefined;
 
   private stopTimers(): void {
     if (this.timer) clearInterval(this.timer);
@@ -592,6 +610,10 @@ export class KafkaStreams {
     this.stopTimers();
     const work = (async () => {
       if (!wasStarted) return;
+      if (this.disconnected !== undefined) {
+        await this.disconnected; // failed: nothing to commit, connections are closing
+        return;
+      }
       const consumer = this.consumer;
       if (consumer !== undefined && this.layout !== undefined) {
         try {

@@ -126,3 +126,29 @@ test("processingExceptionHandler 'log-and-continue' skips the failing record and
   t.is(d.metrics().processingErrors, 1);
   t.regex(warnings[0]!, /Skipping record in\/0@1: Processor "risky" .* unlucky/);
 });
+
+test('processing handler dead-letter (the same option as the runtime): the failed input record goes to the topic with error headers, processing continues', (t) => {
+  const b = new StreamsBuilder();
+  b.stream('in', { keySerde: str, valueSerde: int })
+    .mapValues((v) => {
+      if (v === 13) throw new Error('unlucky');
+      return v * 2;
+    }, { name: 'double' })
+    .to('out', { keySerde: str, valueSerde: int });
+  const d = new TopologyTestDriver(b.build(), { processingExceptionHandler: { deadLetterTopic: 'in-dead' } });
+  const input = d.createInputTopic('in', { keySerde: str, valueSerde: int });
+  input.pipeInput('a', 1, 10);
+  input.pipeInput('b', 13, 20);
+  input.pipeInput('c', 3, 30);
+  t.deepEqual(d.createOutputTopic('out', { keySerde: str, valueSerde: int }).readValuesToList(), [2, 6]);
+  const dead = d.createOutputTopic('in-dead', { keySerde: str, valueSerde: int });
+  const r = dead.readRecord();
+  t.true(dead.isEmpty());
+  t.is(r.key, 'b');
+  t.is(r.value, 13);
+  t.is(r.timestamp, 20);
+  t.is(r.headers?.['vltava.error.node'], 'double');
+  t.is(r.headers?.['vltava.error.offset'], '1');
+  t.is(r.headers?.['vltava.error.class'], 'Error');
+  t.regex(String(r.headers?.['vltava.error.message']), /unlucky/);
+});

@@ -4,7 +4,6 @@
  * and knows how to start (fence, read offsets, restore) and how to close clean or dirty.
  */
 import type { CollectedRecord, RecordCollector, Topology } from '@vltava/dsl';
-import { ProcessingError } from '@vltava/dsl';
 import { openTaskStores, type RestoreListener, type TaskStores } from '@vltava/state';
 import type { Admin, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { ResolvedConfig } from '../config.js';
@@ -90,12 +89,6 @@ export interface OffsetReset {
   readonly to: number;
   readonly policy: 'earliest' | 'latest';
 }
-
-const errorHeaders = (err: unknown, node: string): Record<string, string> => ({
-  'vltava.error.message': err instanceof Error ? err.message.slice(0, 1000) : String(err).slice(0, 1000),
-  'vltava.error.class': err instanceof Error ? err.name : typeof err,
-  'vltava.error.node': node,
-});
 
 export class ActiveTask {
   readonly id: string;
@@ -204,6 +197,7 @@ export class ActiveTask {
       collector,
       wallClock: config.clock,
       deserializationExceptionHandler: config.deserializationExceptionHandler,
+      processingExceptionHandler: config.processingExceptionHandler,
       logger: config.logger,
       partitionsFor: this.deps.partitionsFor,
       globalStores: this.deps.globalStores,
@@ -302,7 +296,6 @@ export class ActiveTask {
     const task = this.task!;
     let from = this.position.get(topic) ?? -1;
     if (fetchedOffset > from) return false;
-    const handler = this.deps.config.processingExceptionHandler;
     for (const m of messages) {
       const offset = Number(m.offset);
       if (offset < from) continue;
@@ -315,18 +308,9 @@ export class ActiveTask {
         timestamp: Number(m.timestamp),
         headers: m.headers as InputRecord['headers'],
       };
-      try {
-        task.process(record);
-      } catch (err) {
-        if (handler === 'fail' || !(err instanceof ProcessingError)) throw err;
-        this.buffer.push({
-          topic: handler.deadLetterTopic,
-          key: m.key,
-          value: m.value,
-          timestamp: record.timestamp,
-          headers: { ...(m.headers as Record<string, Buffer | string | undefined>), ...errorHeaders(err, err.node), 'vltava.error.topic': topic, 'vltava.error.partition': String(this.partition), 'vltava.error.offset': String(offset) },
-        });
-      }
+      // A failure of user code goes to processingExceptionHandler inside the executor (the same
+      // option and behaviour as in the test driver); anything else stops the task.
+      task.process(record);
       from = offset + 1;
       this.processed++;
     }

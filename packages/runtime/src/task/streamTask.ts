@@ -58,7 +58,15 @@ export interface InputRecord {
  */
 export type DeserializationExceptionHandler = 'fail' | 'log-and-continue' | { readonly deadLetterTopic: string };
 
-export type ProcessingExceptionHandler = 'fail' | 'log-and-continue';
+/**
+ * What to do when user code throws while processing a record (the same option in the test driver
+ * and the runtime):
+ * - `'fail'` (default): the task stops (the runtime goes to ERROR; nothing of the transaction commits);
+ * - `'log-and-continue'`: log a warning, count it, skip the record;
+ * - `{ deadLetterTopic }`: send the raw input record, with `vltava.error.*` headers, to that topic
+ *   (inside the same transaction in the runtime) and continue with the next record.
+ */
+export type ProcessingExceptionHandler = 'fail' | 'log-and-continue' | { readonly deadLetterTopic: string };
 
 export interface TaskLogger {
   warn(message: string, meta?: Readonly<Record<string, unknown>>): void;
@@ -305,7 +313,7 @@ export class StreamTask {
   private readonly sources = new Map<string, SourceEntry>();
   private readonly collector: RecordCollector;
   private readonly handler: DeserializationExceptionHandler;
-  private readonly continueOnError: boolean;
+  private readonly onProcessingError: ProcessingExceptionHandler;
   private readonly logger: TaskLogger | undefined;
   private readonly onDropped: ((event: RecordDroppedEvent) => void) | undefined;
   private readonly globalNames: ReadonlySet<string>;
@@ -336,7 +344,7 @@ export class StreamTask {
     this.collector = opts.collector;
     this.wallClock = opts.wallClock ?? Date.now;
     this.handler = opts.deserializationExceptionHandler ?? 'fail';
-    this.continueOnError = opts.processingExceptionHandler === 'log-and-continue';
+    this.onProcessingError = opts.processingExceptionHandler ?? 'fail';
     this.logger = opts.logger;
     this.onDropped = opts.onRecordDropped;
 
@@ -472,9 +480,27 @@ export class StreamTask {
       source.node.process({ key, value, timestamp, headers: record.headers });
     } catch (err) {
       // Only failures of user code are skippable; store, config and fencing errors always stop the task.
-      if (!this.continueOnError || !(err instanceof ProcessingError)) throw err;
+      const handler = this.onProcessingError;
+      if (handler === 'fail' || !(err instanceof ProcessingError)) throw err;
       this.nProcErrors++;
-      this.logger?.warn(`Skipping record ${record.topic}/${record.partition}@${record.offset}: ${err.message}`, {
+      if (typeof handler === 'object') {
+        const cause = err.cause instanceof Error ? err.cause : err;
+        this.collector.send({
+          topic: handler.deadLetterTopic,
+          key: record.key,
+          value: record.value,
+          timestamp: record.timestamp,
+          headers: {
+            ...record.headers,
+            'vltava.error.message': err.message.slice(0, 1000),
+            'vltava.error.class': cause.name,
+            'vltava.error.node': err.node,
+            'vltava.error.topic': record.topic,
+            'vltava.error.partition': String(record.partition),
+            'vltava.error.offset': String(record.offset),
+          },
+        });
+      } else this.logger?.warn(`Skipping record ${record.topic}/${record.partition}@${record.offset}: ${err.message}`, {
         taskId: this.id,
         node: err.node,
         topic: record.topic,
