@@ -10,6 +10,8 @@ import type { DeserializationExceptionHandler, ProcessingExceptionHandler, TaskL
 export type ProcessingGuarantee = 'exactly-once' | 'at-least-once';
 
 export type { ProcessingExceptionHandler } from './task/index.js';
+export type { ProductionExceptionHandler } from './kafka/productionGuard.js';
+import type { ProductionExceptionHandler } from './kafka/productionGuard.js';
 
 /** Points between the steps of the commit protocol, for fault-injection tests (`faultInjection`). */
 export type CommitPoint = 'before-send' | 'after-send' | 'after-offsets' | 'after-commit' | 'after-checkpoint';
@@ -48,6 +50,13 @@ export interface StreamsConfig {
   readonly autoOffsetReset?: 'earliest' | 'latest';
   readonly deserializationExceptionHandler?: DeserializationExceptionHandler;
   readonly processingExceptionHandler?: ProcessingExceptionHandler;
+  /**
+   * A record the broker would reject (too large for its topic, a null key on a compacted topic, a
+   * timestamp outside the topic's bounds): 'fail' (default) stops the app, 'continue' drops it with a
+   * task.record.dropped event, { deadLetterTopic } writes a description of it there. Changelog
+   * records always fail.
+   */
+  readonly productionExceptionHandler?: ProductionExceptionHandler;
   /** How long a failing broker connection is retried before the app goes to ERROR. Default 60 000 ms. */
   readonly brokerRetryTimeoutMs?: number;
   /** How often records of repartition topics below the committed offsets are deleted (Kafka Streams' repartition.purge.interval.ms). Default 30 000 ms. */
@@ -83,7 +92,7 @@ function positiveInt(name: string, v: number | undefined, dflt: number, min = 1)
 const KNOWN_KEYS: readonly (keyof StreamsConfig)[] = [
   'applicationId', 'brokers', 'kafka', 'processingGuarantee', 'commitIntervalMs', 'stateDir', 'transactionTimeoutMs',
   'cacheMaxBytesPerTask', 'maxPendingBytes', 'replicationFactor', 'sessionTimeoutMs', 'heartbeatIntervalMs',
-  'autoOffsetReset', 'deserializationExceptionHandler', 'processingExceptionHandler', 'brokerRetryTimeoutMs',
+  'autoOffsetReset', 'deserializationExceptionHandler', 'processingExceptionHandler', 'productionExceptionHandler', 'brokerRetryTimeoutMs',
   'repartitionPurgeIntervalMs', 'stateCleanupDelayMs', 'logger', 'clock', 'faultInjection',
 ];
 
@@ -150,6 +159,10 @@ export function resolveConfig(c: StreamsConfig): ResolvedConfig {
   if (deh !== 'fail' && deh !== 'log-and-continue' && !(typeof deh === 'object' && deh !== null && typeof deh.deadLetterTopic === 'string' && deh.deadLetterTopic.length > 0)) {
     throw new ConfigError(`deserializationExceptionHandler must be 'fail', 'log-and-continue' or { deadLetterTopic: '<topic>' }; got ${JSON.stringify(deh)}.`);
   }
+  const prodh = c.productionExceptionHandler ?? 'fail';
+  if (prodh !== 'fail' && prodh !== 'continue' && !(typeof prodh === 'object' && prodh !== null && typeof prodh.deadLetterTopic === 'string' && prodh.deadLetterTopic.length > 0)) {
+    throw new ConfigError(`productionExceptionHandler must be 'fail', 'continue' or { deadLetterTopic: '<topic>' }; got ${JSON.stringify(prodh)}.`);
+  }
   for (const fn of ['clock', 'faultInjection'] as const) {
     if (c[fn] !== undefined && typeof c[fn] !== 'function') throw new ConfigError(`${fn} must be a function; got ${typeof c[fn]}.`);
   }
@@ -170,6 +183,7 @@ export function resolveConfig(c: StreamsConfig): ResolvedConfig {
     autoOffsetReset,
     deserializationExceptionHandler: deh,
     processingExceptionHandler: peh,
+    productionExceptionHandler: prodh,
     brokerRetryTimeoutMs: positiveInt('brokerRetryTimeoutMs', c.brokerRetryTimeoutMs, 60_000),
     repartitionPurgeIntervalMs: positiveInt('repartitionPurgeIntervalMs', c.repartitionPurgeIntervalMs, 30_000),
     stateCleanupDelayMs: positiveInt('stateCleanupDelayMs', c.stateCleanupDelayMs, 600_000, 0),

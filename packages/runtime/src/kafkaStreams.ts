@@ -25,6 +25,7 @@ import { prepareTopics, type TopicLayout } from './kafka/internalTopics.js';
 import { kafkaErrorType } from './kafka/kafkaErrors.js';
 import { requireKafkajsFixes } from './kafka/kafkajsFixes.js';
 import { onOffsetOutOfRange } from './kafka/offsetOutOfRange.js';
+import { readTopicLimits, type TopicLimits } from './kafka/productionGuard.js';
 import { TaskManager, type TaskManagerHost } from './kafka/taskManager.js';
 import { taskAssignor } from './kafka/taskAssignor.js';
 import { taskIdOf, type RecordDroppedEvent } from './task/index.js';
@@ -108,6 +109,8 @@ export class KafkaStreams {
   private layout: TopicLayout | undefined;
   /** Input partitions of each task, from the topic layout. */
   private readonly taskPartitions = new Map<string, readonly { topic: string; partition: number }[]>();
+  /** Limits of the topics the app writes (productionGuard.ts), read at start. */
+  private topicLimits: ReadonlyMap<string, TopicLimits> = new Map();
   private readonly manager: TaskManager;
   private readonly lock = new Mutex();
   private readonly budget: MemoryBudget;
@@ -120,7 +123,8 @@ export class KafkaStreams {
   private commitLatencySum = 0;
   private commitLatencyMax = 0;
   private readonly lag = new Map<string, number>();
-  private failureSince: number | undefined;
+  /** Since when each task (or '*' for the app's own connections) has been failing, for brokerRetryTimeoutMs. */
+  private readonly failingSince = new Map<string, number>();
   private global: GlobalStateManager | undefined;
   /** Our member id in the group, from the last assignment. */
   private memberId: string | undefined;
@@ -211,11 +215,14 @@ export class KafkaStreams {
       const dlq = typeof peh === 'object' ? [peh.deadLetterTopic] : [];
       const desHandler = cfg.deserializationExceptionHandler;
       if (typeof desHandler === 'object') dlq.push(desHandler.deadLetterTopic);
+      const prodHandler = cfg.productionExceptionHandler;
+      if (typeof prodHandler === 'object') dlq.push(prodHandler.deadLetterTopic);
       this.layout = await prepareTopics(admin, this.topology, cfg.applicationId, {
         replicationFactor: cfg.replicationFactor,
         extraSinkTopics: dlq,
         warn: (m) => cfg.logger.warn(m),
       });
+      this.topicLimits = await readTopicLimits(admin, this.layout.writtenTopics);
     } catch (e) {
       await admin.disconnect().catch(() => undefined);
       this.setState('ERROR');
@@ -253,7 +260,7 @@ export class KafkaStreams {
       seek: (task) => this.seekToPosition(task),
       requestRejoin: (reason) => this.requestRejoin(reason),
       isActive: () => this.isActive() && !this.closingDown,
-      giveUp: (err) => this.giveUp(err),
+      giveUp: (err, id) => this.giveUp(err, id),
       fail: (err) => this.fail(err),
       logger: this.config.logger,
       emitCreated: (id) => this.emit('task.created', () => ({ taskId: id })),
@@ -418,6 +425,7 @@ export class KafkaStreams {
       kafka: this.kafka,
       admin: this.admin!,
       partitionsFor: (topic) => this.layout?.partitions.get(topic),
+      topicLimits: this.topicLimits,
       restoreListener: {
         onRestoreStart: (p) => this.emit('task.restore.start', () => p),
         onBatchRestored: (p) => this.emit('task.restore.progress', () => p),
@@ -455,12 +463,16 @@ export class KafkaStreams {
     return this.current === 'RUNNING' || this.current === 'REBALANCING';
   }
 
-  /** Transient failures are retried for brokerRetryTimeoutMs; configuration errors are not. */
-  private giveUp(err: unknown): boolean {
+  /**
+   * Transient failures are retried for brokerRetryTimeoutMs, counted per task (a task that keeps
+   * failing gives up even while others commit); configuration errors are not retried.
+   */
+  private giveUp(err: unknown, taskId = '*'): boolean {
     if (err instanceof StreamsError && !err.retriable) return true;
     const now = this.config.clock();
-    this.failureSince ??= now;
-    return now - this.failureSince > this.config.brokerRetryTimeoutMs;
+    const since = this.failingSince.get(taskId) ?? now;
+    this.failingSince.set(taskId, since);
+    return now - since > this.config.brokerRetryTimeoutMs;
   }
 
   private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
@@ -526,7 +538,10 @@ export class KafkaStreams {
         }
         try {
           await task.commit();
-          this.failureSince = undefined;
+          if (this.failingSince.size > 0) {
+            this.failingSince.delete(task.id);
+            this.failingSince.delete('*');
+          }
         } catch (err) {
           await this.manager.onCommitFailure(task, err);
         }

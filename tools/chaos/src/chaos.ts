@@ -30,6 +30,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Workload, createLedgerTopics, ledgerTopics, referenceModel, type Command, type LedgerReport } from '@vltava/example-ledger';
+import { createTopicsAndWait } from '@vltava/kafka-local';
 import { awaitCaughtUp, readCommitted } from '@vltava/kafka-local/testing';
 import type { CommitPoint } from '@vltava/runtime';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
@@ -141,7 +142,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const taskIds = Array.from({ length: partitions }, (_, p) => `0_${p}`);
     const repartition = `${applicationId}-credits-repartition`;
     const fenceScratch = `${applicationId}-fence-scratch`;
-    await admin.createTopics({ topics: [{ topic: fenceScratch, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
+    // kafkajs' waitForLeaders gives up on the UNKNOWN_TOPIC_OR_PARTITION a KRaft broker answers at first.
+    await createTopicsAndWait(admin, [{ topic: fenceScratch, numPartitions: 1, replicationFactor: 1 }]);
     // With network faults, each slot's instances reach the broker through a proxy of their own.
     const proxies = new Map<string, FaultProxy>();
     if (plan.includes('network')) for (const s of slots) proxies.set(s, await FaultProxy.start({ upstream: b.brokers }));

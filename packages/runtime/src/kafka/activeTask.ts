@@ -3,12 +3,13 @@
  * The Kafka adapter around the executor: it feeds fetched records in, commits through commitProtocol.ts,
  * and knows how to start (fence, read offsets, restore) and how to close clean or dirty.
  */
-import type { CollectedRecord, RecordCollector, Topology } from '@vltava/dsl';
+import { defaultPartition, type CollectedRecord, type RecordCollector, type Topology } from '@vltava/dsl';
 import { openTaskStores, type RestoreListener, type TaskStores } from '@vltava/state';
 import type { Admin, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { ResolvedConfig } from '../config.js';
 import { StreamTask, parseTaskId, type InputRecord, type RecordDroppedEvent, type TaskStoreAccess } from '../task/index.js';
 import { commitTask, type CommitResult } from './commitProtocol.js';
+import { screenRecords, type TopicLimits } from './productionGuard.js';
 import { KafkaChangelogReader } from './kafkaChangelogReader.js';
 
 export interface ActiveTaskDeps {
@@ -26,6 +27,8 @@ export interface ActiveTaskDeps {
   readonly onRecordDropped: (event: RecordDroppedEvent) => void;
   /** Called after every successful commit (interval, early, or on close). */
   readonly onCommitted: (task: ActiveTask, result: CommitResult) => void;
+  /** Limits of every topic the app writes (productionGuard.ts). */
+  readonly topicLimits: ReadonlyMap<string, TopicLimits>;
   /** A committed offset outside its partition, reset by autoOffsetReset at start. */
   readonly onOffsetReset: (task: ActiveTask, reset: OffsetReset) => void;
 }
@@ -114,6 +117,9 @@ export class ActiveTask {
   private task: StreamTask | undefined;
   private readonly buffer: CollectedRecord[] = [];
   private readonly changelogStores = new Map<string, string>();
+  private readonly changelogTopicSet = new Set<string>();
+  /** Null-key records are spread round-robin, per topic. */
+  private readonly roundRobin = new Map<string, number>();
   /** The position as of the last successful commit. */
   private readonly committedPosition = new Map<string, number>();
 
@@ -187,7 +193,11 @@ export class ActiveTask {
       cacheMaxBytes: config.cacheMaxBytesPerTask,
       recordTimestamp: () => this.task?.currentRecordTimestamp() ?? config.clock(),
     });
-    for (const spec of specs) if (spec.logging) this.changelogStores.set(this.stores.changelogTopic(spec.name), spec.name);
+    for (const spec of specs) {
+      if (!spec.logging) continue;
+      this.changelogStores.set(this.stores.changelogTopic(spec.name), spec.name);
+      this.changelogTopicSet.add(this.stores.changelogTopic(spec.name));
+    }
     this.task = new StreamTask({
       topology,
       subtopology: this.subtopology,
@@ -342,6 +352,16 @@ export class ActiveTask {
     return new Map(this.position);
   }
 
+  /** murmur2 of the key (Kafka's default partitioner), round-robin for null keys. */
+  private partitionFor(topic: string, key: Buffer | null): number | undefined {
+    const n = this.deps.partitionsFor(topic);
+    if (n === undefined || n <= 0) return undefined;
+    if (key !== null) return defaultPartition(key, n);
+    const next = ((this.roundRobin.get(topic) ?? this.partition) + 1) % n;
+    this.roundRobin.set(topic, next);
+    return next;
+  }
+
   /** The task's stream time (-1 before any record). */
   streamTime(): number {
     return this.task?.streamTime ?? -1;
@@ -379,6 +399,17 @@ export class ActiveTask {
       },
       partition: this.partition,
       metadata: encodeOffsetMetadata(task.streamTime),
+      screen: (records) =>
+        screenRecords(records, {
+          taskId: this.id,
+          handler: this.deps.config.productionExceptionHandler,
+          limits: this.deps.topicLimits,
+          changelogTopics: this.changelogTopicSet,
+          now: this.deps.config.clock(),
+          onDropped: (r, reason) =>
+            this.deps.onRecordDropped({ taskId: this.id, node: 'producer', reason: `rejected by the broker: ${reason}`, topic: r.topic, partition: undefined, offset: undefined, timestamp: r.timestamp, streamTime: task.streamTime }),
+        }),
+      partitionFor: (topic, key) => this.partitionFor(topic, key),
       commitConsumerOffsets,
       faultInjection: this.deps.config.faultInjection,
     });

@@ -3,7 +3,9 @@
  *
  * Exactly-once, every commit interval, for each task with pending work:
  *   0. Flush the task: record caches emit their collapsed changelog records into the collector;
- *      take the input offsets (last processed + 1) to commit.
+ *      take the input offsets (last processed + 1) to commit; screen the records against their
+ *      topics' limits (productionGuard.ts: a record the broker would reject never poisons the
+ *      transaction) and give each one an explicit partition (murmur2 of its key).
  *   1. Begin a transaction on the task's own producer (transactionalId = <appId>-<taskId>).
  *   2. Send the buffered outputs, repartition records and changelog records in it, in chunks of at
  *      most 2,000 records / 512 KiB per sendBatch call.
@@ -49,6 +51,10 @@ export interface CommitContext {
   /** At-least-once: commit input offsets through the consumer. */
   commitConsumerOffsets(offsets: { topic: string; partition: number; offset: string; metadata: string }[]): Promise<void>;
   readonly faultInjection: ((point: CommitPoint, taskId: string) => void) | undefined;
+  /** Step 0: records the broker would reject go to the productionExceptionHandler (productionGuard.ts). */
+  screen(records: CollectedRecord[]): CollectedRecord[];
+  /** The partition of a record that has none: our own murmur2 of its key, so kafkajs' partitioner never runs. */
+  partitionFor(topic: string, key: Buffer | null): number | undefined;
 }
 
 export interface CommitResult {
@@ -56,13 +62,14 @@ export interface CommitResult {
   readonly latencyMs: number;
 }
 
-function toTopicMessages(records: readonly CollectedRecord[]): TopicMessages[] {
+function toTopicMessages(records: readonly CollectedRecord[], partitionFor: CommitContext['partitionFor']): TopicMessages[] {
   const byTopic = new Map<string, Message[]>();
   for (const r of records) {
     let list = byTopic.get(r.topic);
     if (list === undefined) byTopic.set(r.topic, (list = []));
     const m: Message = { key: r.key, value: r.value, timestamp: String(r.timestamp) };
-    if (r.partition !== undefined) m.partition = r.partition;
+    const partition = r.partition ?? partitionFor(r.topic, r.key);
+    if (partition !== undefined) m.partition = partition;
     if (r.headers !== undefined) m.headers = r.headers as Message['headers'];
     list.push(m);
   }
@@ -84,6 +91,7 @@ async function sendChunked(
   records: readonly CollectedRecord[],
   changelogStores: ReadonlyMap<string, string>,
   partition: number,
+  partitionFor: CommitContext['partitionFor'],
 ): Promise<Map<string, number>> {
   const lastOffsets = new Map<string, number>();
   for (let i = 0; i < records.length; ) {
@@ -95,7 +103,7 @@ async function sendChunked(
     }
     const chunk = records.slice(i, j);
     i = j;
-    const results = await send(toTopicMessages(chunk));
+    const results = await send(toTopicMessages(chunk, partitionFor));
     const counts = new Map<string, number>();
     for (const r of chunk) if (changelogStores.has(r.topic)) counts.set(r.topic, (counts.get(r.topic) ?? 0) + 1);
     for (const [topic, n] of counts) {
@@ -117,7 +125,7 @@ export async function commitTask(ctx: CommitContext): Promise<CommitResult> {
   const fault = ctx.faultInjection;
   // 0. Flush caches; take the offsets and the records of this commit.
   const offsets = ctx.prepare();
-  const records = ctx.buffer.splice(0);
+  const records = ctx.screen(ctx.buffer.splice(0));
   const offsetTopics = [...offsets].map(([topic, offset]) => ({ topic, partitions: [{ partition: ctx.partition, offset: String(offset), metadata: ctx.metadata }] }));
   fault?.('before-send', ctx.taskId);
 
@@ -127,7 +135,7 @@ export async function commitTask(ctx: CommitContext): Promise<CommitResult> {
     let checkpoints = new Map<string, number>();
     try {
       // 2. Send outputs, repartition and changelog records (in chunks).
-      checkpoints = await sendChunked((topicMessages) => tx.sendBatch({ topicMessages }), records, ctx.changelogStores, ctx.partition);
+      checkpoints = await sendChunked((topicMessages) => tx.sendBatch({ topicMessages }), records, ctx.changelogStores, ctx.partition, ctx.partitionFor);
       fault?.('after-send', ctx.taskId);
       // 3. The input offsets, in the same transaction.
       if (offsetTopics.length > 0) await sendOffsetsWithRetry(tx, { consumerGroupId: ctx.groupId, topics: offsetTopics });
@@ -149,7 +157,7 @@ export async function commitTask(ctx: CommitContext): Promise<CommitResult> {
   // At-least-once: send, then commit offsets through the consumer, then the LevelDB batch.
   let checkpoints = new Map<string, number>();
   try {
-    checkpoints = await sendChunked((topicMessages) => ctx.producer.sendBatch({ topicMessages, acks: -1 }), records, ctx.changelogStores, ctx.partition);
+    checkpoints = await sendChunked((topicMessages) => ctx.producer.sendBatch({ topicMessages, acks: -1 }), records, ctx.changelogStores, ctx.partition, ctx.partitionFor);
     fault?.('after-send', ctx.taskId);
     if (offsetTopics.length > 0) {
       await ctx.commitConsumerOffsets(offsetTopics.flatMap((t) => t.partitions.map((p) => ({ topic: t.topic, partition: p.partition, offset: p.offset, metadata: p.metadata }))));

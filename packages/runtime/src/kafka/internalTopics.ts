@@ -19,6 +19,8 @@ export interface TopicLayout {
   readonly taskCounts: readonly number[];
   /** The repartition topics (full names): purged below the committed offsets. */
   readonly repartitionTopics: ReadonlySet<string>;
+  /** Every topic the app writes: output and dead-letter topics, repartition and changelog topics. */
+  readonly writtenTopics: readonly string[];
 }
 
 /**
@@ -113,7 +115,8 @@ export async function prepareTopics(
   });
   const sourceTopics = [...new Set(topology.subtopologies.flatMap((s) => s.sources.map((t) => topicName(t, applicationId))))];
   const repartitionTopics = new Set(internal.filter((t) => t.kind === 'repartition').map((t) => t.name));
-  return { tasks, partitions, sourceTopics, taskCounts, repartitionTopics };
+  const writtenTopics = [...new Set([...userSinks, ...internal.map((t) => t.name)])];
+  return { tasks, partitions, sourceTopics, taskCounts, repartitionTopics, writtenTopics };
 }
 
 /** Existing repartition topics created with time retention (by an older Vltava, or by hand) are reported. */

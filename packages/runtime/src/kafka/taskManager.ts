@@ -36,7 +36,7 @@ export interface TaskManagerHost {
   /** Whether the app still processes (RUNNING or REBALANCING). */
   isActive(): boolean;
   /** A failure was retried for longer than brokerRetryTimeoutMs, or is not retriable. */
-  giveUp(err: unknown): boolean;
+  giveUp(err: unknown, taskId: string): boolean;
   fail(err: unknown): Promise<void>;
   logger: { warn(message: string, meta?: Readonly<Record<string, unknown>>): void };
   emitCreated(id: string): void;
@@ -143,7 +143,7 @@ export class TaskManager {
       return;
     }
     this.host.emitError(err, id);
-    if (this.host.giveUp(err)) {
+    if (this.host.giveUp(err, id)) {
       await this.host.fail(err);
       return;
     }
@@ -180,7 +180,7 @@ export class TaskManager {
     }
     await task.closeDirty('commit-failure');
     this.host.emitError(err, id);
-    if (this.host.giveUp(err)) {
+    if (this.host.giveUp(err, id)) {
       await this.host.fail(err);
       return;
     }
