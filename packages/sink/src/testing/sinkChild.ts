@@ -1,0 +1,60 @@
+/**
+ * A sink as a child process, for the kill -9 tests: config as JSON in argv[2]; prints one line per
+ * event on stdout (`assigned`, `committed <partition> <next>`, `fenced ...`, `error ...`) and, with
+ * `killAt`, SIGKILLs itself the `batch`-th time a batch reaches `step`.
+ */
+import { DatabaseSink, type SinkMode, type SinkStep } from '../index.js';
+import { postgresAdapter } from '../postgres.js';
+import { sqliteAdapter } from '../sqlite.js';
+import { toJournalRow } from './fixture.js';
+
+export interface SinkChildConfig {
+  readonly brokers: string[];
+  readonly topic: string;
+  readonly sinkId: string;
+  readonly groupId?: string;
+  readonly mode: SinkMode;
+  readonly db: { readonly kind: 'sqlite'; readonly path: string } | { readonly kind: 'postgres'; readonly url: string };
+  readonly table: string;
+  readonly maxBatchRecords: number;
+  readonly killAt?: { readonly step: SinkStep; readonly batch: number };
+}
+
+const cfg = JSON.parse(process.argv[2] ?? '{}') as SinkChildConfig;
+const out = (line: string): void => void process.stdout.write(`${line}\n`);
+let reached = 0;
+const sink = new DatabaseSink({
+  sinkId: cfg.sinkId,
+  brokers: cfg.brokers,
+  topics: cfg.topic,
+  mode: cfg.mode,
+  adapter: cfg.db.kind === 'sqlite' ? sqliteAdapter({ path: cfg.db.path }) : postgresAdapter({ connectionString: cfg.db.url }),
+  table: cfg.table,
+  toRow: toJournalRow,
+  ...(cfg.mode === 'idempotent' ? { id: { header: 'command-id' } as const } : {}),
+  maxBatchRecords: cfg.maxBatchRecords,
+  consumer: { sessionTimeout: 6_000, heartbeatInterval: 500, ...(cfg.groupId === undefined ? {} : { groupId: cfg.groupId }) },
+  onEvent: (e) => {
+    if (e.type === 'assigned') out(`assigned ${JSON.stringify(e.partitions)}`);
+    else if (e.type === 'committed') out(`committed ${e.partition} ${e.nextOffset}`);
+    else if (e.type === 'fenced') out(`fenced ${e.partition} ${e.expected} ${e.stored}`);
+    else if (e.type === 'error') out(`error ${e.error.message}`);
+  },
+  hooks: {
+    step: (step, info) => {
+      if (cfg.killAt !== undefined && step === cfg.killAt.step && ++reached === cfg.killAt.batch) {
+        out(`killing ${step} ${info.partition} ${info.firstOffset}-${info.nextOffset}`);
+        process.kill(process.pid, 'SIGKILL');
+      }
+    },
+  },
+});
+sink.start().then(
+  () => out('started'),
+  (e: unknown) => {
+    out(`error ${(e as Error).message}`);
+    process.exit(1);
+  },
+);
+sink.failure().catch(() => process.exit(1));
+process.on('SIGTERM', () => void sink.stop().then(() => process.exit(0)));
