@@ -277,9 +277,16 @@ function loggingConfig(version: string, dir: string): { file: string; jvmFlag: s
   return { file, jvmFlag: `-Dlog4j2.configurationFile=${file}` };
 }
 
-/** A KRaft cluster id: 16 random bytes, base64url without padding (what `StorageTool random-uuid` prints). */
-function clusterId(): string {
-  return randomBytes(16).toString('base64url');
+/**
+ * A KRaft cluster id: 16 random bytes, base64url without padding (what `StorageTool random-uuid`
+ * prints). Like Kafka's Uuid.randomUuid, never one that starts with '-': the storage tool's argument
+ * parser would take it for an option ("--cluster-id: expected one argument", 1 start in 64).
+ */
+export function clusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
