@@ -27,6 +27,11 @@ export interface ChangelogRecord {
   readonly key: Buffer;
   readonly value: Buffer | null;
   readonly timestamp: number;
+  /**
+   * The record's headers, if the reader exposes them (undefined: it does not, and the store shape
+   * header cannot be checked). Vltava writes `vltava.store.shape` on every changelog record.
+   */
+  readonly headers?: Readonly<Record<string, unknown>>;
 }
 
 /**

@@ -5,7 +5,7 @@ import { ChangelogTruncatedError } from './changelogTruncatedError.js';
 interface Entry {
   readonly offset: number;
   /** undefined: a control record (transaction marker), never returned to readers. */
-  readonly record?: { readonly key: Buffer; readonly value: Buffer | null; readonly timestamp: number };
+  readonly record?: { readonly key: Buffer; readonly value: Buffer | null; readonly timestamp: number; readonly headers?: Readonly<Record<string, unknown>> };
   /** The transaction that wrote it; undefined: written without a transaction (committed at once). */
   readonly txn?: number;
 }
@@ -51,8 +51,8 @@ export class InMemoryChangelog implements ChangelogReader {
   }
 
   /** Appends a record outside any transaction (visible at once). Returns its offset. */
-  append(topic: string, partition: number, key: Buffer, value: Buffer | null, timestamp = 0): number {
-    return this.push(topic, partition, { record: { key, value, timestamp } });
+  append(topic: string, partition: number, key: Buffer, value: Buffer | null, timestamp = 0, headers?: Readonly<Record<string, unknown>>): number {
+    return this.push(topic, partition, { record: { key, value, timestamp, ...(headers === undefined ? {} : { headers }) } });
   }
 
   /** Starts a transaction, like a transactional producer's beginTransaction(). */
@@ -75,7 +75,7 @@ export class InMemoryChangelog implements ChangelogReader {
         if (this.txns.get(id) !== 'open') throw new Error(`transaction ${id} is ${this.txns.get(id)}: cannot send`);
         const partition = r.partition ?? 0;
         touched.add(`${r.topic}\x00${partition}`);
-        const offset = this.push(r.topic, partition, { txn: id, record: { key: r.key ?? Buffer.alloc(0), value: r.value, timestamp: r.timestamp } });
+        const offset = this.push(r.topic, partition, { txn: id, record: { key: r.key ?? Buffer.alloc(0), value: r.value, timestamp: r.timestamp, headers: r.headers ?? {} } });
         last.set(r.topic, offset);
       },
       commit: () => {
@@ -139,7 +139,7 @@ export class InMemoryChangelog implements ChangelogReader {
       const e = p.entries[o - p.base] as Entry;
       if (e.record === undefined) continue;
       if (e.txn !== undefined && this.txns.get(e.txn) !== 'committed') continue;
-      batch.push({ offset: e.offset, key: e.record.key, value: e.record.value, timestamp: e.record.timestamp });
+      batch.push(toRecord(e));
       if (batch.length >= this.batchSize) {
         await onBatch(batch);
         batch = [];
@@ -153,7 +153,7 @@ export class InMemoryChangelog implements ChangelogReader {
     const out: ChangelogRecord[] = [];
     for (const e of this.part(topic, partition).entries) {
       if (e.record === undefined || (e.txn !== undefined && this.txns.get(e.txn) !== 'committed')) continue;
-      out.push({ offset: e.offset, key: e.record.key, value: e.record.value, timestamp: e.record.timestamp });
+      out.push(toRecord(e));
     }
     return out;
   }
@@ -166,7 +166,7 @@ export class InMemoryChangelog implements ChangelogReader {
       partitions: [...this.partitions].map(([id, p]) => [
         id,
         p.base,
-        p.entries.map((e) => [e.txn ?? 0, e.record === undefined ? null : [e.record.key.toString('base64'), e.record.value?.toString('base64') ?? null, e.record.timestamp]]),
+        p.entries.map((e) => [e.txn ?? 0, e.record === undefined ? null : [e.record.key.toString('base64'), e.record.value?.toString('base64') ?? null, e.record.timestamp, headersToJSON(e.record.headers)]]),
       ]),
     };
   }
@@ -175,7 +175,7 @@ export class InMemoryChangelog implements ChangelogReader {
     const j = json as {
       txns: [number, TxnState][];
       nextTxn: number;
-      partitions: [string, number, [number, [string, string | null, number] | null][]][];
+      partitions: [string, number, [number, [string, string | null, number, Record<string, string> | null] | null][]][];
     };
     const c = new InMemoryChangelog();
     for (const [id, s] of j.txns) c.txns.set(id, s);
@@ -186,7 +186,7 @@ export class InMemoryChangelog implements ChangelogReader {
         entries: entries.map(([txn, r], i) => ({
           offset: base + i,
           ...(txn === 0 ? {} : { txn }),
-          ...(r === null ? {} : { record: { key: Buffer.from(r[0], 'base64'), value: r[1] === null ? null : Buffer.from(r[1], 'base64'), timestamp: r[2] } }),
+          ...(r === null ? {} : { record: { key: Buffer.from(r[0], 'base64'), value: r[1] === null ? null : Buffer.from(r[1], 'base64'), timestamp: r[2], ...headersFromJSON(r[3]) } }),
         })),
       });
     }
@@ -200,4 +200,23 @@ export interface ChangelogTransaction extends RecordCollector {
   /** Commits; returns the offset of the last record sent per topic. */
   commit(): LastOffsets;
   abort(): void;
+}
+
+function toRecord(e: Entry): ChangelogRecord {
+  const r = e.record as NonNullable<Entry['record']>;
+  return { offset: e.offset, key: r.key, value: r.value, timestamp: r.timestamp, ...(r.headers === undefined ? {} : { headers: r.headers }) };
+}
+
+function headersToJSON(h: Readonly<Record<string, unknown>> | undefined): Record<string, string> | null {
+  if (h === undefined) return null;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) if (v !== undefined) out[k] = (Buffer.isBuffer(v) ? v : Buffer.from(String(v))).toString('base64');
+  return out;
+}
+
+function headersFromJSON(h: Record<string, string> | null | undefined): { headers?: Record<string, Buffer> } {
+  if (h === null || h === undefined) return {};
+  const out: Record<string, Buffer> = {};
+  for (const [k, v] of Object.entries(h)) out[k] = Buffer.from(v, 'base64');
+  return { headers: out };
 }

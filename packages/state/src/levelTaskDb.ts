@@ -84,6 +84,12 @@ export class LevelTaskDb implements TaskDb {
     }
   }
 
+  async hasKeys(prefix: string): Promise<boolean> {
+    const gte = Buffer.from(prefix, 'latin1');
+    const keys = await this.db.keys({ gte, lt: prefixEnd(gte), limit: 1 }).all();
+    return keys.length > 0;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

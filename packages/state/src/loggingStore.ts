@@ -1,4 +1,4 @@
-import type { RecordCollector } from '@vltava/dsl';
+import type { RecordCollector, RecordHeaders } from '@vltava/dsl';
 import type { BytesLayer } from './bytesLayer.js';
 
 /**
@@ -13,6 +13,8 @@ export class LoggingStore implements BytesLayer {
     readonly topic: string,
     readonly partition: number,
     private readonly stripPrefix: number,
+    /** Sent on every record (the store's shape header); shared, never mutated. */
+    private readonly headers: RecordHeaders,
   ) {}
 
   get(key: string): Buffer | undefined {
@@ -27,6 +29,7 @@ export class LoggingStore implements BytesLayer {
       key: this.stripPrefix === 0 ? (keyBytes ?? Buffer.from(key, 'latin1')) : Buffer.from(key.slice(this.stripPrefix), 'latin1'),
       value,
       timestamp,
+      headers: this.headers,
     });
   }
 

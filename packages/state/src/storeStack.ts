@@ -9,12 +9,15 @@ import { SEGMENT_PREFIX, Segments, defaultSegmentInterval } from './segments.js'
 import type { ChangelogRecord } from './api.js';
 import { META, type DbOp, type TaskDb } from './taskDb.js';
 import { decodeTs, encodeTs, TS_WIDTH } from './timeKey.js';
+import { SHAPE_HEADER, storeShapeOf, type StoreShape } from './storeShape.js';
 
 /** Database keys: `\x01 + utf8(store) + \x00 + storeKey` for data, META + `<meta>\x00 + utf8(store)` for metadata. */
 export const dataPrefix = (store: string): string => `\x01${Buffer.from(store, 'utf8').toString('latin1')}\x00`;
 /** Metadata keys (under the META prefix). */
 export const checkpointKey = (store: string): string => `cp\x00${Buffer.from(store, 'utf8').toString('latin1')}`;
 export const streamTimeKey = (store: string): string => `st\x00${Buffer.from(store, 'utf8').toString('latin1')}`;
+/** The store's shape (its layout string, see storeShape.ts). */
+export const shapeKey = (store: string): string => `sh\x00${Buffer.from(store, 'utf8').toString('latin1')}`;
 
 export const DEFAULT_RETENTION_MS = 24 * 3600_000;
 
@@ -30,6 +33,7 @@ export class StoreStack {
   readonly cache: CachingStore | undefined;
   readonly top: BytesLayer;
   readonly segments: Segments | undefined;
+  readonly shape: StoreShape;
   checkpoint: number | undefined;
   /** Key index snapshots (leveldb, logged and indexed stores only). */
   snapshotPath: string | undefined;
@@ -50,6 +54,7 @@ export class StoreStack {
     collector: RecordCollector,
     cacheBytes: number,
   ) {
+    this.shape = storeShapeOf(spec);
     const indexed = spec.kind !== 'keyValue' || spec.rangeScans !== false;
     this.committed = new CommittedStore(spec.name, db, dataPrefix(spec.name), indexed);
     this.overlay = new OverlayStore(this.committed);
@@ -60,7 +65,9 @@ export class StoreStack {
       this.segments = new Segments(retention, defaultSegmentInterval(retention), spec.kind === 'window' ? TS_WIDTH : 2 * TS_WIDTH);
     }
     if (spec.logging) {
-      this.logging = new LoggingStore(top, collector, changelogTopic, partition, this.segments ? SEGMENT_PREFIX : 0);
+      this.logging = new LoggingStore(top, collector, changelogTopic, partition, this.segments ? SEGMENT_PREFIX : 0, {
+        [SHAPE_HEADER]: this.shape.fingerprintBytes,
+      });
       top = this.logging;
     }
     if (spec.caching && cacheBytes > 0) {

@@ -26,5 +26,7 @@ export interface TaskDb {
   loadKeys(prefix: string, onKeys: (keys: string[]) => void): Promise<void>;
   /** The keys under `prefix`, sorted, synchronously, if the backend can (memory); else undefined. */
   keysSync?(prefix: string): string[];
+  /** Whether any key lies under `prefix` (persistent backends). */
+  hasKeys?(prefix: string): Promise<boolean>;
   close(): Promise<void>;
 }

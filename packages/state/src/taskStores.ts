@@ -10,7 +10,8 @@ import { LevelTaskDb } from './levelTaskDb.js';
 import { MemoryTaskDb } from './memoryTaskDb.js';
 import { TypedSessionStore } from './sessionStore.js';
 import { lockTaskDir, taskDirectory, type TaskDirLock } from './stateDirectory.js';
-import { checkpointKey, StoreStack, streamTimeKey } from './storeStack.js';
+import { checkpointKey, shapeKey, StoreStack, streamTimeKey } from './storeStack.js';
+import { checkRecordShape, formatOfLayout, localShapeMismatch, localShapeUnknown } from './storeShape.js';
 import { META, type DbOp, type TaskDb } from './taskDb.js';
 import { TypedWindowStore } from './windowStore.js';
 
@@ -56,6 +57,7 @@ export async function openTaskStores(options: OpenTaskStoresOptions): Promise<Ta
     }
     const dbId = db.get(META, DB_ID_KEY)?.toString('latin1') ?? 'none';
     const stores = new DefaultTaskStores(options, db, lock, empty, { dir: join(dir, 'index'), dbId });
+    await stores.checkShapes(dir);
     await stores.loadIndexes();
     return stores;
   } catch (err) {
@@ -123,6 +125,31 @@ class DefaultTaskStores implements TaskStores {
       this.stacks.set(spec.name, stack);
       this.facades.set(spec.name, facade(stack, spec, now));
     }
+  }
+
+  /**
+   * Compares each store's recorded shape with its spec (see storeShape.ts): another record format is
+   * refused; another local layout only (a retention change) wipes the store for a full restore from its
+   * changelog. Records the shapes of new stores.
+   */
+  async checkShapes(dir: string): Promise<void> {
+    const ops: DbOp[] = [];
+    const { applicationId } = this.options;
+    for (const stack of this.stacks.values()) {
+      const stored = this.db.get(META, shapeKey(stack.name))?.toString('utf8');
+      const shape = stack.shape;
+      if (stored === shape.layout) continue;
+      if (stored === undefined) {
+        const hasState = stack.checkpoint !== undefined || (await this.db.hasKeys?.(stack.committed.prefix)) === true;
+        if (hasState) throw localShapeUnknown(applicationId, this.taskId, stack.name, dir, shape.layout);
+      } else if (formatOfLayout(stored) !== shape.format || !stack.spec.logging) {
+        throw localShapeMismatch(applicationId, this.taskId, stack.name, dir, stored, shape.layout);
+      } else {
+        await this.wipeStore(stack); // same records, another local layout: rebuild from the changelog
+      }
+      ops.push({ prefix: META, key: shapeKey(stack.name), value: Buffer.from(shape.layout, 'utf8') });
+    }
+    await this.db.write(ops);
   }
 
   async loadIndexes(): Promise<void> {
@@ -272,6 +299,12 @@ class DefaultTaskStores implements TaskStores {
   ): Promise<void> {
     await reader.read(stack.changelogTopic, stack.partition, from, end, async (records) => {
       if (records.length === 0) return;
+      const context = { applicationId: this.options.applicationId, taskId: this.taskId, store: stack.name, topic: stack.changelogTopic, offset: 0 };
+      for (const r of records) {
+        if (r.headers === undefined) continue;
+        context.offset = r.offset;
+        checkRecordShape(r.headers, stack.shape, context);
+      }
       const ops: DbOp[] = [];
       const apply: (readonly [string, Buffer | null])[] = [];
       stack.restoreOps(records, ops, apply);
