@@ -5,3 +5,4 @@ export { DatabaseSink, SinkConfigError, type DatabaseSinkConfig, type SinkRecord
 export { quoteIdent, quoteTable, type SinkAdapter, type SqlExecutor, type Dialect, type Row, type SqlValue } from './adapter.js';
 export { DEFAULT_OFFSETS_TABLE, readOffsets } from './sql.js';
 export { sqliteAdapter, type SqliteAdapterOptions } from './sqlite.js';
+export { audit, formatReport, idOf, type AuditOptions, type AuditReport, type AuditId, type AuditRecord, type IdOccurrence } from './audit.js';
