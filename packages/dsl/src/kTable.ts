@@ -10,7 +10,9 @@ import type { KeyValue, Windowed } from './stores.js';
 import { type ValueGetter, mappedGetter, storeGetter } from './valueGetter.js';
 import { SuppressProcessor, bufferKeySerde, bufferValueSerde } from './windowProcessors.js';
 import { Serdes } from './serdes.js';
-import type { Suppressed, WindowInfo } from './windows.js';
+import type { Suppressed, TimeLimitSuppressed, WindowCloseSuppressed, WindowInfo } from './windows.js';
+import { TimeLimitSuppressProcessor, timeLimitBufferSerdes } from './timeLimitSuppress.js';
+import { validateName } from './graph.js';
 
 /**
  * A changelog view of a table: each update carries the new value and the value it replaced,
@@ -110,16 +112,40 @@ export class KTable<K, V> {
   }
 
   /**
-   * Emits one final result per window once it closes (stream time >= window end + grace), instead
-   * of every update. Only for windowed tables straight from `windowedBy(...).count/reduce/aggregate`.
+   * Rate-limits the table's updates.
+   * - `Suppressed.untilWindowCloses({ name })`: one final result per window once it closes (stream
+   *   time >= window end + grace). Only for windowed tables straight from
+   *   `windowedBy(...).count/reduce/aggregate`.
+   * - `Suppressed.untilTimeLimit(ms, bufferConfig, { name })`: any table; the latest update of a key
+   *   is emitted once stream time reaches the time of its first buffered update + `ms` (or earlier,
+   *   `emitEarlyWhenFull`, when the buffer is over its limits).
    * The buffer is the change-logged store `<name>`.
    */
-  suppress<KW>(this: KTable<Windowed<KW>, V>, suppressed: Suppressed): KTable<Windowed<KW>, V> {
-    return this.suppressFinal(suppressed, false);
+  suppress<KW>(this: KTable<Windowed<KW>, V>, suppressed: WindowCloseSuppressed): KTable<Windowed<KW>, V>;
+  suppress(suppressed: TimeLimitSuppressed): KTable<K, V>;
+  suppress(suppressed: Suppressed): KTable<any, V> {
+    if (suppressed?.kind === 'untilTimeLimit') return this.suppressTimeLimit(suppressed);
+    return (this as unknown as KTable<Windowed<unknown>, V>).suppressFinal(suppressed, false);
+  }
+
+  private suppressTimeLimit(s: TimeLimitSuppressed): KTable<K, V> {
+    if (s.name === undefined) {
+      throw new TopologyError("suppress: Suppressed.untilTimeLimit needs a name (its buffer store and changelog derive from it), e.g. Suppressed.untilTimeLimit(60_000, BufferConfig.maxRecords(10_000), { name: 'rate-limited' }).");
+    }
+    validateName(s.name, 'suppress');
+    const b = this.builder;
+    const name = s.name;
+    const keySerde = (this.keySerde ?? Serdes.msgpack<K>()) as Serde<K>;
+    const valueSerde = (this.valueSerde ?? Serdes.msgpack<V>()) as Serde<V>;
+    const serdes = timeLimitBufferSerdes(keySerde as Serde<unknown>, valueSerde as Serde<unknown>);
+    b.addStore({ name, kind: 'keyValue', keySerde: serdes.key, valueSerde: serdes.value, logging: true, caching: true, rangeScans: true }, 'suppress');
+    const { timeLimitMs, buffer } = s;
+    b.addProcessor({ name, operator: 'suppress', parents: [this.node], supplier: () => new TimeLimitSuppressProcessor<K, V>(name, timeLimitMs, buffer, keySerde, valueSerde), stores: [name] });
+    return new KTable<K, V>(b, name, this.keySerde, this.valueSerde, undefined, null);
   }
 
   /** @internal `strict`: emit once stream time passes end + grace (emitStrategy 'on-window-close' of inclusive-end windows). */
-  suppressFinal<KW>(this: KTable<Windowed<KW>, V>, suppressed: Suppressed, strict: boolean): KTable<Windowed<KW>, V> {
+  suppressFinal<KW>(this: KTable<Windowed<KW>, V>, suppressed: WindowCloseSuppressed, strict: boolean): KTable<Windowed<KW>, V> {
     const info = this.windowInfo;
     if (info === undefined) {
       throw new TopologyError(

@@ -4,6 +4,7 @@
  * milliseconds of event time; "stream time" is the largest record timestamp an operator has seen.
  */
 import { TopologyError } from './errors.js';
+import { BufferConfig } from './timeLimitSuppress.js';
 import type { Serde } from './serde.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -156,11 +157,21 @@ export interface WindowInfo {
 }
 
 /** `KTable.suppress(Suppressed.untilWindowCloses({ name }))`: one final result per window. */
-export interface Suppressed {
+export interface WindowCloseSuppressed {
   readonly kind: 'untilWindowCloses';
   /** Required: the buffer is a change-logged store named `<name>` (changelog `<appId>-<name>-changelog`). */
   readonly name: string;
 }
+
+/** `KTable.suppress(Suppressed.untilTimeLimit(ms, bufferConfig, { name }))`: at most one update per key per time limit. */
+export interface TimeLimitSuppressed {
+  readonly kind: 'untilTimeLimit';
+  readonly name: string;
+  readonly timeLimitMs: number;
+  readonly buffer: BufferConfig;
+}
+
+export type Suppressed = WindowCloseSuppressed | TimeLimitSuppressed;
 
 export const Suppressed = {
   /**
@@ -168,7 +179,23 @@ export const Suppressed = {
    * result once. The buffer is a change-logged store, so under exactly-once the final results
    * survive crashes exactly once. Unbounded: it holds one entry per open window.
    */
-  untilWindowCloses(opts: { readonly name: string }): Suppressed {
+  untilWindowCloses(opts: { readonly name: string }): WindowCloseSuppressed {
     return { kind: 'untilWindowCloses', name: opts?.name };
+  },
+  /**
+   * Holds the latest update of each key until stream time reaches the time of the key's first
+   * buffered update + `timeLimitMs`, then emits it (Kafka Streams' `Suppressed.untilTimeLimit`).
+   * Works on any table, windowed or not. `bufferConfig` bounds the buffer (`BufferConfig.maxRecords(n)`,
+   * `.maxBytes(n)`, `.unbounded()`; `.emitEarlyWhenFull()` / `.shutDownWhenFull()`). The buffer is
+   * the change-logged store `<name>`.
+   */
+  untilTimeLimit(timeLimitMs: number, bufferConfig: BufferConfig, opts: { readonly name: string }): TimeLimitSuppressed {
+    if (typeof timeLimitMs !== 'number' || !(timeLimitMs >= 0)) {
+      throw new TopologyError(`Suppressed.untilTimeLimit: the time limit must be a non-negative number of ms, got ${String(timeLimitMs)}.`);
+    }
+    if (!(bufferConfig instanceof BufferConfig)) {
+      throw new TopologyError('Suppressed.untilTimeLimit: pass a BufferConfig, e.g. BufferConfig.maxRecords(10_000).emitEarlyWhenFull() or BufferConfig.unbounded().');
+    }
+    return { kind: 'untilTimeLimit', name: opts?.name, timeLimitMs, buffer: bufferConfig };
   },
 } as const;
