@@ -100,7 +100,16 @@ export async function reset(argv: readonly string[], io: Io): Promise<number> {
     }
     io.out(internal.length === 0 ? 'Internal topics: none found' : 'Internal topics:');
     for (const t of internal) io.out(`  ${prefix}delete ${t}`);
-    if (!dryRun && internal.length > 0) await admin.deleteTopics({ topics: internal, timeout: Math.min(timeoutMs, 30_000) });
+    if (!dryRun && internal.length > 0) {
+      await admin.deleteTopics({ topics: internal, timeout: Math.min(timeoutMs, 30_000) });
+      // deletion is asynchronous on the brokers: wait until the metadata no longer lists them, so an
+      // app started right after the reset creates them afresh instead of finding them half-deleted
+      for (let left = internal; left.length > 0; ) {
+        const now = new Set(await admin.listTopics());
+        left = left.filter((t) => now.has(t));
+        if (left.length > 0) await new Promise((r) => setTimeout(r, 200));
+      }
+    }
     return { changes, internal };
   });
 
