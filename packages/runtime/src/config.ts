@@ -59,6 +59,15 @@ export interface StreamsConfig {
   readonly productionExceptionHandler?: ProductionExceptionHandler;
   /** How long a failing broker connection is retried before the app goes to ERROR. Default 60 000 ms. */
   readonly brokerRetryTimeoutMs?: number;
+  /**
+   * A task with several input partitions (a join, a merge) processes records in timestamp order
+   * across them and waits for a partition whose buffer is empty (Kafka Streams' max.task.idle.ms):
+   * 0 (default) waits only for data the broker has, > 0 also waits this long for one that has none,
+   * -1 never waits.
+   */
+  readonly maxTaskIdleMs?: number;
+  /** Records buffered per input partition before fetching it pauses (buffered.records.per.partition). Default 1 000. */
+  readonly bufferedRecordsPerPartition?: number;
   /** How often records of repartition topics below the committed offsets are deleted (Kafka Streams' repartition.purge.interval.ms). Default 30 000 ms. */
   readonly repartitionPurgeIntervalMs?: number;
   /** Delay before directories of tasks no longer owned are deleted. Default 600 000 ms. */
@@ -93,7 +102,7 @@ const KNOWN_KEYS: readonly (keyof StreamsConfig)[] = [
   'applicationId', 'brokers', 'kafka', 'processingGuarantee', 'commitIntervalMs', 'stateDir', 'transactionTimeoutMs',
   'cacheMaxBytesPerTask', 'maxPendingBytes', 'replicationFactor', 'sessionTimeoutMs', 'heartbeatIntervalMs',
   'autoOffsetReset', 'deserializationExceptionHandler', 'processingExceptionHandler', 'productionExceptionHandler', 'brokerRetryTimeoutMs',
-  'repartitionPurgeIntervalMs', 'stateCleanupDelayMs', 'logger', 'clock', 'faultInjection',
+  'repartitionPurgeIntervalMs', 'maxTaskIdleMs', 'bufferedRecordsPerPartition', 'stateCleanupDelayMs', 'logger', 'clock', 'faultInjection',
 ];
 
 function editDistance(a: string, b: string): number {
@@ -185,6 +194,8 @@ export function resolveConfig(c: StreamsConfig): ResolvedConfig {
     processingExceptionHandler: peh,
     productionExceptionHandler: prodh,
     brokerRetryTimeoutMs: positiveInt('brokerRetryTimeoutMs', c.brokerRetryTimeoutMs, 60_000),
+    maxTaskIdleMs: positiveInt('maxTaskIdleMs', c.maxTaskIdleMs, 0, -1),
+    bufferedRecordsPerPartition: positiveInt('bufferedRecordsPerPartition', c.bufferedRecordsPerPartition, 1_000),
     repartitionPurgeIntervalMs: positiveInt('repartitionPurgeIntervalMs', c.repartitionPurgeIntervalMs, 30_000),
     stateCleanupDelayMs: positiveInt('stateCleanupDelayMs', c.stateCleanupDelayMs, 600_000, 0),
     logger: c.logger ?? consoleLogger,

@@ -112,6 +112,8 @@ export class KafkaStreams {
   /** Limits of the topics the app writes (productionGuard.ts), read at start. */
   private topicLimits: ReadonlyMap<string, TopicLimits> = new Map();
   private readonly manager: TaskManager;
+  /** `topic:partition`s paused because their task's buffer is full. */
+  private readonly backPressured = new Set<string>();
   private readonly lock = new Mutex();
   private readonly budget: MemoryBudget;
   private timer: NodeJS.Timeout | undefined;
@@ -339,9 +341,24 @@ export class KafkaStreams {
     }
   }
 
+  /** Pauses fetching one input partition of a task while its buffer is full, and resumes it. */
+  private backPressure(task: ActiveTask, topic: string, pause: boolean): void {
+    const key = `${topic}:${task.partition}`;
+    if (pause === this.backPressured.has(key)) return;
+    try {
+      if (pause) this.consumer?.pause([{ topic, partitions: [task.partition] }]);
+      else this.consumer?.resume([{ topic, partitions: [task.partition] }]);
+      if (pause) this.backPressured.add(key);
+      else this.backPressured.delete(key);
+    } catch (e) {
+      this.config.logger.warn(`could not ${pause ? 'pause' : 'resume'} ${key}: ${(e as Error).message}`);
+    }
+  }
+
   /** Pauses (or resumes) fetching a task's input partitions: paused while it starts. */
   private pauseTask(id: string, pause: boolean): void {
     const partitions = this.taskPartitions.get(id);
+    if (!pause) for (const p of partitions ?? []) this.backPressured.delete(`${p.topic}:${p.partition}`);
     if (partitions === undefined || partitions.length === 0 || this.consumer === undefined) return;
     const byTopic = partitions.map((p) => ({ topic: p.topic, partitions: [p.partition] }));
     try {
@@ -490,7 +507,7 @@ export class KafkaStreams {
       if (task.state !== 'running' || this.manager.get(task.id) !== task) return;
       const before = task.processed;
       try {
-        if (!task.processBatch(batch.topic, fetchedOffsetOf(batch), Number(batch.lastOffset()), batch.messages)) {
+        if (!task.processBatch(batch.topic, fetchedOffsetOf(batch), Number(batch.lastOffset()), batch.messages, Number(batch.highWatermark))) {
           // Fetched from past the task's position (before a rewind): drop it and make sure a seek is pending.
           this.seekToPosition(task, batch.topic);
           return;
@@ -502,6 +519,7 @@ export class KafkaStreams {
       this.processedTotal += task.processed - before;
       this.emit('task.processed', () => ({ taskId: task.id, topic: batch.topic, records: task.processed - before }));
       resolveOffset(batch.lastOffset());
+      if (task.overfull(batch.topic)) this.backPressure(task, batch.topic, true);
       const now = this.config.clock();
       if (this.budget.exceeded()) await this.commitTasks(this.manager.running());
       else if (now - task.lastCommitAt >= this.config.commitIntervalMs) await this.commitTasks([task]);
@@ -517,6 +535,11 @@ export class KafkaStreams {
       const running = this.manager.running();
       for (const t of running) {
         try {
+          // Timestamp-ordered tasks whose idle wait ran out, and fetching resumed below the buffer limit.
+          const before = t.processed;
+          t.drain(now);
+          this.processedTotal += t.processed - before;
+          for (const topic of t.bufferState().drained) this.backPressure(t, topic, false);
           t.punctuate(now);
         } catch (err) {
           await this.fail(err);

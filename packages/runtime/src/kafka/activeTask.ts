@@ -79,6 +79,9 @@ export function decodeOffsetMetadata(metadata: string | null | undefined): numbe
   }
 }
 
+/** How long a task waits for a partition the broker has data for before processing ahead of it. */
+const LAGGING_WAIT_MS = 2_000;
+
 export class TaskClosedWhileStartingError extends Error {
   constructor(taskId: string) {
     super(`task ${taskId} was closed while it was starting`);
@@ -118,6 +121,12 @@ export class ActiveTask {
   private readonly buffer: CollectedRecord[] = [];
   private readonly changelogStores = new Map<string, string>();
   private readonly changelogTopicSet = new Set<string>();
+  /** Input topics, and their end offsets as last seen (at start, then each fetch's high watermark). */
+  private inputTopicList: string[] = [];
+  private inputCount = 0;
+  private readonly endOffsets = new Map<string, number>();
+  /** Since when each input partition's buffer has been empty (timestamp-ordered processing). */
+  private readonly emptySince = new Map<string, number>();
   /** Null-key records are spread round-robin, per topic. */
   private readonly roundRobin = new Map<string, number>();
   /** The position as of the last successful commit. */
@@ -215,6 +224,8 @@ export class ActiveTask {
     });
     this.throwIfClosed();
     const inputTopics = this.task.inputTopics();
+    this.inputTopicList = inputTopics;
+    this.inputCount = inputTopics.length;
     const committed = await admin.fetchOffsets({ groupId: config.applicationId, topics: inputTopics });
     let streamTime: number | undefined;
     for (const t of committed) {
@@ -232,6 +243,7 @@ export class ActiveTask {
       }
       this.position.set(t.topic, start);
       this.committedPosition.set(t.topic, start);
+      this.endOffsets.set(t.topic, bounds.high);
       const st = decodeOffsetMetadata(p?.metadata);
       if (st !== undefined && (streamTime === undefined || st > streamTime)) streamTime = st;
     }
@@ -297,15 +309,25 @@ export class ActiveTask {
   }
 
   /**
-   * Processes the fetched records of one input partition, synchronously, and returns false if the
-   * batch was fetched from past this task's position (a stale fetch from before a rewind: it must be
-   * dropped, a seek to the position is pending). Records below the position are skipped: kafkajs may
-   * have fetched from offsets it read before this task fenced its predecessor.
+   * Takes the fetched records of one input partition and processes what may be processed,
+   * synchronously; returns false if the batch was fetched from past this task's fetch position (a
+   * stale fetch from before a rewind: it must be dropped, a seek to the position is pending).
+   * Records below the position are skipped: kafkajs may have fetched from offsets it read before
+   * this task fenced its predecessor.
+   *
+   * A task with one input partition processes records as they come. A task with several (a join, a
+   * merge) buffers them and always processes the record with the smallest timestamp among its
+   * partitions' heads, and it does not run ahead of a partition whose buffer is empty while the
+   * broker has data for it (Kafka Streams' max.task.idle.ms, KIP-695): `maxTaskIdleMs` 0 waits only
+   * for data known to exist, > 0 also waits that long for a partition that has none, -1 never waits.
    */
-  processBatch(topic: string, fetchedOffset: number, lastOffset: number, messages: readonly KafkaMessage[]): boolean {
+  processBatch(topic: string, fetchedOffset: number, lastOffset: number, messages: readonly KafkaMessage[], highWatermark?: number): boolean {
     const task = this.task!;
     let from = this.position.get(topic) ?? -1;
     if (fetchedOffset > from) return false;
+    if (highWatermark !== undefined && highWatermark > (this.endOffsets.get(topic) ?? -1)) this.endOffsets.set(topic, highWatermark);
+    const buffered = this.buffersInput();
+    const records: InputRecord[] | undefined = buffered ? [] : undefined;
     for (const m of messages) {
       const offset = Number(m.offset);
       if (offset < from) continue;
@@ -318,10 +340,14 @@ export class ActiveTask {
         timestamp: Number(m.timestamp),
         headers: m.headers as InputRecord['headers'],
       };
+      from = offset + 1;
+      if (records !== undefined) {
+        records.push(record);
+        continue;
+      }
       // A failure of user code goes to processingExceptionHandler inside the executor (the same
       // option and behaviour as in the test driver); anything else stops the task.
       task.process(record);
-      from = offset + 1;
       this.processed++;
     }
     // Past the batch's last offset, control records (transaction markers) and aborted records
@@ -329,7 +355,64 @@ export class ActiveTask {
     // end of the partition once everything is processed.
     if (lastOffset + 1 > from) from = lastOffset + 1;
     this.position.set(topic, from);
+    if (records !== undefined) {
+      if (records.length > 0) task.addRecords(records);
+      this.drain(this.deps.config.clock());
+    }
     return true;
+  }
+
+  /** Whether this task buffers its input to process it in timestamp order across partitions. */
+  private buffersInput(): boolean {
+    return this.inputCount > 1 && this.deps.config.maxTaskIdleMs !== -1;
+  }
+
+  /**
+   * Processes buffered records, smallest timestamp first, while no input partition has to be waited
+   * for. Also called periodically (idle deadlines). Returns the records processed.
+   */
+  drain(now: number): number {
+    const task = this.task;
+    if (task === undefined || !this.buffersInput() || this.current !== 'running') return 0;
+    const maxIdle = this.deps.config.maxTaskIdleMs;
+    let n = 0;
+    for (;;) {
+      if (task.bufferedRecords() === 0) break;
+      let wait = false;
+      for (const topic of this.inputTopicList) {
+        if (task.bufferedFor(topic) > 0) {
+          this.emptySince.delete(topic);
+          continue;
+        }
+        let since = this.emptySince.get(topic);
+        if (since === undefined) this.emptySince.set(topic, (since = now));
+        const lagging = (this.position.get(topic) ?? 0) < (this.endOffsets.get(topic) ?? 0);
+        // Data known to exist: wait for its fetch (bounded, so that an open transaction upstream
+        // cannot hold the task forever); none: wait maxTaskIdleMs.
+        const limit = lagging ? Math.max(maxIdle, LAGGING_WAIT_MS) : maxIdle;
+        if (now - since < limit) {
+          wait = true;
+          break;
+        }
+      }
+      if (wait || !task.processNext()) break;
+      n++;
+    }
+    this.processed += n;
+    return n;
+  }
+
+  /** Buffered records of `topic` above this: the runtime pauses fetching it (buffered.records.per.partition). */
+  overfull(topic: string): boolean {
+    return (this.task?.bufferedFor(topic) ?? 0) > this.deps.config.bufferedRecordsPerPartition;
+  }
+
+  /** Input topics whose buffers are full, and those that drained below the limit again. */
+  bufferState(): { full: string[]; drained: string[] } {
+    const full: string[] = [];
+    const drained: string[] = [];
+    for (const topic of this.inputTopicList) (this.overfull(topic) ? full : drained).push(topic);
+    return { full, drained };
   }
 
   /**
@@ -342,14 +425,21 @@ export class ActiveTask {
     if (lastOffset + 1 > from) this.position.set(topic, lastOffset + 1);
   }
 
+  /** Next offset to commit per input topic: the first buffered unprocessed record, else the fetch position. */
+  private processedPosition(topic: string, fetched: number): number {
+    return this.task?.nextBufferedOffset(topic) ?? fetched;
+  }
+
   private positionMoved(): boolean {
-    for (const [topic, offset] of this.position) if (this.committedPosition.get(topic) !== offset) return true;
+    for (const [topic, offset] of this.position) if (this.committedPosition.get(topic) !== this.processedPosition(topic, offset)) return true;
     return false;
   }
 
-  /** The input offsets to commit: the position of every input partition. */
+  /** The input offsets to commit: the processed position of every input partition. */
   private committableOffsets(): Map<string, number> {
-    return new Map(this.position);
+    const out = new Map<string, number>();
+    for (const [topic, offset] of this.position) out.set(topic, this.processedPosition(topic, offset));
+    return out;
   }
 
   /** murmur2 of the key (Kafka's default partitioner), round-robin for null keys. */

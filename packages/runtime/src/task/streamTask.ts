@@ -397,6 +397,18 @@ export class StreamTask {
     }
   }
 
+  /** Buffered records of one input topic not yet processed. */
+  bufferedFor(topic: string): number {
+    const s = this.sources.get(topic);
+    return s === undefined ? 0 : s.queue.length - s.head;
+  }
+
+  /** The offset of the first buffered, unprocessed record of `topic`, if any. */
+  nextBufferedOffset(topic: string): number | undefined {
+    const s = this.sources.get(topic);
+    return s === undefined ? undefined : s.queue[s.head]?.offset;
+  }
+
   /** Buffered records not yet processed. */
   bufferedRecords(): number {
     let n = 0;
