@@ -42,6 +42,7 @@ export type { WindowCloseSuppressed, TimeLimitSuppressed } from './windows.js';
 export { BufferConfig } from './timeLimitSuppress.js';
 export type { BufferFullStrategy } from './timeLimitSuppress.js';
 export { TimeWindowedKStream, SessionWindowedKStream } from './windowedKStream.js';
+export { CogroupedKStream, TimeWindowedCogroupedKStream, SessionWindowedCogroupedKStream } from './cogroupedKStream.js';
 export type { EmitStrategy, WindowedMaterializedOptions } from './windowedKStream.js';
 export type { JoinedOptions, StreamJoinedOptions, TableJoinedOptions, GlobalJoinedOptions } from './joins.js';
 export type { ForeignKeyJoinedOptions } from './fkJoin.js';

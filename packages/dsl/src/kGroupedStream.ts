@@ -5,7 +5,8 @@ import { KTable } from './kTable.js';
 import { type MaterializedOptions, materializedSpec, requireName } from './kStream.js';
 import type { Serde } from './serde.js';
 import { Serdes } from './serdes.js';
-import { SessionWindowedKStream, TimeWindowedKStream } from './windowedKStream.js';
+import { SessionWindowedKStream, TimeWindowedKStream, addAggregateProcessors } from './windowedKStream.js';
+import { CogroupedKStream } from './cogroupedKStream.js';
 import { SessionWindows, SlidingWindows, TimeWindows } from './windows.js';
 
 /**
@@ -45,12 +46,19 @@ export class KGroupedStream<K, V> {
     const b = this.builder;
     const keySerde = opts.keySerde ?? this.keySerde ?? Serdes.msgpack<K>();
     const valueSerde = opts.valueSerde ?? defaultValueSerde;
-    const parent = this.repartitionRequired
-      ? b.repartition(this.node, name, keySerde, this.valueSerde ?? Serdes.msgpack<V>(), undefined, operator)
-      : this.node;
     b.addStore(materializedSpec(name, opts, keySerde, valueSerde), operator);
-    b.addProcessor({ name, operator, parents: [parent], supplier: () => new StreamAggregateProcessor(name, initializer, aggregator), stores: [name] });
+    addAggregateProcessors(b, undefined, this as KGroupedStream<K, unknown>, operator, name, keySerde, () => new StreamAggregateProcessor(name, initializer, aggregator));
     return new KTable<K, VA>(b, name, keySerde, valueSerde, name);
+  }
+
+  /**
+   * Starts a cogroup (KIP-150): several grouped streams with the same key type folded into one
+   * aggregate, each with its own `aggregator`, in one store. Add more with `.cogroup(other,
+   * aggregator)`, then `.aggregate(initializer, { name })` (or `.windowedBy(...)` first).
+   */
+  cogroup<VA>(aggregator: (key: K, value: V, aggregate: VA) => VA): CogroupedKStream<K, VA> {
+    requireFunction(aggregator, 'cogroup', '(key, value, aggregate) => newAggregate');
+    return new CogroupedKStream<K, VA>([{ grouped: this, aggregator: aggregator as (key: K, value: unknown, aggregate: VA) => VA }]);
   }
 
   /** Counts records per key. The store `<name>` holds the counts (int64). */

@@ -1,6 +1,7 @@
 import { TopologyError } from './errors.js';
 import { type InternalBuilder, requireFunction } from './graph.js';
 import { sessionStoreGetter, windowStoreGetter } from './valueGetter.js';
+import { PassThroughProcessor } from './builtinProcessors.js';
 import { requireName } from './kStream.js';
 import { KTable } from './kTable.js';
 import type { Serde } from './serde.js';
@@ -40,8 +41,19 @@ export interface GroupedSource<K, V> {
 
 type Kind = 'window' | 'session';
 
-function buildAggregate<K, V, VA>(
-  src: GroupedSource<K, V>,
+/** @internal One input of a (co)grouped aggregation: a grouped stream and the processor that folds it into the shared store. */
+export interface AggregateInput<K> {
+  readonly src: GroupedSource<K, any>;
+  readonly supplier: () => unknown;
+}
+
+/**
+ * @internal Builds a windowed aggregation over one grouped stream or, for `cogroup`, several: each
+ * input gets its own processor (and, if its key changed, its own repartition topic
+ * `<name>-cogroup-<i>-repartition`), all writing the one store `<name>`, merged into the node `<name>`.
+ */
+export function buildAggregate<K, V, VA>(
+  src: GroupedSource<K, V> | readonly AggregateInput<K>[],
   operator: string,
   name: string,
   kind: Kind,
@@ -52,15 +64,15 @@ function buildAggregate<K, V, VA>(
   info: Omit<WindowInfo, 'keySerde' | 'retentionMs'>,
   supplier: () => unknown,
 ): KTable<Windowed<K>, VA> {
-  const b = src.builder;
-  const keySerde = opts.keySerde ?? src.keySerde ?? Serdes.msgpack<K>();
+  const first = Array.isArray(src) ? (src as readonly AggregateInput<K>[])[0]!.src : (src as GroupedSource<K, V>);
+  const b = first.builder;
+  const keySerde = opts.keySerde ?? first.keySerde ?? Serdes.msgpack<K>();
   const valueSerde = opts.valueSerde ?? defaultValueSerde;
   if (opts.retentionMs !== undefined && (typeof opts.retentionMs !== 'number' || !(opts.retentionMs >= minRetention))) {
     throw new TopologyError(
       `${operator} "${name}": retentionMs (${String(opts.retentionMs)}) must be at least ${minRetention} ms (window size + grace for time windows), or windows would expire while still open.`,
     );
   }
-  const parent = src.repartitionRequired ? b.repartition(src.node, name, keySerde, src.valueSerde ?? Serdes.msgpack<V>(), undefined, operator) : src.node;
   const retentionMs = opts.retentionMs ?? minRetention;
   const spec: StoreSpec<K, VA> = {
     name,
@@ -74,13 +86,48 @@ function buildAggregate<K, V, VA>(
   };
   // Window stores keep each window's timestamp with its aggregate; a session's timestamp is its end.
   b.addStore(kind === 'window' ? timestampedSpec(spec) : spec, operator);
-  b.addProcessor({ name, operator, parents: [parent], supplier: supplier as never, stores: [name] });
+  addAggregateProcessors(b, Array.isArray(src) ? (src as readonly AggregateInput<K>[]) : undefined, src as GroupedSource<K, V>, operator, name, keySerde, supplier);
   const getter = kind === 'window' ? windowStoreGetter<K, VA>(name) : sessionStoreGetter<K, VA>(name);
   const table = new KTable<Windowed<K>, VA>(b, name, Serdes.windowed(keySerde), valueSerde, name, getter, { ...info, retentionMs, keySerde });
   const emit = opts.emitStrategy ?? 'on-window-update';
   if (emit === 'on-window-close') return table.suppressFinal(Suppressed.untilWindowCloses({ name: `${name}-suppress` }), info.inclusiveEnd);
   if (emit !== 'on-window-update') throw new TopologyError(`${operator} "${name}": emitStrategy must be 'on-window-update' or 'on-window-close', got ${JSON.stringify(emit)}.`);
   return table;
+}
+
+/**
+ * @internal The processors of an aggregation: one over `single` (repartitioned through
+ * `<name>-repartition` if needed), or for a cogroup one per input (`<name>-cogroup-<i>`, repartitioned
+ * through `<name>-cogroup-<i>-repartition`) merged into the node `<name>`. All share the store `<name>`;
+ * the inputs are co-partitioned.
+ */
+export function addAggregateProcessors<K>(
+  b: InternalBuilder,
+  cogrouped: readonly AggregateInput<K>[] | undefined,
+  single: GroupedSource<K, unknown> | undefined,
+  operator: string,
+  name: string,
+  keySerde: Serde<K>,
+  supplier: () => unknown,
+): void {
+  if (cogrouped === undefined) {
+    const src = single!;
+    const parent = src.repartitionRequired ? b.repartition(src.node, name, keySerde, src.valueSerde ?? Serdes.msgpack(), undefined, operator) : src.node;
+    b.addProcessor({ name, operator, parents: [parent], supplier: supplier as never, stores: [name] });
+    return;
+  }
+  const nodes: string[] = [];
+  cogrouped.forEach((input, i) => {
+    const src = input.src;
+    if (src.builder !== b) throw new TopologyError(`cogroup "${name}": every grouped stream must come from the same StreamsBuilder.`);
+    const node = `${name}-cogroup-${i}`;
+    const parent = src.repartitionRequired ? b.repartition(src.node, node, keySerde, src.valueSerde ?? Serdes.msgpack(), undefined, operator) : src.node;
+    b.addProcessor({ name: node, operator, parents: [parent], supplier: input.supplier as never, stores: [name] });
+    nodes.push(node);
+  });
+  b.addProcessor({ name, operator: 'cogroup', parents: nodes, supplier: () => new PassThroughProcessor(), stores: [] });
+  const sources = [...new Set(nodes.flatMap((n) => b.sourcesOf(n)))];
+  if (sources.length > 1) b.copartition(sources);
 }
 
 const EXAMPLE = "count({ name: 'clicks-per-5min' })";
