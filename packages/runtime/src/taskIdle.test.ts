@@ -38,7 +38,8 @@ test('[broker] a stream-table join on a fresh start: the table topic written fir
     .leftJoin(table, (user: string, name: string | null) => `${user}:${name === null ? 'NONE' : 'ok'}`, { name: 'views-users' })
     .to(out!, { keySerde: str, valueSerde: str, name: 'out' });
   const applicationId = k.uniqueName('idle-app');
-  const app = new KafkaStreams(b.build(), {
+  const topology = b.build();
+  const app = new KafkaStreams(topology, {
     applicationId,
     brokers: k.brokers,
     stateDir: mkdtempSync(join(tmpdir(), 'vltava-idle-')),
@@ -48,7 +49,11 @@ test('[broker] a stream-table join on a fresh start: the table topic written fir
   });
   t.teardown(() => app.close());
   await app.start();
-  await awaitCaughtUp(k.admin, applicationId, `${applicationId}-by-user-repartition`, 90_000);
+  const repartition = topology.internalTopics(applicationId).filter((x) => x.kind === 'repartition');
+  t.is(repartition.length, 1);
+  await awaitCaughtUp(k.admin, applicationId, views!, 90_000);
+  await awaitCaughtUp(k.admin, applicationId, users!, 90_000);
+  await awaitCaughtUp(k.admin, applicationId, repartition[0]!.name, 90_000);
   await app.close();
   const joined = (await readCommittedKcat(k.brokers, out!)).map((r) => r.text);
   t.is(joined.length, viewed.length);
