@@ -148,6 +148,8 @@ export class DatabaseSink {
   private stopping = false;
   private failed: Error | undefined;
   private readonly failWaiters: ((e: Error) => void)[] = [];
+  /** One database connection: every use of it goes through this chain, one at a time. */
+  private dbChain: Promise<unknown> = Promise.resolve();
   /** Counters since start. */
   readonly stats = { records: 0, rows: 0, transactions: 0, fenced: 0, dbErrors: 0, skipped: 0 };
 
@@ -241,7 +243,14 @@ export class DatabaseSink {
 
   /** The offsets stored in the database for `topic` (transactional mode): partition -> next offset. */
   storedOffsets(topic: string): Promise<Map<number, number>> {
-    return readOffsets(this.config.adapter, this.config.adapter.dialect, this.offsetsTable, this.config.sinkId, topic);
+    // Serialised with the sink's own transactions: on its connection an open one would show its uncommitted offsets.
+    return this.serial(() => readOffsets(this.config.adapter, this.config.adapter.dialect, this.offsetsTable, this.config.sinkId, topic));
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.dbChain.then(fn, fn);
+    this.dbChain = run.catch(() => undefined);
+    return run;
   }
 
   private emit(e: SinkEvent): void {
@@ -255,23 +264,26 @@ export class DatabaseSink {
     this.failed = e;
     this.emit({ type: 'error', error: e });
     for (const w of this.failWaiters.splice(0)) w(e);
+    // Stop consuming (not awaited: this may run inside eachBatch, which disconnect waits for).
+    setImmediate(() => void this.consumer?.disconnect().catch(() => undefined));
   }
 
   /** The database's offset for a partition (or the log start), and seeks the consumer there. */
   private async loadPosition(topic: string, partition: number, seek: boolean): Promise<Position> {
     const stored = (await this.storedOffsets(topic)).get(partition);
-    let pos: Position;
-    if (stored !== undefined) pos = { next: stored, stored: true };
-    else {
-      const admin = this.kafka.admin();
-      await admin.connect();
-      try {
-        const low = (await admin.fetchTopicOffsets(topic)).find((o) => o.partition === partition)?.low;
-        pos = { next: Number(low ?? 0), stored: false };
-      } finally {
-        await admin.disconnect();
-      }
+    const admin = this.kafka.admin();
+    await admin.connect();
+    let low: number;
+    try {
+      low = Number((await admin.fetchTopicOffsets(topic)).find((o) => o.partition === partition)?.low ?? 0);
+    } finally {
+      await admin.disconnect();
     }
+    if (stored !== undefined && stored < low) {
+      // Records the sink never applied were deleted (retention, deleteRecords): not exactly-once any more.
+      throw new SinkConfigError(`sink ${this.config.sinkId}: ${topic}/${partition} records ${stored}..${low - 1} were deleted before the sink applied them (stored offset ${stored}, log start ${low}); fix the table, then move the offset row in ${this.offsetsTable} to ${low} to go on`);
+    }
+    const pos: Position = stored !== undefined ? { next: stored, stored: true } : { next: low, stored: false };
     if (seek) this.consumer?.seek({ topic, partition, offset: String(pos.next) });
     return pos;
   }
@@ -370,7 +382,7 @@ export class DatabaseSink {
         if (Date.now() > deadline || this.stopping) throw err;
         await new Promise((r) => setTimeout(r, Math.min(2_000, 50 * 2 ** Math.min(i, 6))));
         if (!isRunning()) return undefined;
-        await this.config.adapter.reconnect().catch(() => undefined);
+        await this.serial(() => this.config.adapter.reconnect()).catch(() => undefined);
       }
     }
   }
@@ -398,7 +410,7 @@ export class DatabaseSink {
       try {
         const rows = await this.withDbRetry(async () => {
           await this.step('before-begin', info);
-          const n = await adapter.transaction(
+          const n = await this.serial(() => adapter.transaction(
             async (tx) => {
               // Fencing first: takes the offset row's lock, and aborts before any row is written.
               if (!(await advanceOffset(tx, adapter.dialect, this.offsetsTable, this.config.sinkId, topic, partition, expected, next))) {
@@ -407,7 +419,7 @@ export class DatabaseSink {
               return this.write(tx, chunk);
             },
             () => this.step('after-rows', info),
-          );
+          ));
           return n;
         }, isRunning);
         if (rows === undefined) return;
@@ -450,7 +462,7 @@ export class DatabaseSink {
       const info: SinkStepInfo = { topic, partition, firstOffset: chunk[0]!.offset, nextOffset: next, rows: chunk.length, batch: ++this.batches };
       const rows = await this.withDbRetry(async () => {
         await this.step('before-begin', info);
-        return adapter.transaction((tx) => this.write(tx, chunk), () => this.step('after-rows', info));
+        return this.serial(() => adapter.transaction((tx) => this.write(tx, chunk), () => this.step('after-rows', info)));
       }, isRunning);
       if (rows === undefined) return;
       this.stats.records += chunk.length;

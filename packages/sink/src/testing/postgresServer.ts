@@ -35,10 +35,10 @@ export class PostgresMissingError extends Error {
 }
 
 /** The directory with initdb / pg_ctl: PG_BIN, else the newest /usr/lib/postgresql/<v>/bin. */
-export function postgresBinDir(): string {
-  const fromEnv = process.env.PG_BIN;
+export function postgresBinDir(opts: { root?: string; pgBin?: string | undefined } = {}): string {
+  const fromEnv = 'pgBin' in opts ? opts.pgBin : process.env.PG_BIN;
   if (fromEnv !== undefined && existsSync(path.join(fromEnv, 'initdb'))) return fromEnv;
-  const root = '/usr/lib/postgresql';
+  const root = opts.root ?? '/usr/lib/postgresql';
   const versions = existsSync(root) ? readdirSync(root).filter((v) => existsSync(path.join(root, v, 'bin', 'initdb'))).sort((a, b) => Number(b) - Number(a)) : [];
   if (versions.length === 0) throw new PostgresMissingError(`no initdb under ${root}/*/bin and PG_BIN is not set`);
   return path.join(root, versions[0]!, 'bin');

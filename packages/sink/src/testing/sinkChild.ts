@@ -3,6 +3,7 @@
  * event on stdout (`assigned`, `committed <partition> <next>`, `fenced ...`, `error ...`) and, with
  * `killAt`, SIGKILLs itself the `batch`-th time a batch reaches `step`.
  */
+import { writeSync } from 'node:fs';
 import { DatabaseSink, type SinkMode, type SinkStep } from '../index.js';
 import { postgresAdapter } from '../postgres.js';
 import { sqliteAdapter } from '../sqlite.js';
@@ -21,7 +22,8 @@ export interface SinkChildConfig {
 }
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as SinkChildConfig;
-const out = (line: string): void => void process.stdout.write(`${line}\n`);
+// Synchronous: a line written just before SIGKILL must not be lost in the pipe's async queue.
+const out = (line: string): void => void writeSync(1, `${line}\n`);
 let reached = 0;
 const sink = new DatabaseSink({
   sinkId: cfg.sinkId,
