@@ -1,5 +1,5 @@
 /** The `vltava` bin without a broker: describe, store inspect, usage errors, an unreachable broker. */
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -124,6 +124,7 @@ test('store inspect prints a LevelDB store written by @vltava/state, decoded by 
   t.regex(plain.stdout, /"ü-3" =>/);
   t.notRegex(plain.stdout, /o-4/, 'uncommitted writes are not in the database');
   t.regex(plain.stdout, /3 entries\n$/);
+  t.false(existsSync(join(dir, 'vltava.lock')), 'the lock inspect held while reading is released');
 
   const decoded = await vltava(['store', 'inspect', stateDir, 'shop', '1_3', 'orders', '--serdes', fixture('serdes.js'), '--json']);
   t.is(decoded.code, 0, decoded.stderr);

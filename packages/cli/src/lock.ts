@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 
@@ -35,4 +35,26 @@ export function lockedBy(taskDir: string): LockHolder | undefined {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'ESRCH' ? undefined : holder;
   }
+}
+
+/**
+ * Claims the task directory for this process while it reads the database, the way a task does
+ * (an O_EXCL lock file with pid and host), so an instance starting meanwhile reports who holds it.
+ * Returns the release function; undefined when a lock file is already there (a stale one: the
+ * caller checked `lockedBy` first; LevelDB's own LOCK still guards the database).
+ */
+export function claim(taskDir: string): (() => void) | undefined {
+  const path = join(taskDir, LOCK_FILE);
+  try {
+    writeFileSync(path, JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString(), by: 'vltava store inspect' }), { flag: 'wx' });
+  } catch {
+    return undefined;
+  }
+  return () => {
+    try {
+      unlinkSync(path);
+    } catch {
+      // already gone
+    }
+  };
 }

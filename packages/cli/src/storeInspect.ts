@@ -5,7 +5,7 @@ import { ClassicLevel } from 'classic-level';
 import { integer, parse } from './args.js';
 import { CliError, UsageError } from './errors.js';
 import type { Io } from './io.js';
-import { LOCK_FILE, lockedBy } from './lock.js';
+import { claim, LOCK_FILE, lockedBy } from './lock.js';
 import { loadModule } from './loadModule.js';
 
 export const STORE_HELP = `Usage: vltava store inspect <state-dir> <application-id> <task-id> [<store>] [options]
@@ -106,6 +106,27 @@ export async function storeCommand(argv: readonly string[], io: Io): Promise<num
   let serdes: { key?: SerdeLike; value?: SerdeLike; kind?: Kind } = {};
   if (typeof values.serdes === 'string') serdes = await loadSerdes(values.serdes);
 
+  const release = claim(taskDir);
+  try {
+    return await inspectDb(io, dbDir, appId, taskId, store, kindArg as Kind | undefined, serdes, limit, values.json === true);
+  } finally {
+    release?.();
+  }
+}
+
+async function inspectDb(
+  io: Io,
+  dbDir: string,
+  appId: string,
+  taskId: string,
+  store: string | undefined,
+  kindArg: Kind | undefined,
+  serdes: { key?: SerdeLike; value?: SerdeLike; kind?: Kind },
+  limit: number,
+  json: boolean,
+): Promise<number> {
+  // LevelDB has no read-only mode: opening may replay its write-ahead log into a table file, which
+  // changes files but not the data. Nothing here writes.
   const db = new ClassicLevel<Buffer, Buffer>(dbDir, { keyEncoding: 'buffer', valueEncoding: 'buffer', createIfMissing: false });
   try {
     await db.open({ createIfMissing: false });
@@ -130,10 +151,9 @@ export async function storeCommand(argv: readonly string[], io: Io): Promise<num
     }
     const shape = (await db.get(metaKey('sh', store)))?.toString('utf8');
     const shapeKind = shape?.split(' ')[0];
-    const kind: Kind = (kindArg as Kind | undefined) ?? serdes.kind ?? (shapeKind === 'window' || shapeKind === 'session' ? shapeKind : 'keyValue');
+    const kind: Kind = kindArg ?? serdes.kind ?? (shapeKind === 'window' || shapeKind === 'session' ? shapeKind : 'keyValue');
     const cp = await db.get(metaKey('cp', store));
     const st = await db.get(metaKey('st', store));
-    const json = values.json === true;
     const topic = `${appId}-${store}-changelog`;
     if (!json) {
       io.out(`Store "${store}" of task ${taskId} of "${appId}" (${kind}${shape ? `, shape: ${shape}` : ''})`);
