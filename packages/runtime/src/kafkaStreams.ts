@@ -23,7 +23,7 @@ import { resolveConfig, type ResolvedConfig, type StreamsConfig } from './config
 import { ActiveTask } from './kafka/activeTask.js';
 import { prepareTopics, type TopicLayout } from './kafka/internalTopics.js';
 import { kafkaErrorType } from './kafka/kafkaErrors.js';
-import { requireKafkajsFixes } from './kafka/kafkajsFixes.js';
+import { lastStableOffsetOf, requireKafkajsFixes } from './kafka/kafkajsFixes.js';
 import { onOffsetOutOfRange } from './kafka/offsetOutOfRange.js';
 import { readTopicLimits, type TopicLimits } from './kafka/productionGuard.js';
 import { TaskManager, type TaskManagerHost } from './kafka/taskManager.js';
@@ -507,7 +507,10 @@ export class KafkaStreams {
       if (task.state !== 'running' || this.manager.get(task.id) !== task) return;
       const before = task.processed;
       try {
-        if (!task.processBatch(batch.topic, fetchedOffsetOf(batch), Number(batch.lastOffset()), batch.messages, Number(batch.highWatermark))) {
+        // How far this partition can be read: the last stable offset under read_committed (an open
+        // transaction upstream is not data to wait for), else the high watermark.
+        const end = (this.config.processingGuarantee === 'exactly-once' ? lastStableOffsetOf(batch) : undefined) ?? Number(batch.highWatermark);
+        if (!task.processBatch(batch.topic, fetchedOffsetOf(batch), Number(batch.lastOffset()), batch.messages, end)) {
           // Fetched from past the task's position (before a rewind): drop it and make sure a seek is pending.
           this.seekToPosition(task, batch.topic);
           return;

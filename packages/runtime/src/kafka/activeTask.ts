@@ -80,7 +80,7 @@ export function decodeOffsetMetadata(metadata: string | null | undefined): numbe
 }
 
 /** How long a task waits for a partition the broker has data for before processing ahead of it. */
-const LAGGING_WAIT_MS = 2_000;
+const LAGGING_WAIT_MS = 30_000;
 
 export class TaskClosedWhileStartingError extends Error {
   constructor(taskId: string) {
@@ -325,7 +325,7 @@ export class ActiveTask {
     const task = this.task!;
     let from = this.position.get(topic) ?? -1;
     if (fetchedOffset > from) return false;
-    if (highWatermark !== undefined && highWatermark > (this.endOffsets.get(topic) ?? -1)) this.endOffsets.set(topic, highWatermark);
+    if (highWatermark !== undefined && Number.isFinite(highWatermark)) this.endOffsets.set(topic, highWatermark);
     const buffered = this.buffersInput();
     const records: InputRecord[] | undefined = buffered ? [] : undefined;
     for (const m of messages) {
@@ -387,8 +387,8 @@ export class ActiveTask {
         let since = this.emptySince.get(topic);
         if (since === undefined) this.emptySince.set(topic, (since = now));
         const lagging = (this.position.get(topic) ?? 0) < (this.endOffsets.get(topic) ?? 0);
-        // Data known to exist: wait for its fetch (bounded, so that an open transaction upstream
-        // cannot hold the task forever); none: wait maxTaskIdleMs.
+        // Data known to exist (below the last stable offset): wait for its fetch, bounded as a last
+        // resort; none: wait maxTaskIdleMs.
         const limit = lagging ? Math.max(maxIdle, LAGGING_WAIT_MS) : maxIdle;
         if (now - since < limit) {
           wait = true;

@@ -159,6 +159,13 @@ function isAbortMarker(m: FetchedMessage): boolean {
   return control && m.key != null && m.key.length >= 4 && m.key.readInt16BE(2) === 0;
 }
 
+/** A fetched batch's last stable offset (see the fetch response hook), if the fix is in effect. */
+export function lastStableOffsetOf(batch: object): number | undefined {
+  const raw = (batch as { rawMessages?: { lastStableOffset?: string } }).rawMessages;
+  const v = raw?.lastStableOffset;
+  return v === undefined || v === '-1' ? undefined : Number(v);
+}
+
 /**
  * Marks the records of aborted transactions in one fetched partition (the Java consumer's
  * algorithm) and empties its aborted transaction list. Exported for the tests.
@@ -195,7 +202,15 @@ function fixReadCommitted(t: Target): void {
     if (original[FIXED]) continue;
     const parse: AnyFn = async (data: { responses?: { partitions?: FetchedPartition[] }[] }) => {
       const result = (await original(data)) as typeof data;
-      for (const topic of result?.responses ?? []) for (const p of topic.partitions ?? []) markAbortedRecords(p);
+      for (const topic of result?.responses ?? []) {
+        for (const p of topic.partitions ?? []) {
+          markAbortedRecords(p);
+          // The last stable offset, which kafkajs' Batch does not keep: it keeps this very array as
+          // `rawMessages`, so the runtime reads it there (lastStableOffsetOf) to know how far a
+          // read_committed partition can be read (timestamp-ordered processing waits on it).
+          if (Array.isArray(p.messages)) (p.messages as unknown as { lastStableOffset?: string }).lastStableOffset = (p as { lastStableOffset?: string }).lastStableOffset;
+        }
+      }
       return result;
     };
     parse[FIXED] = true;
