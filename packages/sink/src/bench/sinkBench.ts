@@ -7,7 +7,7 @@
  *   pnpm bench:sink [--records 100000] [--partitions 4] [--batch 500] [--no-doc]
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -23,6 +23,7 @@ import { startPostgres } from '../testing/postgresServer.js';
 
 const { values } = parseArgs({ options: { records: { type: 'string', default: '100000' }, partitions: { type: 'string', default: '4' }, batch: { type: 'string', default: '500' }, 'no-doc': { type: 'boolean', default: false } } });
 const N = Number(values.records);
+const load0 = loadavg()[0]!;
 const PARTS = Number(values.partitions);
 const BATCH = Number(values.batch);
 
@@ -117,7 +118,7 @@ if (!values['no-doc']) {
     '<!-- bench:sink:start -->',
     '### The database sink (@vltava/sink), exactly-once on',
     '',
-    `Command: \`pnpm bench:sink\` · measured ${new Date().toISOString().slice(0, 10)} on ${machine}; broker ${brokers.source}`,
+    `Command: \`pnpm bench:sink\` · measured ${new Date().toISOString().slice(0, 10)} on ${machine}; broker ${brokers.source}; load average ${load0.toFixed(1)} at start, ${loadavg()[0]!.toFixed(1)} at the end (a shared machine: other builds and tests ran meanwhile)`,
     '',
     `${N.toLocaleString('en-US')} committed records (JSON commands, ${PARTS} partitions) already in the topic, read read_committed and written as one row each; at most ${BATCH} records per database transaction. SQLite: a WAL file, synchronous=NORMAL (\`sqliteAdapter\` default). PostgreSQL 15: a local server with fsync on (durable commits), one connection. Rows/s from the first to the last database commit.`,
     '',

@@ -4,7 +4,7 @@
  * `killAt`, SIGKILLs itself the `batch`-th time a batch reaches `step`.
  */
 import { writeSync } from 'node:fs';
-import { DatabaseSink, type SinkMode, type SinkStep } from '../index.js';
+import { DatabaseSink, type SinkMode, type SinkRecord, type SinkStep } from '../index.js';
 import { postgresAdapter } from '../postgres.js';
 import { sqliteAdapter } from '../sqlite.js';
 import { toJournalRow } from './fixture.js';
@@ -19,7 +19,30 @@ export interface SinkChildConfig {
   readonly table: string;
   readonly maxBatchRecords: number;
   readonly killAt?: { readonly step: SinkStep; readonly batch: number };
+  /** What to write: the test journal (default), or the ledger example's balances / journal. */
+  readonly preset?: 'journal' | 'ledger-balances' | 'ledger-journal';
 }
+
+interface JournalEntry {
+  readonly commandId: string;
+  readonly account: string;
+  readonly side: string;
+  readonly amount: number;
+  readonly balance: number;
+}
+
+const presets = {
+  journal: (mode: SinkMode) => ({ toRow: toJournalRow, ...(mode === 'idempotent' ? { id: { header: 'command-id' } as const } : {}) }),
+  // A KTable-like topic (account -> balance): upsert by key; the transactional mode makes any write safe.
+  'ledger-balances': () => ({ insertMode: 'upsert' as const, id: 'key' as const, idColumn: 'account', toRow: (r: SinkRecord) => ({ balance: JSON.parse(r.value!.toString()) as number }) }),
+  // The journal: appended, one row per entry (a transfer has a debit and a credit).
+  'ledger-journal': () => ({
+    toRow: (r: SinkRecord) => {
+      const e = JSON.parse(r.value!.toString()) as JournalEntry;
+      return { entry_id: `${e.commandId}:${e.side}`, command_id: e.commandId, account: e.account, side: e.side, amount: e.amount, balance: e.balance, src_partition: r.partition, src_offset: r.offset };
+    },
+  }),
+};
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as SinkChildConfig;
 // Synchronous: a line written just before SIGKILL must not be lost in the pipe's async queue.
@@ -32,8 +55,7 @@ const sink = new DatabaseSink({
   mode: cfg.mode,
   adapter: cfg.db.kind === 'sqlite' ? sqliteAdapter({ path: cfg.db.path }) : postgresAdapter({ connectionString: cfg.db.url }),
   table: cfg.table,
-  toRow: toJournalRow,
-  ...(cfg.mode === 'idempotent' ? { id: { header: 'command-id' } as const } : {}),
+  ...presets[cfg.preset ?? 'journal'](cfg.mode),
   maxBatchRecords: cfg.maxBatchRecords,
   consumer: { sessionTimeout: 6_000, heartbeatInterval: 500, ...(cfg.groupId === undefined ? {} : { groupId: cfg.groupId }) },
   onEvent: (e) => {
