@@ -82,8 +82,20 @@ export function isInternalTopic(applicationId: string, topic: string): boolean {
   return suffix !== undefined && rest.length > suffix.length;
 }
 
-export async function internalTopics(admin: Admin, applicationId: string): Promise<string[]> {
-  return (await admin.listTopics()).filter((t) => isInternalTopic(applicationId, t)).sort();
+/**
+ * The internal topics of `applicationId`, found by name. Topics of another application whose id
+ * extends this one (`<appId>-x`, with a consumer group of that name) match the pattern too; they
+ * are left out, and listed in `others`.
+ */
+export async function internalTopics(admin: Admin, applicationId: string): Promise<string[] & { others?: string[] }> {
+  const candidates = (await admin.listTopics()).filter((t) => isInternalTopic(applicationId, t)).sort();
+  if (candidates.length === 0) return candidates;
+  const longer = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(`${applicationId}-`));
+  const ours: string[] & { others?: string[] } = [];
+  const others: string[] = [];
+  for (const t of candidates) (longer.some((g) => isInternalTopic(g, t)) ? others : ours).push(t);
+  if (others.length > 0) ours.others = others;
+  return ours;
 }
 
 export interface GroupState {

@@ -82,6 +82,14 @@ test('[broker] reset: a dry run changes nothing; the reset makes the app reproce
   }
   t.deepEqual([...words].sort(), expected.map(([w]) => w));
 
+  // another application whose id extends this one: its internal topic matches the pattern, but it is kept
+  const otherApp = `${appId}-other`;
+  const otherTopic = `${otherApp}-sums-changelog`;
+  await k.admin.createTopics({ topics: [{ topic: otherTopic, numPartitions: 1 }], waitForLeaders: true });
+  t.teardown(() => k.admin.deleteTopics({ topics: [otherTopic] }).catch(() => undefined));
+  await k.admin.setOffsets({ groupId: otherApp, topic: input!, partitions: [{ partition: 0, offset: '0' }] });
+  t.teardown(() => k.admin.deleteGroups([otherApp]).catch(() => undefined));
+
   const base = ['reset', '--application-id', appId, '--brokers', k.brokers.join(','), '--input-topics', input!, '--state-dir', stateDir];
   const before = await offsetsOf(k, appId, input!);
   t.is(before.reduce((a, b) => a + b, 0), lines.length, 'the group committed the whole input');
@@ -91,6 +99,8 @@ test('[broker] reset: a dry run changes nothing; the reset makes the app reproce
   for (const topic of internal) t.regex(dry.stdout, new RegExp(`\\[dry-run\\] would delete ${topic}\\n`));
   t.regex(dry.stdout, new RegExp(`Local state: \\[dry-run\\] would delete ${join(stateDir, appId)}`));
   t.regex(dry.stdout, /Dry run: nothing was changed\./);
+  t.regex(dry.stdout, new RegExp(`keep ${otherTopic}: it belongs to another application`));
+  t.notRegex(dry.stdout, new RegExp(`delete ${otherTopic}`));
   t.deepEqual(await offsetsOf(k, appId, input!), before, 'dry run: offsets unchanged');
   const topicsAfterDry = new Set(await k.admin.listTopics());
   t.true(internal.every((x) => topicsAfterDry.has(x)), 'dry run: internal topics still there');
@@ -102,6 +112,12 @@ test('[broker] reset: a dry run changes nothing; the reset makes the app reproce
   t.deepEqual(await offsetsOf(k, appId, input!), [0, 0], 'input offsets at the start');
   const topicsAfter = new Set(await k.admin.listTopics());
   t.deepEqual(internal.filter((x) => topicsAfter.has(x)), [], 'internal topics deleted');
+  t.true(topicsAfter.has(otherTopic), "the other application's topic is kept");
+  t.deepEqual(
+    (await k.admin.fetchOffsets({ groupId: appId })).map((o) => o.topic).filter((x) => internal.includes(x)),
+    [],
+    'no committed offsets of the deleted internal topics are left in the group',
+  );
   t.false(existsSync(join(stateDir, appId)), 'local state deleted');
 
   const second = await runToEnd(k, appId, input!, output!, stateDir);

@@ -100,6 +100,7 @@ export async function reset(argv: readonly string[], io: Io): Promise<number> {
     }
     io.out(internal.length === 0 ? 'Internal topics: none found' : 'Internal topics:');
     for (const t of internal) io.out(`  ${prefix}delete ${t}`);
+    for (const t of internal.others ?? []) io.out(`  keep ${t}: it belongs to another application (a consumer group with a longer id owns it)`);
     if (!dryRun && internal.length > 0) {
       await admin.deleteTopics({ topics: internal, timeout: Math.min(timeoutMs, 30_000) });
       // deletion is asynchronous on the brokers: wait until the metadata no longer lists them, so an
