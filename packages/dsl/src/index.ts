@@ -48,3 +48,5 @@ export type { JoinedOptions, StreamJoinedOptions, TableJoinedOptions, GlobalJoin
 export type { ForeignKeyJoinedOptions } from './fkJoin.js';
 export { timestampedSerde } from './timestamped.js';
 export type { ValueAndTimestamp } from './timestamped.js';
+export { versionedSerde, versionedView } from './versioned.js';
+export type { VersionedKeyValueStore, VersionedRecord, VersionedPutResult, VersionedTableOptions, Versions } from './versioned.js';

@@ -18,20 +18,111 @@ export type JoinKind = 'inner' | 'left' | 'outer';
  * Stream-table join: each stream record looks up the table's current value for its key. Table
  * updates emit nothing. Records with a null value are dropped; a null key is dropped by `join`
  * and joined with `null` by `leftJoin` (KIP-962).
+ *
+ * Over a versioned table (KIP-914) the lookup is the row valid at the stream record's timestamp.
+ * With a grace period (KIP-923, versioned tables only) stream records wait in the change-logged
+ * buffer store until stream time reaches their timestamp + grace, then join in timestamp order, so
+ * table updates that arrive up to `grace` late still count; a record already older than stream
+ * time - grace joins at once.
  */
+export interface JoinGrace<K, V> {
+  readonly store: string;
+  readonly graceMs: number;
+  readonly keySerde: Serde<K>;
+  readonly valueSerde: Serde<V>;
+}
+
+const GRACE_STREAM_TIME = Buffer.from([0]);
+const GRACE_SEQ = Buffer.from([1]);
+const GRACE_FROM = Buffer.from([2]);
+const GRACE_TO = Buffer.from([3]);
+
 export class StreamTableJoinProcessor<K, V, VT, VR> implements Processor<K, V, K, VR> {
   private ctx!: Ctx;
-  private get!: (key: K) => ValueAndTimestamp<VT> | undefined;
+  private get!: (key: K, timestamp: number) => ValueAndTimestamp<VT> | undefined;
+  private buffer: KeyValueStore<Buffer, Buffer> | undefined;
+  private loaded = false;
+  private observed = -1;
+  private seq = 0;
+  private minBuffered = Number.POSITIVE_INFINITY;
   constructor(
     private readonly getter: ValueGetter<K, VT>,
     private readonly joiner: (value: V, tableValue: VT | null, key: K) => VR,
     private readonly left: boolean,
+    private readonly grace?: JoinGrace<K, V>,
   ) {}
   init(ctx: Ctx): void {
     this.ctx = ctx;
-    this.get = this.getter.connect(ctx);
+    if (this.getter.connectVersioned !== undefined) this.get = this.getter.connectVersioned(ctx);
+    else {
+      const latest = this.getter.connect(ctx);
+      this.get = (key) => latest(key);
+    }
+    if (this.grace !== undefined) this.buffer = ctx.getStateStore<KeyValueStore<Buffer, Buffer>>(this.grace.store);
   }
   process(r: StreamRecord<K, V>): void {
+    const buffer = this.buffer;
+    if (buffer === undefined || r.key === null || r.key === undefined || r.value === null || r.value === undefined) {
+      this.join(r);
+      return;
+    }
+    const grace = this.grace!;
+    if (!this.loaded) this.load(buffer);
+    if (r.timestamp > this.observed) {
+      this.observed = r.timestamp;
+      buffer.put(GRACE_STREAM_TIME, int64(r.timestamp));
+    }
+    const horizon = this.observed - grace.graceMs;
+    if (r.timestamp < horizon) {
+      this.join(r); // too late to wait: joins now, as Kafka Streams does
+    } else {
+      const k = grace.keySerde.serialize(r.key);
+      const v = grace.valueSerde.serialize(r.value);
+      const key = Buffer.allocUnsafe(17);
+      key[0] = 2;
+      writeInt64(key, r.timestamp, 1);
+      writeInt64(key, this.seq++, 9);
+      buffer.put(GRACE_SEQ, int64(this.seq));
+      const value = Buffer.allocUnsafe(4 + k.length + v.length);
+      value.writeUInt32BE(k.length, 0);
+      k.copy(value, 4);
+      v.copy(value, 4 + k.length);
+      buffer.put(key, value);
+      if (r.timestamp < this.minBuffered) this.minBuffered = r.timestamp;
+    }
+    if (this.minBuffered <= horizon) this.evict(buffer, horizon);
+  }
+  /** After the restore, at the first record: stream time, sequence and oldest buffered time. */
+  private load(buffer: KeyValueStore<Buffer, Buffer>): void {
+    this.loaded = true;
+    const st = buffer.get(GRACE_STREAM_TIME);
+    if (st !== undefined) this.observed = readInt64(st, 0);
+    const seq = buffer.get(GRACE_SEQ);
+    if (seq !== undefined) this.seq = readInt64(seq, 0);
+    for (const kv of buffer.range(GRACE_FROM, GRACE_TO)) {
+      this.minBuffered = readInt64(kv.key, 1);
+      break;
+    }
+  }
+  private evict(buffer: KeyValueStore<Buffer, Buffer>, horizon: number): void {
+    const grace = this.grace!;
+    const done: Buffer[] = [];
+    this.minBuffered = Number.POSITIVE_INFINITY;
+    for (const kv of buffer.range(GRACE_FROM, GRACE_TO)) {
+      const ts = readInt64(kv.key, 1);
+      if (ts > horizon) {
+        this.minBuffered = ts;
+        break;
+      }
+      done.push(kv.key);
+      const klen = kv.value.readUInt32BE(0);
+      const key = grace.keySerde.deserialize(kv.value.subarray(4, 4 + klen));
+      const value = grace.valueSerde.deserialize(kv.value.subarray(4 + klen));
+      this.join({ key, value, timestamp: ts, headers: undefined });
+    }
+    for (const k of done) buffer.delete(k);
+  }
+  private join(r: StreamRecord<K, V>): void {
     if (r.value === null || r.value === undefined) {
       this.ctx.recordDropped('null value in join');
       return;
@@ -44,7 +135,7 @@ export class StreamTableJoinProcessor<K, V, VT, VR> implements Processor<K, V, K
       this.ctx.forward({ key: r.key, value: this.joiner(r.value, null, r.key), timestamp: r.timestamp, headers: r.headers });
       return;
     }
-    const tvt = this.get(r.key);
+    const tvt = this.get(r.key, r.timestamp);
     const tv = tvt === undefined ? undefined : tvt.value;
     if (tv === undefined || tv === null) {
       if (!this.left) return;
@@ -53,6 +144,12 @@ export class StreamTableJoinProcessor<K, V, VT, VR> implements Processor<K, V, K
     }
     this.ctx.forward({ key: r.key, value: this.joiner(r.value, tv, r.key), timestamp: r.timestamp, headers: r.headers });
   }
+}
+
+function int64(n: number): Buffer {
+  const b = Buffer.allocUnsafe(8);
+  writeInt64(b, n, 0);
+  return b;
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { TopologyError } from './errors.js';
 import { type InternalBuilder, requireFunction } from './graph.js';
-import { type JoinKind, type JoinTimeTracker, StreamGlobalJoinProcessor, StreamStreamJoinProcessor, StreamTableJoinProcessor, TableTableJoinProcessor, listSerde, outerKeySerde } from './joinProcessors.js';
+import { type JoinGrace, type JoinKind, type JoinTimeTracker, StreamGlobalJoinProcessor, StreamStreamJoinProcessor, StreamTableJoinProcessor, TableTableJoinProcessor, listSerde, outerKeySerde } from './joinProcessors.js';
 import { KStream, requireName } from './kStream.js';
 import { KTable } from './kTable.js';
 import type { GlobalKTable } from './globalKTable.js';
@@ -23,6 +23,12 @@ export interface JoinedOptions<K, V> {
   /** Serdes for the repartition topic of a key-changed stream. */
   readonly keySerde?: Serde<K>;
   readonly valueSerde?: Serde<V>;
+  /**
+   * Stream-table joins over a versioned table only (KIP-923): stream records wait up to this long
+   * (ms of stream time) in the change-logged store `<name>-buffer`, then join with the table row
+   * valid at their timestamp, in timestamp order. At most the table's history retention.
+   */
+  readonly gracePeriodMs?: number;
 }
 
 export interface StreamJoinedOptions<K, V, VO> extends JoinedOptions<K, V> {
@@ -84,7 +90,27 @@ export function streamTableJoin<K, V, VT, VR>(
   const name = joinName(opts, op, `${op}(customers, (order, customer) => ({ ...order, customer }), { name: 'orders-with-customers' })`);
   const getter = tableGetter(table, op, name);
   const parent = sideNode(stream, name, 'left', op, opts.keySerde, opts.valueSerde);
-  b.addProcessor({ name, operator: `stream-table ${op}`, parents: [parent], supplier: () => new StreamTableJoinProcessor(getter, joiner, left), stores: [...getter.stores] });
+  let grace: JoinGrace<K, V> | undefined;
+  const graceMs = opts.gracePeriodMs;
+  if (graceMs !== undefined) {
+    if (typeof graceMs !== 'number' || !(graceMs >= 0)) throw new TopologyError(`${op} "${name}": gracePeriodMs must be a non-negative number of ms, got ${String(graceMs)}.`);
+    if (getter.connectVersioned === undefined || getter.historyRetentionMs === undefined) {
+      throw new TopologyError(
+        `${op} "${name}": a grace period needs a versioned table (the join reads the row as of each record's time), e.g. builder.table(topic, { name, versioned: { historyRetentionMs: ${Math.max(graceMs, 1)} } }).`,
+      );
+    }
+    if (graceMs > getter.historyRetentionMs) {
+      throw new TopologyError(`${op} "${name}": gracePeriodMs (${graceMs}) exceeds the table's historyRetentionMs (${getter.historyRetentionMs}); the rows it would read are gone by then. Lower the grace or raise the retention.`);
+    }
+    const keySerde = opts.keySerde ?? stream.keySerde ?? Serdes.msgpack<K>();
+    const valueSerde = opts.valueSerde ?? stream.valueSerde ?? Serdes.msgpack<V>();
+    const store = `${name}-buffer`;
+    const id = (n: string): Serde<Buffer> => ({ name: n, serialize: (x) => x, deserialize: (x) => x });
+    b.addStore({ name: store, kind: 'keyValue', keySerde: id('join-buffer-key'), valueSerde: id(`join-buffer-value<${keySerde.name},${valueSerde.name}>`), logging: true, caching: true, rangeScans: true }, op);
+    grace = { store, graceMs, keySerde, valueSerde };
+  }
+  const stores = grace === undefined ? [...getter.stores] : [...getter.stores, grace.store];
+  b.addProcessor({ name, operator: `stream-table ${op}`, parents: [parent], supplier: () => new StreamTableJoinProcessor(getter, joiner, left, grace), stores });
   copartition(b, [parent, table.node]);
   return new KStream<K, VR>(b, name, stream.keySerde ?? opts.keySerde, undefined, false);
 }

@@ -122,4 +122,9 @@ export interface StoreSpec<K = unknown, V = unknown> {
    * getters show such a store's plain values.
    */
   readonly timestamped?: boolean;
+  /**
+   * keyValue stores of versioned tables (KIP-889): the values are `Versions<V>` (each key's history)
+   * kept for this long in stream time. The test driver's getVersionedKeyValueStore reads them.
+   */
+  readonly versionedHistoryRetentionMs?: number;
 }

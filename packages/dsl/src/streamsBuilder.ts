@@ -1,5 +1,6 @@
 import { TableSourceProcessor } from './builtinProcessors.js';
 import { TopologyError } from './errors.js';
+import { type VersionedTableOptions, VersionedTableSourceProcessor, versionedGetter, versionedSerde } from './versioned.js';
 import { InternalBuilder, type TimestampExtractor } from './graph.js';
 import { KStream, type Named, materializedSpec, requireName } from './kStream.js';
 import { KTable } from './kTable.js';
@@ -28,6 +29,13 @@ export interface TableOptions<K, V> extends ConsumedOptions<K, V> {
   readonly caching?: boolean;
   /** See MaterializedOptions.rangeScans (default true). */
   readonly rangeScans?: boolean;
+  /**
+   * Materialize the table in a versioned store (KIP-889) that keeps each key's values of the last
+   * `historyRetentionMs` of stream time: stream-table joins read the row valid at each stream
+   * record's timestamp, and may wait for late table updates (`gracePeriodMs`). A versioned table
+   * has no record cache, and out-of-order updates change its history without being forwarded.
+   */
+  readonly versioned?: VersionedTableOptions;
 }
 
 export interface GlobalTableOptions<K, V> {
@@ -65,6 +73,19 @@ export class StreamsBuilder {
     const valueSerde = opts.valueSerde ?? Serdes.msgpack<V>();
     const source = this.internal.nodeName(`${name}-source`, 'KTABLE-SOURCE', 'table');
     this.internal.addSource({ name: source, topic: { name: topic, internal: false }, keySerde, valueSerde, timestampExtractor: opts.timestampExtractor });
+    const versioned = opts.versioned;
+    if (versioned !== undefined) {
+      const retention = versioned?.historyRetentionMs;
+      if (typeof retention !== 'number' || !(retention >= 0) || !Number.isFinite(retention)) {
+        throw new TopologyError(`table "${name}": versioned.historyRetentionMs must be a non-negative number of ms, got ${String(retention)}.`);
+      }
+      this.internal.addStore(
+        { name, kind: 'keyValue', keySerde, valueSerde: versionedSerde(valueSerde), logging: opts.logging ?? true, caching: false, versionedHistoryRetentionMs: retention, ...(opts.rangeScans === undefined ? {} : { rangeScans: opts.rangeScans }) },
+        'table',
+      );
+      this.internal.addProcessor({ name, operator: 'table', parents: [source], supplier: () => new VersionedTableSourceProcessor<K, V>(name, retention), stores: [name] });
+      return new KTable<K, V>(this.internal, name, keySerde, valueSerde, name, versionedGetter<K, V>(name, retention));
+    }
     this.internal.addStore(materializedSpec(name, opts, keySerde, valueSerde), 'table');
     this.internal.addProcessor({ name, operator: 'table', parents: [source], supplier: () => new TableSourceProcessor(name), stores: [name] });
     return new KTable<K, V>(this.internal, name, keySerde, valueSerde, name);

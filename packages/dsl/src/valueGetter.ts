@@ -17,6 +17,13 @@ export interface ValueGetter<K, V> {
    * its timestamp (as Kafka Streams' KTableValueGetter returns ValueAndTimestamp).
    */
   connect(ctx: ProcessorContext<any, any>): (key: K) => ValueAndTimestamp<V> | undefined;
+  /**
+   * Versioned tables only (KIP-914): the lookup of the row valid at a timestamp. Stream-table joins
+   * use it with the stream record's timestamp.
+   */
+  connectVersioned?(ctx: ProcessorContext<any, any>): (key: K, asOfTimestamp: number) => ValueAndTimestamp<V> | undefined;
+  /** Versioned tables only: the history retention (the longest grace a stream-table join may use). */
+  readonly historyRetentionMs?: number;
 }
 
 /** A table materialized in a timestamped key-value store. */
@@ -32,17 +39,27 @@ export function storeGetter<K, V>(store: string): ValueGetter<K, V> {
 
 /** filter/mapValues of a table: the function applied to the parent's row; the timestamp is the parent row's. */
 export function mappedGetter<K, V, V2>(parent: ValueGetter<K, V>, fn: (key: K, value: V) => V2 | undefined): ValueGetter<K, V2> {
+  const apply = (key: K, v: ValueAndTimestamp<V> | undefined): ValueAndTimestamp<V2> | undefined => {
+    if (v === undefined) return undefined;
+    const out = fn(key, v.value);
+    return out === undefined ? undefined : { value: out, timestamp: v.timestamp };
+  };
+  const connectVersioned = parent.connectVersioned;
   return {
     stores: parent.stores,
     connect(ctx) {
       const get = parent.connect(ctx);
-      return (key) => {
-        const v = get(key);
-        if (v === undefined) return undefined;
-        const out = fn(key, v.value);
-        return out === undefined ? undefined : { value: out, timestamp: v.timestamp };
-      };
+      return (key) => apply(key, get(key));
     },
+    ...(connectVersioned === undefined
+      ? {}
+      : {
+          historyRetentionMs: parent.historyRetentionMs,
+          connectVersioned(ctx: ProcessorContext<any, any>) {
+            const get = connectVersioned.call(parent, ctx);
+            return (key: K, asOf: number) => apply(key, get(key, asOf));
+          },
+        }),
   };
 }
 

@@ -18,6 +18,9 @@ import {
   type WindowStore,
   type Topology,
   topicName,
+  type VersionedKeyValueStore,
+  type Versions,
+  versionedView,
 } from '@vltava/dsl';
 import {
   GlobalStateTask,
@@ -328,6 +331,9 @@ export class TopologyTestDriver {
     }
     const view = this.kvView<K, V>(name, 'getKeyValueStore');
     const spec = view.spec;
+    if (spec.versionedHistoryRetentionMs !== undefined) {
+      throw new ConfigError(`getKeyValueStore: store "${name}" is versioned (it keeps each key's history); use getVersionedKeyValueStore("${name}").`);
+    }
     const parts = spec.timestamped === true ? view.parts.map((p) => plainKeyValueStore(p as unknown as KeyValueStore<K, { value: V; timestamp: number }>)) : view.parts;
     if (parts.length === 1) return parts[0]!;
     const owner = (key: K): KeyValueStore<K, V> => this.ownerOf(spec, parts, key);
@@ -345,6 +351,17 @@ export class TopologyTestDriver {
       },
       delete: (key) => owner(key).delete(key),
     };
+  }
+
+  /**
+   * The versioned store of a versioned table (`builder.table(topic, { versioned })`): `get(key)` is
+   * the latest row, `get(key, asOf)` the row valid at `asOf`. One partition only.
+   */
+  getVersionedKeyValueStore<K, V>(name: string): VersionedKeyValueStore<K, V> {
+    const { spec, parts } = this.storeParts<KeyValueStore<K, Versions<V>>>(name, 'keyValue', 'getVersionedKeyValueStore');
+    const retention = spec.versionedHistoryRetentionMs;
+    if (retention === undefined) throw new ConfigError(`getVersionedKeyValueStore: store "${name}" is not versioned; use getKeyValueStore or getTimestampedKeyValueStore.`);
+    return versionedView(parts[0]!, retention);
   }
 
   private kvView<K, V>(name: string, getter: string): { spec: StoreSpec; parts: KeyValueStore<K, V>[] } {
