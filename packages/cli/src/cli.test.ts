@@ -26,6 +26,11 @@ test('describe prints topology.describe() of a module: text, and Mermaid with --
   const fn = await vltava(['describe', fixture('defaultFunction.js')]);
   t.is(fn.code, 0, fn.stderr);
   t.regex(fn.stdout, /Source: orders \(topics: \[orders\]\)[\s\S]*Sink: out \(topic: big-orders\)/);
+
+  // a TypeScript source module, through Node's type stripping (Node >= 22.18 / 23.6)
+  const ts = await vltava(['describe', fixture('defaultFunction.js').replace(/dist(\/fixtures\/defaultFunction)\.js$/, 'src$1.ts')]);
+  t.is(ts.code, 0, ts.stderr);
+  t.is(ts.stdout, fn.stdout);
 });
 
 test('describe: clear errors for a missing module, a module without a topology, an unknown export', async (t) => {
