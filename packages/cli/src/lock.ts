@@ -21,7 +21,8 @@ export function lockedBy(taskDir: string): LockHolder | undefined {
   try {
     h = JSON.parse(readFileSync(join(taskDir, LOCK_FILE), 'utf8')) as Partial<LockHolder>;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
     // half-written: the owner is creating it right now, or crashed while writing it
     return { pid: -1, host: 'unknown', since: 'unknown (unreadable lock file)' };
   }
