@@ -49,7 +49,9 @@ export async function resolveBrokers(opts: { startLocal?: boolean } = {}): Promi
     return { brokers: env.split(',').map((s) => s.trim()).filter(Boolean), source: 'KAFKA_BROKERS', release: async () => undefined };
   }
   const state = readStateFile();
-  if (state && isAlive(state.pid) && (await metadataOk(state.brokers))) {
+  // A broker started with `up --secure` needs credentials the tests do not have: it is not used here.
+  const secured = state?.security !== undefined;
+  if (state && !secured && isAlive(state.pid) && (await metadataOk(state.brokers))) {
     return { brokers: [state.brokers], source: 'kafka:up', release: async () => undefined };
   }
   const tc = await fromTestcontainers();
@@ -60,6 +62,7 @@ export async function resolveBrokers(opts: { startLocal?: boolean } = {}): Promi
   }
   throw new LocalKafkaError(
     'No Kafka broker is available. Start one with `pnpm kafka:up` (needs Java 17+ and Maven), ' +
-      'or set KAFKA_BROKERS=host:port to use an existing cluster (or run where a Docker engine is available).',
+      'or set KAFKA_BROKERS=host:port to use an existing cluster (or run where a Docker engine is available).' +
+      (secured ? ` The broker recorded by kafka:up (${state!.brokers}) is secured (--secure): the tests need a plaintext one.` : ''),
   );
 }

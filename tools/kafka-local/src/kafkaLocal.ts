@@ -13,7 +13,8 @@ import { createServer } from 'node:net';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
+import { prepareSecurity, type LocalKafkaSecurity, type LocalKafkaSecurityOptions, type SecurityProtocol } from './security.js';
 
 /**
  * The newest Apache Kafka 4.x whose artifacts are complete on Maven Central.
@@ -46,6 +47,11 @@ export interface LocalKafkaOptions {
   readonly startTimeoutMs?: number;
   /** Extra server.properties entries. */
   readonly serverProperties?: Readonly<Record<string, string | number | boolean>>;
+  /**
+   * A secured broker (src/security.ts): TLS with a throwaway CA, SASL/SCRAM users created at format
+   * time, ACLs (StandardAuthorizer). Default: a PLAINTEXT broker.
+   */
+  readonly security?: LocalKafkaSecurityOptions;
 }
 
 export interface RunningKafka {
@@ -63,6 +69,8 @@ export interface RunningKafka {
   stop(timeoutMs?: number): Promise<void>;
   /** Stops the broker and starts it again on the same data and ports (a broker restart); resolves when ready. */
   restart(stopTimeoutMs?: number): Promise<void>;
+  /** Set when started with `security`: the CA, the users and client settings (kafkajs, kcat). */
+  readonly security?: LocalKafkaSecurity;
 }
 
 export interface BrokerStateFile {
@@ -73,6 +81,8 @@ export interface BrokerStateFile {
   readonly controllerPort: number;
   readonly dir: string;
   readonly startedAt: string;
+  /** Set for a secured broker (`up --secure`): its protocol and the directory with security.json, ca.pem, admin.properties. */
+  readonly security?: { readonly protocol: SecurityProtocol; readonly dir: string };
 }
 
 const repoRoot = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
@@ -214,16 +224,24 @@ export async function claimPort(port: number, what: string): Promise<number> {
   }
 }
 
-function serverProperties(dir: string, port: number, controllerPort: number, extra: LocalKafkaOptions['serverProperties']): string {
+function serverProperties(
+  dir: string,
+  port: number,
+  controllerPort: number,
+  extra: LocalKafkaOptions['serverProperties'],
+  security?: { protocol: SecurityProtocol; props: Record<string, string> },
+): string {
+  // The client (and inter-broker) listener is named after its protocol; the controller's stays PLAINTEXT.
+  const l = security?.protocol ?? 'PLAINTEXT';
   const props: Record<string, string | number | boolean> = {
     'process.roles': 'broker,controller',
     'node.id': 1,
     'controller.quorum.voters': `1@127.0.0.1:${controllerPort}`,
-    listeners: `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-    'advertised.listeners': `PLAINTEXT://127.0.0.1:${port}`,
+    listeners: `${l}://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+    'advertised.listeners': `${l}://127.0.0.1:${port}`,
     'controller.listener.names': 'CONTROLLER',
-    'inter.broker.listener.name': 'PLAINTEXT',
-    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'inter.broker.listener.name': l,
+    'listener.security.protocol.map': `${l}:${l},CONTROLLER:PLAINTEXT`,
     'log.dirs': join(dir, 'data'),
     'num.partitions': 1,
     // Single node: everything internal has one replica, and small partition counts start fast.
@@ -237,6 +255,7 @@ function serverProperties(dir: string, port: number, controllerPort: number, ext
     'group.initial.rebalance.delay.ms': 0,
     // Topics are created on purpose (Vltava creates its internal topics); a typo should fail loudly.
     'auto.create.topics.enable': false,
+    ...security?.props,
     ...extra,
   };
   return `${Object.entries(props).map(([k, v]) => `${k}=${v}`).join('\n')}\n`;
@@ -289,6 +308,16 @@ export function clusterId(): string {
   }
 }
 
+/** Replaces the passwords inside `--add-scram` arguments in a tool's output. */
+function redact(text: string, formatArgs: readonly string[]): string {
+  let out = text;
+  for (const a of formatArgs) {
+    const m = /password=([^,\]]+)/.exec(a);
+    if (m) out = out.split(m[1]!).join('***');
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Start, readiness, stop
 // ---------------------------------------------------------------------------------------------
@@ -305,8 +334,9 @@ export function isAlive(pid: number): boolean {
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Answers whether a metadata request to `brokers` succeeds within `timeoutMs`. */
-export async function metadataOk(brokers: string, timeoutMs = 5_000): Promise<boolean> {
+export async function metadataOk(brokers: string, timeoutMs = 5_000, client: Partial<Omit<KafkaConfig, 'brokers'>> = {}): Promise<boolean> {
   const kafka = new Kafka({
+    ...client,
     brokers: brokers.split(','),
     clientId: 'vltava-kafka-local',
     logLevel: logLevel.NOTHING,
@@ -372,16 +402,24 @@ export async function startLocalKafka(opts: LocalKafkaOptions = {}): Promise<Run
   const dir = join(home, 'runs', `${new Date().toISOString().replace(/[:.]/g, '-')}-${port}`);
   mkdirSync(join(dir, 'data'), { recursive: true });
   const propsFile = join(dir, 'server.properties');
-  writeFileSync(propsFile, serverProperties(dir, port, controllerPort, opts.serverProperties));
+  const secured = opts.security ? prepareSecurity(dir, opts.security) : undefined;
+  const security = secured?.security;
+  writeFileSync(
+    propsFile,
+    serverProperties(dir, port, controllerPort, opts.serverProperties, security && secured ? { protocol: security.protocol, props: secured.serverProperties } : undefined),
+    { mode: secured ? 0o600 : 0o644 },
+  );
   const logging = loggingConfig(version, dir);
   const cp = `${lib}/*`;
   const t0 = Date.now();
 
-  const fmt = spawnSync('java', [logging.jvmFlag, '-cp', cp, 'kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', propsFile], {
+  // SCRAM credentials go into the metadata log at format time (KRaft has no ZooKeeper to hold them).
+  const fmt = spawnSync('java', [logging.jvmFlag, '-cp', cp, 'kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', propsFile, ...(secured?.formatArgs ?? [])], {
     encoding: 'utf8',
   });
   if (fmt.status !== 0) {
-    throw new LocalKafkaError(`Formatting the KRaft storage in ${dir} failed:\n${fmt.stdout}${fmt.stderr}`);
+    const out = `${fmt.stdout}${fmt.stderr}`;
+    throw new LocalKafkaError(`Formatting the KRaft storage in ${dir} failed:\n${secured ? redact(out, secured.formatArgs) : out}`);
   }
 
   const logFile = join(dir, 'broker.log');
@@ -427,17 +465,28 @@ export async function startLocalKafka(opts: LocalKafkaOptions = {}): Promise<Run
         throw new LocalKafkaError(`The Kafka broker was not ready within ${timeoutMs} ms. Last lines of ${logFile}:\n${logTail(logFile)}`);
       }
       if (!logged) logged = readFileSync(logFile).subarray(logStart).includes('Kafka Server started');
-      if (logged && (await metadataOk(brokers, 3_000))) return pid;
+      if (logged && (await metadataOk(brokers, 3_000, security?.kafkajs()))) return pid;
       await delay(logged ? 200 : 100);
     }
   };
 
   let pid = await launch();
   const startMs = Date.now() - t0;
-  const state: BrokerStateFile = { brokers, version, pid, port, controllerPort, dir, startedAt: new Date().toISOString() };
+  const state: BrokerStateFile = {
+    brokers,
+    version,
+    pid,
+    port,
+    controllerPort,
+    dir,
+    startedAt: new Date().toISOString(),
+    ...(security ? { security: { protocol: security.protocol, dir: security.dir } } : {}),
+  };
   writeFileSync(join(dir, 'broker.json'), JSON.stringify(state, null, 2));
+  const { security: _recorded, ...rest } = state;
   return {
-    ...state,
+    ...rest,
+    ...(security ? { security } : {}),
     get pid() {
       return pid;
     },

@@ -25,6 +25,24 @@ function requireKcat(): void {
   checked = true;
 }
 
+/** The librdkafka version kcat links (e.g. [2, 0, 2]). */
+export function librdkafkaVersion(): [number, number, number] {
+  requireKcat();
+  const r = spawnSync('kcat', ['-V'], { encoding: 'utf8' });
+  const m = /librdkafka (?:version )?v?([0-9]+)\.([0-9]+)\.([0-9]+)/.exec(`${r.stdout}${r.stderr}`);
+  if (!m) throw new Error(`cannot read the librdkafka version from kcat -V: ${r.stdout}`);
+  return [Number(m[1]), Number(m[2]), Number(m[3])];
+}
+
+/**
+ * Whether kcat's SCRAM works against Kafka 4.x: librdkafka before 2.6.1 repeats the client nonce in
+ * its client-final message, which 4.x brokers reject as invalid credentials (librdkafka PR 4895).
+ */
+export function kcatScramWorksWithKafka4(): boolean {
+  const [a, b, c] = librdkafkaVersion();
+  return a > 2 || (a === 2 && (b > 6 || (b === 6 && c >= 1)));
+}
+
 export interface KcatRecord extends ReadRecord {
   readonly timestamp: number;
 }
@@ -32,10 +50,23 @@ export interface KcatRecord extends ReadRecord {
 // One record: "<partition> <offset> <timestamp> <keyLen> <valueLen>\n<key><value>\n"
 const FORMAT = '%p %o %T %K %S\\n%k%s\\n';
 
+export interface KcatOptions {
+  readonly timeoutMs?: number;
+  /**
+   * librdkafka settings, each passed as `-X key=value`: e.g. a secured broker's
+   * `{ 'security.protocol': 'SASL_SSL', 'sasl.mechanisms': 'SCRAM-SHA-512', 'sasl.username': ..., 'sasl.password': ..., 'ssl.ca.location': ... }`
+   * (`broker.security.librdkafka(user)` from startLocalKafka gives exactly that).
+   */
+  readonly config?: Readonly<Record<string, string>>;
+  /** More kcat arguments, e.g. `['-F', 'client.conf']`; put before the format argument. */
+  readonly extraArgs?: readonly string[];
+}
+
 /** Every committed record of `topic` (read_committed, all partitions, in partition then offset order). */
-export async function readCommittedKcat(brokers: readonly string[], topic: string, opts: { timeoutMs?: number } = {}): Promise<KcatRecord[]> {
+export async function readCommittedKcat(brokers: readonly string[], topic: string, opts: KcatOptions = {}): Promise<KcatRecord[]> {
   requireKcat();
-  const args = ['-C', '-b', brokers.join(','), '-t', topic, '-o', 'beginning', '-e', '-q', '-X', 'isolation.level=read_committed', '-f', FORMAT];
+  const config = Object.entries(opts.config ?? {}).flatMap(([k, v]) => ['-X', `${k}=${v}`]);
+  const args = ['-C', '-b', brokers.join(','), '-t', topic, '-o', 'beginning', '-e', '-q', '-X', 'isolation.level=read_committed', ...config, ...(opts.extraArgs ?? []), '-f', FORMAT];
   const chunks: Buffer[] = [];
   const errs: Buffer[] = [];
   const timeoutMs = opts.timeoutMs ?? 60_000;
@@ -43,7 +74,7 @@ export async function readCommittedKcat(brokers: readonly string[], topic: strin
     const child = spawn('kcat', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`kcat did not finish reading ${topic} within ${timeoutMs} ms: ${Buffer.concat(errs).toString().slice(-500)}`));
+      reject(new Error(`kcat did not finish reading ${topic} within ${timeoutMs} ms: ${redact(Buffer.concat(errs).toString().slice(-500), opts.config)}`));
     }, timeoutMs);
     child.stdout.on('data', (c: Buffer) => chunks.push(c));
     child.stderr.on('data', (c: Buffer) => errs.push(c));
@@ -54,10 +85,17 @@ export async function readCommittedKcat(brokers: readonly string[], topic: strin
     child.on('close', (code) => {
       clearTimeout(timer);
       if (code === 0) resolve();
-      else reject(new Error(`kcat exited with ${code} reading ${topic}: ${Buffer.concat(errs).toString().slice(-500)}`));
+      else reject(new Error(`kcat exited with ${code} reading ${topic}: ${redact(Buffer.concat(errs).toString().slice(-500), opts.config)}`));
     });
   });
   return parse(Buffer.concat(chunks));
+}
+
+/** kcat may echo its configuration in errors: never let a password through into a test's output. */
+function redact(text: string, config: Readonly<Record<string, string>> | undefined): string {
+  let out = text;
+  for (const [k, v] of Object.entries(config ?? {})) if (/password/i.test(k) && v.length > 0) out = out.split(v).join('***');
+  return out;
 }
 
 function parse(buf: Buffer): KcatRecord[] {

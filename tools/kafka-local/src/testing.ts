@@ -18,7 +18,7 @@ import { createTopicsAndWait } from './topics.js';
 
 export { readCommitted, exactlyOnceReport, SENTINEL_KEY, type ReadRecord } from './verify.js';
 export { awaitCaughtUp, committedOffsets, endOffsets } from './offsets.js';
-export { readCommittedKcat, KcatMissingError, type KcatRecord } from './kcat.js';
+export { readCommittedKcat, kcatScramWorksWithKafka4, librdkafkaVersion, KcatMissingError, type KcatOptions, type KcatRecord } from './kcat.js';
 
 export interface TopicRequest {
   /** Readable part of the name; a unique suffix is added. */
