@@ -5,6 +5,7 @@
 import type { Change, Processor, ProcessorContext, StreamRecord } from './processor.js';
 import type { Serde } from './serde.js';
 import { readInt64, writeInt64 } from './serdes.js';
+import { decodeHeaders, encodeHeaders } from './collector.js';
 import type { KeyValueStore, WindowStore } from './stores.js';
 import type { ValueAndTimestamp } from './timestamped.js';
 import type { ValueGetter } from './valueGetter.js';
@@ -83,10 +84,13 @@ export class StreamTableJoinProcessor<K, V, VT, VR> implements Processor<K, V, K
       writeInt64(key, r.timestamp, 1);
       writeInt64(key, this.seq++, 9);
       buffer.put(GRACE_SEQ, int64(this.seq));
-      const value = Buffer.allocUnsafe(4 + k.length + v.length);
+      const h = encodeHeaders(r.headers);
+      const value = Buffer.allocUnsafe(8 + k.length + v.length + h.length);
       value.writeUInt32BE(k.length, 0);
-      k.copy(value, 4);
-      v.copy(value, 4 + k.length);
+      value.writeUInt32BE(v.length, 4);
+      k.copy(value, 8);
+      v.copy(value, 8 + k.length);
+      h.copy(value, 8 + k.length + v.length);
       buffer.put(key, value);
       if (r.timestamp < this.minBuffered) this.minBuffered = r.timestamp;
     }
@@ -115,10 +119,11 @@ export class StreamTableJoinProcessor<K, V, VT, VR> implements Processor<K, V, K
         break;
       }
       done.push(kv.key);
-      const klen = kv.value.readUInt32BE(0);
-      const key = grace.keySerde.deserialize(kv.value.subarray(4, 4 + klen));
-      const value = grace.valueSerde.deserialize(kv.value.subarray(4 + klen));
-      this.join({ key, value, timestamp: ts, headers: undefined });
+      const kl = kv.value.readUInt32BE(0);
+      const vl = kv.value.readUInt32BE(4);
+      const key = grace.keySerde.deserialize(kv.value.subarray(8, 8 + kl));
+      const value = grace.valueSerde.deserialize(kv.value.subarray(8 + kl, 8 + kl + vl));
+      this.join({ key, value, timestamp: ts, headers: decodeHeaders(kv.value.subarray(8 + kl + vl)) });
     }
     for (const k of done) buffer.delete(k);
   }

@@ -15,12 +15,13 @@
  * emission. Keys of the store (bytes):
  *   0x00                      the operator's stream time (value: 8 bytes)
  *   0x01 + key                the key's buffer time (value: 8 bytes)
- *   0x02 + bufferTime(8) + key   the buffered update: timestamp(8), flags, prior length(4), prior, new
+ *   0x02 + bufferTime(8) + key   the buffered update: timestamp(8), flags, prior length(4), new length(4), prior, new, headers
  */
 import { StreamsError, TopologyError } from './errors.js';
 import type { Change, Processor, ProcessorContext, StreamRecord } from './processor.js';
 import type { Serde } from './serde.js';
 import { readInt64, writeInt64 } from './serdes.js';
+import { decodeHeaders, encodeHeaders } from './collector.js';
 import type { KeyValueStore } from './stores.js';
 
 /** What the buffer does when it holds more than its maximum. */
@@ -42,7 +43,7 @@ export class BufferConfig {
   static maxRecords(n: number): BufferConfig {
     return new BufferConfig(limit(n, 'maxRecords'), Number.POSITIVE_INFINITY, 'emit-early');
   }
-  /** At most `n` bytes (each key counts its serialized key and values plus 100 bytes); when full, emits the oldest early. */
+  /** At most `n` bytes (each key counts its serialized key, values and headers plus 100 bytes); when full, emits the oldest early. */
   static maxBytes(n: number): BufferConfig {
     return new BufferConfig(Number.POSITIVE_INFINITY, limit(n, 'maxBytes'), 'emit-early');
   }
@@ -120,7 +121,7 @@ export class TimeLimitSuppressProcessor<K, V> implements Processor<K, Change<V>,
     if (st !== undefined) this.observed = readInt64(st, 0);
     for (const kv of this.store.range(ENTRIES_FROM, ENTRIES_TO)) {
       this.count++;
-      this.bytes += kv.key.length - 9 + kv.value.length - 13 + BUFFER_ENTRY_OVERHEAD;
+      this.bytes += kv.key.length - 9 + kv.value.length - 17 + BUFFER_ENTRY_OVERHEAD;
       const t = readInt64(kv.key, 1);
       if (t < this.minTime) this.minTime = t;
     }
@@ -165,17 +166,22 @@ export class TimeLimitSuppressProcessor<K, V> implements Processor<K, Change<V>,
       entryKey = entryKeyOf(bufferTime, keyBytes);
       const old = this.store.get(entryKey);
       prior = old === undefined ? null : priorOf(old);
-      if (old !== undefined) this.bytes -= keyBytes.length + old.length - 13 + BUFFER_ENTRY_OVERHEAD;
+      if (old !== undefined) this.bytes -= keyBytes.length + old.length - 17 + BUFFER_ENTRY_OVERHEAD;
     }
     const nv = r.value.newValue === null ? null : this.valueSerde.serialize(r.value.newValue);
-    const value = Buffer.allocUnsafe(13 + (prior?.length ?? 0) + (nv?.length ?? 0));
+    const headers = encodeHeaders(r.headers);
+    const pl = prior?.length ?? 0;
+    const nl = nv?.length ?? 0;
+    const value = Buffer.allocUnsafe(17 + pl + nl + headers.length);
     writeInt64(value, r.timestamp, 0);
     value[8] = (prior === null ? 0 : 1) | (nv === null ? 0 : 2);
-    value.writeUInt32BE(prior?.length ?? 0, 9);
-    prior?.copy(value, 13);
-    nv?.copy(value, 13 + (prior?.length ?? 0));
+    value.writeUInt32BE(pl, 9);
+    value.writeUInt32BE(nl, 13);
+    prior?.copy(value, 17);
+    nv?.copy(value, 17 + pl);
+    headers.copy(value, 17 + pl + nl);
     this.store.put(entryKey, value);
-    this.bytes += keyBytes.length + value.length - 13 + BUFFER_ENTRY_OVERHEAD;
+    this.bytes += keyBytes.length + value.length - 17 + BUFFER_ENTRY_OVERHEAD;
   }
 
   private overCapacity(): boolean {
@@ -203,7 +209,7 @@ export class TimeLimitSuppressProcessor<K, V> implements Processor<K, Change<V>,
     const done: Entry[] = [];
     this.minTime = Number.POSITIVE_INFINITY;
     for (const kv of this.store.range(ENTRIES_FROM, ENTRIES_TO)) {
-      const e: Entry = { storeKey: kv.key, bufferTime: readInt64(kv.key, 1), keyBytes: kv.key.subarray(9), size: kv.key.length - 9 + kv.value.length - 13 + BUFFER_ENTRY_OVERHEAD };
+      const e: Entry = { storeKey: kv.key, bufferTime: readInt64(kv.key, 1), keyBytes: kv.key.subarray(9), size: kv.key.length - 9 + kv.value.length - 17 + BUFFER_ENTRY_OVERHEAD };
       if (!cond(e)) {
         this.minTime = e.bufferTime;
         break;
@@ -214,11 +220,12 @@ export class TimeLimitSuppressProcessor<K, V> implements Processor<K, Change<V>,
       done.push(e);
       const v = kv.value;
       const flags = v[8] as number;
-      const priorLen = v.readUInt32BE(9);
+      const pl = v.readUInt32BE(9);
+      const nl = v.readUInt32BE(13);
       const key = this.keySerde.deserialize(e.keyBytes);
-      const oldValue = (flags & 1) === 0 ? null : this.valueSerde.deserialize(v.subarray(13, 13 + priorLen));
-      const newValue = (flags & 2) === 0 ? null : this.valueSerde.deserialize(v.subarray(13 + priorLen));
-      this.ctx.forward({ key, value: { newValue, oldValue }, timestamp: readInt64(v, 0), headers: undefined });
+      const oldValue = (flags & 1) === 0 ? null : this.valueSerde.deserialize(v.subarray(17, 17 + pl));
+      const newValue = (flags & 2) === 0 ? null : this.valueSerde.deserialize(v.subarray(17 + pl, 17 + pl + nl));
+      this.ctx.forward({ key, value: { newValue, oldValue }, timestamp: readInt64(v, 0), headers: decodeHeaders(v.subarray(17 + pl + nl)) });
     }
     for (const e of done) {
       this.store.delete(e.storeKey);
@@ -240,5 +247,5 @@ function entryKeyOf(bufferTime: number, keyBytes: Buffer): Buffer {
 
 function priorOf(v: Buffer): Buffer | null {
   if (((v[8] as number) & 1) === 0) return null;
-  return v.subarray(13, 13 + v.readUInt32BE(9));
+  return v.subarray(17, 17 + v.readUInt32BE(9));
 }

@@ -188,3 +188,20 @@ test('untilTimeLimit needs a name and a BufferConfig', (t) => {
   const table = b.table('t', { name: 't', keySerde: str, valueSerde: str });
   t.throws(() => table.suppress(Suppressed.untilTimeLimit(10, BufferConfig.unbounded(), {} as never)), { message: /needs a name/ });
 });
+
+test('untilTimeLimit emits a key with the headers of its latest update (the record context Kafka Streams forwards)', (t) => {
+  const b = new StreamsBuilder();
+  b.table('t', { name: 't', keySerde: str, valueSerde: str })
+    .suppress(Suppressed.untilTimeLimit(10, BufferConfig.unbounded(), { name: 'sup' }))
+    .toStream()
+    .to('out', { keySerde: str, valueSerde: str });
+  const d = new TopologyTestDriver(b.build());
+  const i = d.createInputTopic('t', { keySerde: str, valueSerde: str });
+  i.pipeRecord({ key: 'a', value: '1', timestamp: 0, headers: { trace: 'one' } });
+  i.pipeRecord({ key: 'a', value: '2', timestamp: 5, headers: { trace: 'two', bin: Buffer.from([1, 2]) } });
+  i.pipeRecord({ key: 'b', value: '1', timestamp: 10, headers: { trace: 'three' } });
+  const out = d.createOutputTopic('out', { keySerde: str, valueSerde: str }).readRecordsToList();
+  t.deepEqual(out.map((r) => [r.key, r.value, String(r.headers?.['trace'])]), [['a', '2', 'two']]);
+  t.deepEqual(out[0]!.headers?.['bin'], Buffer.from([1, 2]));
+  d.close();
+});

@@ -143,3 +143,15 @@ test('a versioned table used by a table-side reader (table-table join) sees its 
   t.deepEqual(d.createOutputTopic('out', { keySerde: str, valueSerde: str }).readValuesToList(), ['x/new']);
   d.close();
 });
+
+test('KStreamKTableJoinTest.shouldDeserializeBufferedValueWithPutTimeHeadersDuringEviction (a buffered record keeps its own headers)', (t) => {
+  const j = makeJoin(2, 0);
+  j.table.pipeInput(0, 'Y0', 0);
+  j.stream.pipeRecord({ key: 0, value: 'X0', timestamp: 0, headers: { v: 'first' } });
+  t.deepEqual(j.read(), []);
+  j.stream.pipeRecord({ key: 1, value: 'X1', timestamp: 10, headers: { v: 'second' } }); // evicts X0, buffers X1
+  const out = j.d.createOutputTopic('out', { keySerde: int, valueSerde: str }).readRecordsToList();
+  t.deepEqual(out.map((r) => [r.key, r.value, r.timestamp]), [[0, 'X0+Y0', 0]]);
+  t.deepEqual(out.map((r) => String(r.headers?.['v'])), ['first']);
+  j.d.close();
+});

@@ -1,0 +1,61 @@
+/**
+ * Issue 13 item 12 on a real broker: restarting with a changed window size under the same store name
+ * must not restore the old windows into the new store. The app fails to start the task with a
+ * StateStoreError that says what to do, and nothing is written to the output.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { Serdes, StreamsBuilder, TimeWindows, type Topology } from '@vltava/dsl';
+import { awaitCaughtUp, readCommittedKcat, useKafka } from '@vltava/kafka-local/testing';
+import { KafkaStreams, type StreamsConfig } from './index.js';
+
+const kafka = useKafka(test);
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+function windowedCounts(input: string, output: string, sizeMs: number): Topology {
+  const b = new StreamsBuilder();
+  b.stream(input, { keySerde: Serdes.string(), valueSerde: Serdes.string() })
+    .groupByKey()
+    .windowedBy(TimeWindows.ofSizeWithNoGrace(sizeMs))
+    .count({ name: 'counts' })
+    .toStream()
+    .to(output, { keySerde: Serdes.windowed(Serdes.string()), valueSerde: Serdes.int64() });
+  return b.build();
+}
+
+test('[broker] a window size changed under the same store name: the restart is refused with a StateStoreError, nothing is emitted', async (t) => {
+  const k = kafka();
+  const [input, output] = await k.createTopics([{ prefix: 'shape-in' }, { prefix: 'shape-out' }]);
+  const applicationId = k.uniqueName('shape-app');
+  const stateDir = mkdtempSync(join(tmpdir(), 'vltava-shape-'));
+  const config: StreamsConfig = { applicationId, brokers: k.brokers, stateDir, sessionTimeoutMs: 6_000, logger: quiet };
+  const producer = k.client().producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const send = (ts: number[]) => producer.send({ topic: input!, messages: ts.map((timestamp) => ({ key: 'a', value: 'x', timestamp: String(timestamp) })) });
+  await send([0, 30_000, 70_000]);
+
+  const v1 = new KafkaStreams(windowedCounts(input!, output!, 60_000), config);
+  t.teardown(() => v1.close());
+  await v1.start();
+  await awaitCaughtUp(k.admin, applicationId, input!, 60_000);
+  await v1.close();
+  const before = (await readCommittedKcat(k.brokers, output!)).length;
+  t.is(before, 3);
+
+  await send([100_000]);
+  const v2 = new KafkaStreams(windowedCounts(input!, output!, 120_000), config);
+  t.teardown(() => v2.close());
+  const failed = new Promise<Error>((resolve) => v2.on('error', ({ error }) => resolve(error)));
+  await v2.start();
+  const error = await failed;
+  await v2.close();
+  await producer.disconnect();
+  t.is(error.name, 'StateStoreError');
+  t.regex(error.message, /store "counts" of task 0_0/);
+  t.regex(error.message, /windowSizeMs=60000/);
+  t.regex(error.message, /windowSizeMs=120000/);
+  t.regex(error.message, new RegExp(`vltava reset --application-id ${applicationId}`));
+  t.is((await readCommittedKcat(k.brokers, output!)).length, before, 'no count of the new shape was emitted');
+});
