@@ -10,6 +10,8 @@ import type { KStream } from './kStream.js';
 import type { KTable } from './kTable.js';
 import { Serdes } from './serdes.js';
 import { StreamsBuilder } from './streamsBuilder.js';
+import { Suppressed } from './windows.js';
+import { BufferConfig } from './timeLimitSuppress.js';
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 type Expect<T extends true> = T;
@@ -81,6 +83,30 @@ export function namesAreRequired(): void {
   orders.dedupe((_k, o) => o.id, { name: 'd' });
   // @ts-expect-error: a branch needs a name
   orders.split().branch(() => true, {});
+}
+
+// The newer operators, typed end to end.
+const clicks = b.stream('clicks', { keySerde: Serdes.string(), valueSerde: Serdes.string() }).groupByKey();
+const cogrouped = clicks
+  .cogroup((_k, page: string, a: { pages: string[]; spent: number }) => ({ ...a, pages: [...a.pages, page] }))
+  .cogroup(orders.groupByKey(), (_k, o, a) => ({ ...a, spent: a.spent + o.amount }))
+  .aggregate(() => ({ pages: [], spent: 0 }), { name: 'cogrouped' });
+const limited = counts.suppress(Suppressed.untilTimeLimit(1000, BufferConfig.maxRecords(10), { name: 'limited' }));
+const versionedPrices = b.table('prices', { name: 'prices', keySerde: Serdes.string(), valueSerde: Serdes.int64(), versioned: { historyRetentionMs: 60_000 } });
+const priced = orders.join(versionedPrices, (o, price) => o.amount * price, { name: 'priced', gracePeriodMs: 1000 });
+export type NewOperatorChecks = [
+  Expect<Equal<typeof cogrouped, KTable<string, { pages: string[]; spent: number }>>>,
+  Expect<Equal<typeof limited, KTable<string, number>>>,
+  Expect<Equal<typeof priced, KStream<string, number>>>,
+];
+
+export function newOperatorTypeErrors(): void {
+  // @ts-expect-error: untilWindowCloses is only for windowed tables
+  counts.suppress(Suppressed.untilWindowCloses({ name: 'final' }));
+  // @ts-expect-error: the second aggregator must fold into the same aggregate type
+  clicks.cogroup((_k, _v, a: number) => a + 1).cogroup(orders.groupByKey(), (_k, o) => o.customer);
+  // @ts-expect-error: a cogroup aggregate needs { name }
+  clicks.cogroup((_k, _v, a: number) => a + 1).aggregate(() => 0);
 }
 
 test('type-level checks compile (see the Checks type)', (t) => {
