@@ -21,6 +21,8 @@ export interface Logger extends TaskLogger {
   error(message: string, meta?: Readonly<Record<string, unknown>>): void;
 }
 
+export type UncaughtExceptionResponse = 'REPLACE_THREAD' | 'SHUTDOWN_CLIENT';
+
 export interface StreamsConfig {
   /** Consumer group id, transactional id prefix, internal topic prefix, state dir name. Required. */
   readonly applicationId: string;
@@ -57,6 +59,14 @@ export interface StreamsConfig {
    * records always fail.
    */
   readonly productionExceptionHandler?: ProductionExceptionHandler;
+  /**
+   * Called when the app would go to ERROR (a processing error under the 'fail' handler, a commit
+   * failing past brokerRetryTimeoutMs, ...), as Kafka Streams' StreamsUncaughtExceptionHandler:
+   * 'SHUTDOWN_CLIENT' (the default) stops this instance in ERROR; 'REPLACE_THREAD' closes every task
+   * without committing and starts a new consumer (a new group member), so processing resumes from
+   * the committed offsets, at most 10 times in a row without a successful commit in between.
+   */
+  readonly uncaughtExceptionHandler?: (error: Error) => UncaughtExceptionResponse;
   /** How long a failing broker connection is retried before the app goes to ERROR. Default 60 000 ms. */
   readonly brokerRetryTimeoutMs?: number;
   /**
@@ -79,7 +89,8 @@ export interface StreamsConfig {
   readonly faultInjection?: (point: CommitPoint, taskId: string) => void;
 }
 
-export interface ResolvedConfig extends Required<Omit<StreamsConfig, 'kafka' | 'logger' | 'faultInjection'>> {
+export interface ResolvedConfig extends Required<Omit<StreamsConfig, 'kafka' | 'logger' | 'faultInjection' | 'uncaughtExceptionHandler'>> {
+  readonly uncaughtExceptionHandler: ((error: Error) => UncaughtExceptionResponse) | undefined;
   readonly kafka: Omit<KafkaConfig, 'brokers'>;
   readonly logger: Logger;
   readonly faultInjection: ((point: CommitPoint, taskId: string) => void) | undefined;
@@ -102,7 +113,7 @@ const KNOWN_KEYS: readonly (keyof StreamsConfig)[] = [
   'applicationId', 'brokers', 'kafka', 'processingGuarantee', 'commitIntervalMs', 'stateDir', 'transactionTimeoutMs',
   'cacheMaxBytesPerTask', 'maxPendingBytes', 'replicationFactor', 'sessionTimeoutMs', 'heartbeatIntervalMs',
   'autoOffsetReset', 'deserializationExceptionHandler', 'processingExceptionHandler', 'productionExceptionHandler', 'brokerRetryTimeoutMs',
-  'repartitionPurgeIntervalMs', 'maxTaskIdleMs', 'bufferedRecordsPerPartition', 'stateCleanupDelayMs', 'logger', 'clock', 'faultInjection',
+  'repartitionPurgeIntervalMs', 'maxTaskIdleMs', 'bufferedRecordsPerPartition', 'stateCleanupDelayMs', 'logger', 'clock', 'faultInjection', 'uncaughtExceptionHandler',
 ];
 
 function editDistance(a: string, b: string): number {
@@ -172,7 +183,7 @@ export function resolveConfig(c: StreamsConfig): ResolvedConfig {
   if (prodh !== 'fail' && prodh !== 'continue' && !(typeof prodh === 'object' && prodh !== null && typeof prodh.deadLetterTopic === 'string' && prodh.deadLetterTopic.length > 0)) {
     throw new ConfigError(`productionExceptionHandler must be 'fail', 'continue' or { deadLetterTopic: '<topic>' }; got ${JSON.stringify(prodh)}.`);
   }
-  for (const fn of ['clock', 'faultInjection'] as const) {
+  for (const fn of ['clock', 'faultInjection', 'uncaughtExceptionHandler'] as const) {
     if (c[fn] !== undefined && typeof c[fn] !== 'function') throw new ConfigError(`${fn} must be a function; got ${typeof c[fn]}.`);
   }
   if (c.stateDir !== undefined && (typeof c.stateDir !== 'string' || c.stateDir.length === 0)) throw new ConfigError(`stateDir must be a non-empty path; got ${JSON.stringify(c.stateDir)}.`);
@@ -201,5 +212,6 @@ export function resolveConfig(c: StreamsConfig): ResolvedConfig {
     logger: c.logger ?? consoleLogger,
     clock: c.clock ?? Date.now,
     faultInjection: c.faultInjection,
+    uncaughtExceptionHandler: c.uncaughtExceptionHandler,
   };
 }

@@ -10,13 +10,17 @@ export {
   type KafkajsFixCheck,
   type KafkajsFixOptions,
 } from './kafka/kafkajsFixes.js';
-export { KafkaStreams, type StreamsState, type StreamsEvents, type StreamsMetrics } from './kafkaStreams.js';
+export { KafkaStreams, StreamsEventNames, exitOnError, type StreamsState, type StreamsEvents, type StreamsMetrics, type StreamsHealth } from './kafkaStreams.js';
+export { TASK_TRANSITIONS, IllegalTaskTransitionError, type TaskState, type TaskMover, type OffsetReset } from './kafka/activeTask.js';
+export { ProductionError, type TopicLimits } from './kafka/productionGuard.js';
 export {
   resolveConfig,
   type StreamsConfig,
   type ResolvedConfig,
   type ProcessingGuarantee,
   type ProcessingExceptionHandler,
+  type ProductionExceptionHandler,
+  type UncaughtExceptionResponse,
   type CommitPoint,
   type Logger,
 } from './config.js';

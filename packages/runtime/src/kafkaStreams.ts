@@ -48,19 +48,55 @@ export interface StreamsEvents {
   /** An operator dropped a record on purpose: a late record, a null key in an aggregation, a duplicate in dedupe. */
   'task.record.dropped': RecordDroppedEvent;
   /** A fetched batch went through the task (records processed, not yet committed). */
-  'task.processed': { readonly taskId: string; readonly topic: string; readonly records: number };
+  'task.processed': {
+    readonly taskId: string;
+    readonly topic: string;
+    readonly records: number;
+    /** Wall clock minus the timestamp of the batch's last record: Kafka Streams' record-e2e-latency at the source. */
+    readonly e2eLatencyMs: number;
+  };
   'task.restore.start': RestoreProgress;
   'task.restore.progress': RestoreProgress;
   'task.restore.end': RestoreProgress;
   error: { readonly error: Error; readonly taskId?: string };
 }
 
+/** The event names, as constants: `app.on(StreamsEventNames.TASK_COMMITTED, ...)`. */
+export const StreamsEventNames = {
+  APP_STATE: 'app.state',
+  TASK_CREATED: 'task.created',
+  TASK_RUNNING: 'task.running',
+  TASK_REVOKED: 'task.revoked',
+  TASK_MIGRATED: 'task.migrated',
+  TASK_OFFSET_RESET: 'task.offset.reset',
+  TASK_COMMITTED: 'task.committed',
+  TASK_RECORD_DROPPED: 'task.record.dropped',
+  TASK_PROCESSED: 'task.processed',
+  TASK_RESTORE_START: 'task.restore.start',
+  TASK_RESTORE_PROGRESS: 'task.restore.progress',
+  TASK_RESTORE_END: 'task.restore.end',
+  ERROR: 'error',
+} as const satisfies Record<string, keyof StreamsEvents>;
+
+/** What a liveness / readiness probe needs. */
+export interface StreamsHealth {
+  /** False once the app is in ERROR or shut down: restart the process. */
+  readonly live: boolean;
+  /** True while RUNNING: every assigned task restored and processing. */
+  readonly ready: boolean;
+  readonly state: StreamsState;
+  /** The error that moved the app to ERROR, if any. */
+  readonly error: Error | undefined;
+}
+
 export interface StreamsMetrics {
   readonly state: StreamsState;
   readonly tasks: readonly string[];
   readonly recordsProcessed: number;
-  /** Records processed per second since start. */
+  /** Records processed per second over the last 10 s or so (not a lifetime average). */
   readonly recordsPerSecond: number;
+  /** Records dropped on purpose by operators or the production handler, by reason. */
+  readonly droppedRecords: Readonly<Record<string, number>>;
   readonly commits: number;
   readonly commitLatencyAvgMs: number;
   readonly commitLatencyMaxMs: number;
@@ -125,6 +161,12 @@ export class KafkaStreams {
   private commitLatencySum = 0;
   private commitLatencyMax = 0;
   private readonly lag = new Map<string, number>();
+  private readonly dropped = new Map<string, number>();
+  /** (time, records processed) samples, for a recent processing rate. */
+  private readonly rateSamples: [number, number][] = [];
+  private fatalError: Error | undefined;
+  /** REPLACE_THREAD responses since the last successful commit. */
+  private replacements = 0;
   /** Since when each task (or '*' for the app's own connections) has been failing, for brokerRetryTimeoutMs. */
   private readonly failingSince = new Map<string, number>();
   private global: GlobalStateManager | undefined;
@@ -160,9 +202,20 @@ export class KafkaStreams {
     return this.current;
   }
 
-  on<E extends keyof StreamsEvents>(event: E, listener: (payload: StreamsEvents[E]) => void): this {
+  /** Subscribes to an event; returns the function that unsubscribes. */
+  on<E extends keyof StreamsEvents>(event: E, listener: (payload: StreamsEvents[E]) => void): () => void {
     this.emitter.on(event, listener);
-    return this;
+    return () => void this.emitter.off(event, listener);
+  }
+
+  /** Liveness and readiness, for a health endpoint or a supervisor. */
+  health(): StreamsHealth {
+    return {
+      live: this.current !== 'ERROR' && this.current !== 'NOT_RUNNING' && this.current !== 'PENDING_SHUTDOWN',
+      ready: this.current === 'RUNNING',
+      state: this.current,
+      error: this.fatalError,
+    };
   }
 
   off<E extends keyof StreamsEvents>(event: E, listener: (payload: StreamsEvents[E]) => void): this {
@@ -450,7 +503,10 @@ export class KafkaStreams {
       },
       commitConsumerOffsets: (offsets) => this.consumer!.commitOffsets(offsets),
       globalStores: this.global?.stores,
-      onRecordDropped: (e) => this.emit('task.record.dropped', () => e),
+      onRecordDropped: (e) => {
+        this.dropped.set(e.reason, (this.dropped.get(e.reason) ?? 0) + 1);
+        this.emit('task.record.dropped', () => e);
+      },
       onCommitted: (t, r) => {
         this.commits++;
         this.commitLatencySum += r.latencyMs;
@@ -520,7 +576,12 @@ export class KafkaStreams {
         return;
       }
       this.processedTotal += task.processed - before;
-      this.emit('task.processed', () => ({ taskId: task.id, topic: batch.topic, records: task.processed - before }));
+      this.emit('task.processed', () => ({
+        taskId: task.id,
+        topic: batch.topic,
+        records: task.processed - before,
+        e2eLatencyMs: Math.max(0, this.config.clock() - Number(batch.messages.at(-1)?.timestamp ?? this.config.clock())),
+      }));
       resolveOffset(batch.lastOffset());
       if (task.overfull(batch.topic)) this.backPressure(task, batch.topic, true);
       const now = this.config.clock();
@@ -564,6 +625,7 @@ export class KafkaStreams {
         }
         try {
           await task.commit();
+          this.replacements = 0;
           if (this.failingSince.size > 0) {
             this.failingSince.delete(task.id);
             this.failingSince.delete('*');
@@ -611,6 +673,21 @@ export class KafkaStreams {
   private async fail(err: unknown): Promise<void> {
     if (this.current === 'ERROR' || this.current === 'PENDING_SHUTDOWN' || this.current === 'NOT_RUNNING') return;
     const error = err instanceof Error ? err : new Error(String(err));
+    let response: 'REPLACE_THREAD' | 'SHUTDOWN_CLIENT' = 'SHUTDOWN_CLIENT';
+    try {
+      response = this.config.uncaughtExceptionHandler?.(error) ?? 'SHUTDOWN_CLIENT';
+    } catch (e) {
+      this.config.logger.error(`uncaughtExceptionHandler threw (${(e as Error).message}); shutting down`);
+    }
+    if (response === 'REPLACE_THREAD' && this.replacements < 10 && !this.closingDown) {
+      this.replacements++;
+      this.config.logger.warn(`replacing the stream thread after: ${error.message} (replacement ${this.replacements} of at most 10 in a row)`);
+      this.emit('error', () => ({ error }));
+      this.manager.closeAllDirty();
+      this.replaceConsumer(error, true);
+      return;
+    }
+    this.fatalError = error;
     this.config.logger.error(`stopping: ${error.message}`);
     this.setState('ERROR');
     this.emit('error', () => ({ error }));
@@ -684,18 +761,45 @@ export class KafkaStreams {
   }
 
   metrics(): StreamsMetrics {
-    const elapsed = Math.max(1, this.config.clock() - this.startedAt) / 1000;
+    const now = this.config.clock();
+    const samples = this.rateSamples;
+    samples.push([now, this.processedTotal]);
+    while (samples.length > 2 && now - samples[1]![0] >= 10_000) samples.shift();
+    const [t0, n0] = samples.length > 1 ? samples[0]! : [this.startedAt, 0];
+    const windowMs = Math.max(1, now - t0);
     return {
       state: this.current,
       tasks: this.manager.ids().sort(),
       recordsProcessed: this.processedTotal,
-      recordsPerSecond: this.processedTotal / elapsed,
+      recordsPerSecond: ((this.processedTotal - n0) * 1000) / windowMs,
+      droppedRecords: Object.fromEntries(this.dropped),
       commits: this.commits,
       commitLatencyAvgMs: this.commits === 0 ? 0 : this.commitLatencySum / this.commits,
       commitLatencyMaxMs: this.commitLatencyMax,
       lag: Object.fromEntries(this.lag),
     };
   }
+}
+
+/**
+ * Makes the process exit non-zero when the app goes to ERROR (after closing it), and close the app
+ * on SIGTERM / SIGINT, so that a supervisor (systemd, Kubernetes) restarts it:
+ *
+ *   exitOnError(app); await app.start();
+ */
+export function exitOnError(app: KafkaStreams, opts: { exit?: (code: number) => void; signals?: readonly NodeJS.Signals[] } = {}): () => void {
+  const exit = opts.exit ?? ((code: number) => process.exit(code));
+  const offState = app.on('app.state', ({ to }) => {
+    // After the ERROR event has reached every listener.
+    if (to === 'ERROR') setImmediate(() => void app.close({ timeoutMs: 10_000 }).finally(() => exit(1)));
+  });
+  const onSignal = (): void => void app.close({ timeoutMs: 30_000 }).finally(() => exit(app.health().error === undefined ? 0 : 1));
+  const signals = opts.signals ?? ['SIGTERM', 'SIGINT'];
+  for (const s of signals) process.once(s, onSignal);
+  return () => {
+    offState();
+    for (const s of signals) process.off(s, onSignal);
+  };
 }
 
 /** admin.connect(), bounded: kafkajs' own retries would otherwise decide how long start() waits. */

@@ -205,6 +205,16 @@ export class TaskManager {
     this.host.requestRejoin(reason);
   }
 
+  /** REPLACE_THREAD: every task closed dirty; the caller starts a new consumer, whose assignment re-creates them. */
+  closeAllDirty(): void {
+    this.assigned = new Set();
+    for (const [id, task] of [...this.live]) {
+      this.live.delete(id);
+      this.host.emitRevoked(id);
+      void this.closeDirty(task, 'fatal');
+    }
+  }
+
   /** Clean close: the final commit under the lock, the release outside it. Dirty if the commit fails. */
   private async closeClean(task: ActiveTask, by: 'revoke' | 'shutdown'): Promise<void> {
     // Not running yet (restoring): nothing to commit; closing it interrupts the restore.
