@@ -230,14 +230,22 @@ export class SuppressProcessor<K, V> implements Processor<Windowed<K>, Change<V>
   init(context: Ctx): void {
     this.ctx = context;
     this.store = context.getStateStore<KeyValueStore<Windowed<K>, Buffered<V>>>(this.storeName);
-    this.observed = this.store.get(SuppressProcessor.OBSERVED as Windowed<K>)?.timestamp ?? -1;
   }
+  /**
+   * The stream time is read at the first record, not in init: the runtime initializes processors
+   * before it restores their stores.
+   */
+  private loaded = false;
   /** The largest window end that is closed at the current stream time. */
   private closedUpTo(): number {
     const t = this.observed - this.closeAfterMs;
     return this.strict ? t - 1 : t;
   }
   process(r: StreamRecord<Windowed<K>, Change<V>>): void {
+    if (!this.loaded) {
+      this.loaded = true;
+      this.observed = this.store.get(SuppressProcessor.OBSERVED as Windowed<K>)?.timestamp ?? -1;
+    }
     if (r.timestamp > this.observed) {
       this.observed = r.timestamp;
       this.store.put(SuppressProcessor.OBSERVED as Windowed<K>, { timestamp: r.timestamp, value: undefined as V });
