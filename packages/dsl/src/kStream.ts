@@ -1,4 +1,5 @@
 import { TopologyError } from './errors.js';
+import { type VersionedTableOptions, addVersionedTable } from './versioned.js';
 import {
   DedupeProcessor,
   FilterProcessor,
@@ -224,11 +225,12 @@ export class KStream<K, V> {
   }
 
   /** Materializes the stream as a table (latest value per key; null values delete). */
-  toTable(opts: MaterializedOptions<K, V>): KTable<K, V> {
+  toTable(opts: MaterializedOptions<K, V> & { readonly versioned?: VersionedTableOptions }): KTable<K, V> {
     const name = requireName(opts, 'toTable', "toTable({ name: 'latest-prices' })", 'The store and its changelog topic <appId>-<name>-changelog');
     const keySerde = opts.keySerde ?? this.keySerde ?? Serdes.msgpack<K>();
     const valueSerde = opts.valueSerde ?? this.valueSerde ?? Serdes.msgpack<V>();
     const parent = this.keyChanged ? this.builder.repartition(this.node, name, keySerde, valueSerde, undefined, 'toTable') : this.node;
+    if (opts.versioned !== undefined) return addVersionedTable(this.builder, name, parent, 'toTable', opts.versioned, opts, keySerde, valueSerde);
     this.builder.addStore(materializedSpec(name, opts, keySerde, valueSerde), 'toTable');
     this.builder.addProcessor({ name, operator: 'toTable', parents: [parent], supplier: () => new TableSourceProcessor(name), stores: [name] });
     return new KTable<K, V>(this.builder, name, keySerde, valueSerde, name);

@@ -1,6 +1,6 @@
 import { TableSourceProcessor } from './builtinProcessors.js';
 import { TopologyError } from './errors.js';
-import { type VersionedTableOptions, VersionedTableSourceProcessor, versionedGetter, versionedSerde } from './versioned.js';
+import { type VersionedTableOptions, addVersionedTable } from './versioned.js';
 import { InternalBuilder, type TimestampExtractor } from './graph.js';
 import { KStream, type Named, materializedSpec, requireName } from './kStream.js';
 import { KTable } from './kTable.js';
@@ -73,19 +73,7 @@ export class StreamsBuilder {
     const valueSerde = opts.valueSerde ?? Serdes.msgpack<V>();
     const source = this.internal.nodeName(`${name}-source`, 'KTABLE-SOURCE', 'table');
     this.internal.addSource({ name: source, topic: { name: topic, internal: false }, keySerde, valueSerde, timestampExtractor: opts.timestampExtractor });
-    const versioned = opts.versioned;
-    if (versioned !== undefined) {
-      const retention = versioned?.historyRetentionMs;
-      if (typeof retention !== 'number' || !(retention >= 0) || !Number.isFinite(retention)) {
-        throw new TopologyError(`table "${name}": versioned.historyRetentionMs must be a non-negative number of ms, got ${String(retention)}.`);
-      }
-      this.internal.addStore(
-        { name, kind: 'keyValue', keySerde, valueSerde: versionedSerde(valueSerde), logging: opts.logging ?? true, caching: false, versionedHistoryRetentionMs: retention, ...(opts.rangeScans === undefined ? {} : { rangeScans: opts.rangeScans }) },
-        'table',
-      );
-      this.internal.addProcessor({ name, operator: 'table', parents: [source], supplier: () => new VersionedTableSourceProcessor<K, V>(name, retention), stores: [name] });
-      return new KTable<K, V>(this.internal, name, keySerde, valueSerde, name, versionedGetter<K, V>(name, retention));
-    }
+    if (opts.versioned !== undefined) return addVersionedTable(this.internal, name, source, 'table', opts.versioned, opts, keySerde, valueSerde);
     this.internal.addStore(materializedSpec(name, opts, keySerde, valueSerde), 'table');
     this.internal.addProcessor({ name, operator: 'table', parents: [source], supplier: () => new TableSourceProcessor(name), stores: [name] });
     return new KTable<K, V>(this.internal, name, keySerde, valueSerde, name);

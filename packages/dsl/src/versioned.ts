@@ -14,6 +14,9 @@ import type { Serde } from './serde.js';
 import { readInt64, writeInt64 } from './serdes.js';
 import type { KeyValueStore, StateStore } from './stores.js';
 import type { ValueGetter } from './valueGetter.js';
+import { TopologyError } from './errors.js';
+import type { InternalBuilder } from './graph.js';
+import { KTable } from './kTable.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
@@ -219,4 +222,36 @@ export class VersionedTableSourceProcessor<K, V> implements Processor<K, V | nul
 /** Used by the driver: a versioned view of a versioned table's store. @internal */
 export function versionedView<K, V>(store: KeyValueStore<K, Versions<V>>, historyRetentionMs: number): VersionedKeyValueStore<K, V> {
   return versionedFacade(store, historyRetentionMs);
+}
+
+/** @internal A versioned table named `name` over `parent` (builder.table / toTable with `versioned`). */
+export function addVersionedTable<K, V>(
+  b: InternalBuilder,
+  name: string,
+  parent: string,
+  operator: string,
+  versioned: VersionedTableOptions,
+  opts: { readonly logging?: boolean; readonly rangeScans?: boolean },
+  keySerde: Serde<K>,
+  valueSerde: Serde<V>,
+): KTable<K, V> {
+  const retention = versioned?.historyRetentionMs;
+  if (typeof retention !== 'number' || !(retention >= 0) || !Number.isFinite(retention)) {
+    throw new TopologyError(`${operator} "${name}": versioned.historyRetentionMs must be a non-negative number of ms, got ${String(retention)}.`);
+  }
+  b.addStore(
+    {
+      name,
+      kind: 'keyValue',
+      keySerde,
+      valueSerde: versionedSerde(valueSerde),
+      logging: opts.logging ?? true,
+      caching: false,
+      versionedHistoryRetentionMs: retention,
+      ...(opts.rangeScans === undefined ? {} : { rangeScans: opts.rangeScans }),
+    },
+    operator,
+  );
+  b.addProcessor({ name, operator, parents: [parent], supplier: () => new VersionedTableSourceProcessor<K, V>(name, retention), stores: [name] });
+  return new KTable<K, V>(b, name, keySerde, valueSerde, name, versionedGetter<K, V>(name, retention));
 }

@@ -155,3 +155,24 @@ test('KStreamKTableJoinTest.shouldDeserializeBufferedValueWithPutTimeHeadersDuri
   t.deepEqual(out.map((r) => String(r.headers?.['v'])), ['first']);
   j.d.close();
 });
+
+test('toTable({ versioned }) makes a versioned table too; a stream-table join reads it as of the record time', (t) => {
+  const b = new StreamsBuilder();
+  const rates = b
+    .stream('rate-updates', { keySerde: str, valueSerde: int })
+    .toTable({ name: 'rates', versioned: { historyRetentionMs: 1000 } });
+  b.stream('payments', { keySerde: str, valueSerde: int })
+    .leftJoin(rates, (amount, rate) => (rate === null ? -1 : amount * rate), { name: 'converted' })
+    .to('out', { keySerde: str, valueSerde: int });
+  const d = new TopologyTestDriver(b.build());
+  const r = d.createInputTopic('rate-updates', { keySerde: str, valueSerde: int });
+  const p = d.createInputTopic('payments', { keySerde: str, valueSerde: int });
+  r.pipeInput('eur', 2, 10);
+  r.pipeInput('eur', 3, 20);
+  p.pipeInput('eur', 5, 15);
+  p.pipeInput('eur', 5, 25);
+  p.pipeInput('eur', 5, 5); // before any rate: leftJoin with null
+  t.deepEqual(d.createOutputTopic('out', { keySerde: str, valueSerde: int }).readValuesToList(), [10, 15, -1]);
+  t.deepEqual(d.getVersionedKeyValueStore<string, number>('rates').get('eur', 12), { value: 2, timestamp: 10, validTo: 20 });
+  d.close();
+});
