@@ -11,7 +11,7 @@ import { type ValueGetter, mappedGetter, storeGetter } from './valueGetter.js';
 import { SuppressProcessor, bufferKeySerde, bufferValueSerde } from './windowProcessors.js';
 import { Serdes } from './serdes.js';
 import type { Suppressed, TimeLimitSuppressed, WindowCloseSuppressed, WindowInfo } from './windows.js';
-import { TimeLimitSuppressProcessor, timeLimitBufferSerdes } from './timeLimitSuppress.js';
+import { TimeLimitSuppressProcessor, timeLimitBufferSerdes, timeLimitSuppressGetter } from './timeLimitSuppress.js';
 import { validateName } from './graph.js';
 
 /**
@@ -141,7 +141,8 @@ export class KTable<K, V> {
     b.addStore({ name, kind: 'keyValue', keySerde: serdes.key, valueSerde: serdes.value, logging: true, caching: true, rangeScans: true }, 'suppress');
     const { timeLimitMs, buffer } = s;
     b.addProcessor({ name, operator: 'suppress', parents: [this.node], supplier: () => new TimeLimitSuppressProcessor<K, V>(name, timeLimitMs, buffer, keySerde, valueSerde), stores: [name] });
-    return new KTable<K, V>(b, name, this.keySerde, this.valueSerde, undefined, null);
+    const getter = this.valueGetter === undefined ? null : timeLimitSuppressGetter(this.valueGetter, name, keySerde, valueSerde);
+    return new KTable<K, V>(b, name, this.keySerde, this.valueSerde, undefined, getter);
   }
 
   /** @internal `strict`: emit once stream time passes end + grace (emitStrategy 'on-window-close' of inclusive-end windows). */

@@ -23,6 +23,7 @@ import type { Serde } from './serde.js';
 import { readInt64, writeInt64 } from './serdes.js';
 import { decodeHeaders, encodeHeaders } from './collector.js';
 import type { KeyValueStore } from './stores.js';
+import type { ValueGetter } from './valueGetter.js';
 
 /** What the buffer does when it holds more than its maximum. */
 export type BufferFullStrategy = 'emit-early' | 'shut-down';
@@ -248,4 +249,32 @@ function entryKeyOf(bufferTime: number, keyBytes: Buffer): Buffer {
 function priorOf(v: Buffer): Buffer | null {
   if (((v[8] as number) & 1) === 0) return null;
   return v.subarray(17, 17 + v.readUInt32BE(9));
+}
+
+/**
+ * How joins read a suppressed table (Kafka Streams' KTableSuppressProcessorSupplier view): a key
+ * held in the buffer reads as what downstream last saw, its value from before the first buffered
+ * update (none: no row), stamped with the buffered update's timestamp; other keys read through to
+ * the parent table.
+ */
+export function timeLimitSuppressGetter<K, V>(parent: ValueGetter<K, V>, storeName: string, keySerde: Serde<K>, valueSerde: Serde<V>): ValueGetter<K, V> {
+  return {
+    stores: [...parent.stores, storeName],
+    connect(ctx) {
+      const store = ctx.getStateStore<KeyValueStore<Buffer, Buffer>>(storeName);
+      const read = parent.connect(ctx);
+      return (key) => {
+        const keyBytes = keySerde.serialize(key);
+        const indexKey = Buffer.allocUnsafe(1 + keyBytes.length);
+        indexKey[0] = 1;
+        keyBytes.copy(indexKey, 1);
+        const idx = store.get(indexKey);
+        if (idx === undefined) return read(key);
+        const entry = store.get(entryKeyOf(readInt64(idx, 0), keyBytes));
+        if (entry === undefined) return read(key);
+        const prior = priorOf(entry);
+        return prior === null ? undefined : { value: valueSerde.deserialize(prior), timestamp: readInt64(entry, 0) };
+      };
+    },
+  };
 }

@@ -205,3 +205,81 @@ test('untilTimeLimit emits a key with the headers of its latest update (the reco
   t.deepEqual(out[0]!.headers?.['bin'], Buffer.from([1, 2]));
   d.close();
 });
+
+test('SuppressScenarioTest.shouldWorkBeforeGroupBy', (t) => {
+  const b = new StreamsBuilder();
+  b.table('topic', { name: 'topic', keySerde: str, valueSerde: str })
+    .suppress(Suppressed.untilTimeLimit(10, BufferConfig.unbounded(), { name: 'sup' }))
+    .groupBy((k, v) => ({ key: k, value: v }), { keySerde: str, valueSerde: str })
+    .count({ name: 'count' })
+    .toStream()
+    .to('output', { keySerde: str, valueSerde: long });
+  const d = new TopologyTestDriver(b.build());
+  const i = d.createInputTopic('topic', { keySerde: str, valueSerde: str });
+  i.pipeInput('A', 'a', 0);
+  i.pipeInput('tick', 'tick', 10);
+  t.deepEqual(d.createOutputTopic('output', { keySerde: str, valueSerde: long }).readRecordsToList().map((r) => [r.key, r.value, r.timestamp]), [['A', 1, 0]]);
+  d.close();
+});
+
+function joinScenario(suppressLeft: boolean, cache: number) {
+  const b = new StreamsBuilder();
+  const sup = (tb: KTable<string, string>) => tb.suppress(Suppressed.untilTimeLimit(10, BufferConfig.unbounded(), { name: 'sup' }));
+  const leftTable = b.table('left', { name: 'left', keySerde: str, valueSerde: str });
+  const rightTable = b.table('right', { name: 'right', keySerde: str, valueSerde: str });
+  const left = suppressLeft ? sup(leftTable) : leftTable;
+  const right = suppressLeft ? rightTable : sup(rightTable);
+  left.outerJoin(right, (l, r) => `(${l},${r})`, { name: 'j' }).toStream().to('output', { keySerde: str, valueSerde: str });
+  const d = new TopologyTestDriver(b.build(), { cacheMaxBytes: cache });
+  const out = d.createOutputTopic('output', { keySerde: str, valueSerde: str });
+  return {
+    d,
+    left: d.createInputTopic('left', { keySerde: str, valueSerde: str }),
+    right: d.createInputTopic('right', { keySerde: str, valueSerde: str }),
+    read: () => out.readRecordsToList().map((r) => [r.key, r.value, r.timestamp]),
+  };
+}
+
+test('SuppressScenarioTest.shouldWorkBeforeJoinRight: a join reads a suppressed table as last emitted', (t) => {
+  for (const cache of caches) {
+    const s = joinScenario(false, cache);
+    s.right.pipeInput('B', '1', 0);
+    s.right.pipeInput('A', '1', 0);
+    t.deepEqual(s.read(), []);
+    s.right.pipeInput('tick', 'tick', 10);
+    t.deepEqual(s.read(), [['A', '(null,1)', 0], ['B', '(null,1)', 0]], `cache ${cache}`);
+    s.right.pipeInput('A', '2', 11);
+    t.deepEqual(s.read(), []);
+    s.left.pipeInput('A', 'a', 12); // joins the right side as emitted
+    t.deepEqual(s.read(), [['A', '(a,1)', 12]]);
+    s.left.pipeInput('B', 'b', 12); // B is no longer buffered: read through to the table
+    t.deepEqual(s.read(), [['B', '(b,1)', 12]]);
+    s.left.pipeInput('A', 'b', 13);
+    t.deepEqual(s.read(), [['A', '(b,1)', 13]]);
+    s.right.pipeInput('tick', 'tick1', 21);
+    t.deepEqual(s.read(), [['tick', '(null,tick1)', 21], ['A', '(b,2)', 13]]);
+    s.d.close();
+  }
+});
+
+test('SuppressScenarioTest.shouldWorkBeforeJoinLeft', (t) => {
+  for (const cache of caches) {
+    const s = joinScenario(true, cache);
+    s.left.pipeInput('B', '1', 0);
+    s.left.pipeInput('A', '1', 0);
+    t.deepEqual(s.read(), []);
+    s.left.pipeInput('tick', 'tick', 10);
+    t.deepEqual(s.read(), [['A', '(1,null)', 0], ['B', '(1,null)', 0]], `cache ${cache}`);
+    s.left.pipeInput('A', '2', 11);
+    t.deepEqual(s.read(), []);
+    s.right.pipeInput('A', 'a', 12);
+    t.deepEqual(s.read(), [['A', '(1,a)', 12]]);
+    s.right.pipeInput('B', 'b', 12);
+    t.deepEqual(s.read(), [['B', '(1,b)', 12]]);
+    s.right.pipeInput('A', 'b', 13);
+    t.deepEqual(s.read(), [['A', '(1,b)', 13]]);
+    s.left.pipeInput('tick', 'tick1', 21);
+    t.deepEqual(s.read(), [['tick', '(tick1,null)', 21], ['A', '(2,b)', 13]]);
+    s.d.close();
+  }
+});
