@@ -135,9 +135,15 @@ async function crashAndRestore(k: TestKafka, scenario: OperatorScenario, phases:
   const topics: ScenarioTopics = { a: names[0]!, b: names[1]!, output: names[2]! };
   const applicationId = k.uniqueName(`op-${scenario}`);
   const config = (dir: string) => ({ scenario, topics, applicationId, brokers: k.brokers, stateDir: dir, commitIntervalMs: 100, sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500 });
+  // only topics with records: a partition nobody wrote to has no committed offset to wait for
+  const written = new Set<string>();
+  const feed = async (records: readonly InputRecord[]) => {
+    await produce(k, scenario, topics, records);
+    for (const r of records) written.add(topics[r.topic]);
+  };
   const caughtUp = async (who: Child) => {
     try {
-      for (const t of [topics.a, topics.b]) await awaitCaughtUp(k.admin, applicationId, t, 90_000);
+      for (const t of written) await awaitCaughtUp(k.admin, applicationId, t, 90_000);
     } catch (e) {
       throw new Error(`${(e as Error).message}\n${who.name}: ${who.lines.slice(-20).join('\n')}`);
     }
@@ -147,12 +153,12 @@ async function crashAndRestore(k: TestKafka, scenario: OperatorScenario, phases:
   try {
     await a.waitFor(/^state RUNNING/, 90_000);
     for (const phase of phases.slice(0, -1)) {
-      await produce(k, scenario, topics, phase);
+      await feed(phase);
       await caughtUp(a);
     }
     a.process.kill('SIGUSR2');
     await a.waitFor(/^armed/);
-    await produce(k, scenario, topics, phases[phases.length - 1]!);
+    await feed(phases[phases.length - 1]!);
     await a.waitFor(/^crash after-offsets/, 60_000);
     await a.exited;
     b = spawnChild('b', config(mkdtempSync(join(tmpdir(), 'vltava-op-b-'))));
