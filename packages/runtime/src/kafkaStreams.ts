@@ -15,7 +15,7 @@
 import { EventEmitter } from 'node:events';
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { ConfigError, StreamsError, type Topology } from '@vltava/dsl';
+import { ConfigError, StreamsError, type KeyValue, type ReadOnlyKeyValueStore, type Topology } from '@vltava/dsl';
 import { MemoryBudget, cleanUnownedTaskDirs, type RestoreProgress } from '@vltava/state';
 import { createRequire } from 'node:module';
 import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload } from 'kafkajs';
@@ -206,6 +206,51 @@ export class KafkaStreams {
   on<E extends keyof StreamsEvents>(event: E, listener: (payload: StreamsEvents[E]) => void): () => void {
     this.emitter.on(event, listener);
     return () => void this.emitter.off(event, listener);
+  }
+
+  /**
+   * Interactive queries: a read-only view of a key-value store over the tasks this instance runs,
+   * showing committed state only (what the last commit of each task wrote, as a read_committed
+   * reader of its changelog would see it). Keys of tasks on other instances are not here: route the
+   * query to the instance that owns the key's partition. Table and aggregation stores show their
+   * plain values (their timestamps are dropped).
+   */
+  store<K, V>(name: string): ReadOnlyKeyValueStore<K, V> {
+    const spec = this.topology.stores.get(name);
+    if (spec === undefined) {
+      throw new StreamsError(`The topology has no store "${name}"; its stores are: ${[...this.topology.stores.keys()].join(', ') || '(none)'}.`);
+    }
+    if (spec.kind !== 'keyValue' || spec.versionedHistoryRetentionMs !== undefined) {
+      throw new StreamsError(`store("${name}"): interactive queries serve key-value stores for now; "${name}" is a ${spec.versionedHistoryRetentionMs !== undefined ? 'versioned' : spec.kind} store.`);
+    }
+    const timestamped = spec.timestamped === true;
+    const parts = (): ReadOnlyKeyValueStore<K, unknown>[] => {
+      const out: ReadOnlyKeyValueStore<K, unknown>[] = [];
+      for (const task of this.manager.running()) {
+        if (!this.topology.subtopologies[task.subtopology]?.stores.includes(name)) continue;
+        const view = task.committedView<ReadOnlyKeyValueStore<K, unknown>>(name);
+        if (view !== undefined) out.push(view);
+      }
+      return out;
+    };
+    const plain = (v: unknown): V => (timestamped && v !== undefined && v !== null ? (v as { value: V }).value : (v as V));
+    function* entries(iterables: Iterable<KeyValue<K, unknown>>[]): Generator<KeyValue<K, V>> {
+      for (const it of iterables) for (const e of it) yield { key: e.key, value: plain(e.value) };
+    }
+    return {
+      name,
+      get: (key) => {
+        for (const p of parts()) {
+          const v = p.get(key);
+          if (v !== undefined) return plain(v);
+        }
+        return undefined;
+      },
+      range: (from, to) => entries(parts().map((p) => p.range(from, to))),
+      all: () => entries(parts().map((p) => p.all())),
+      prefixScan: (prefix, serde) => entries(parts().map((p) => p.prefixScan(prefix, serde))),
+      approximateNumEntries: () => parts().reduce((n, p) => n + p.approximateNumEntries(), 0),
+    };
   }
 
   /** Liveness and readiness, for a health endpoint or a supervisor. */

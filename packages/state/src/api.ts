@@ -101,6 +101,8 @@ export interface TaskStores {
   getStore<S extends StateStore = StateStore>(name: string): S;
   /** Changelog topic of a store: `<appId>-<store>-changelog`. */
   changelogTopic(store: string): string;
+  /** A read-only view of the store's committed state (interactive queries). */
+  committedView<S extends StateStore = StateStore>(name: string): S;
   /** The last checkpointed changelog offset per store (undefined: never checkpointed). */
   checkpoint(store: string): number | undefined;
   /**

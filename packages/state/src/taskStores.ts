@@ -1,3 +1,4 @@
+import type { BytesLayer } from './bytesLayer.js';
 import type { StateStore, StoreSpec } from '@vltava/dsl';
 import { StateStoreError } from '@vltava/dsl';
 import { randomBytes } from 'node:crypto';
@@ -209,6 +210,26 @@ class DefaultTaskStores implements TaskStores {
       );
     }
     return store as S;
+  }
+
+  /**
+   * A read-only view of a store's committed state, as the last commit wrote it to the database (no
+   * overlay, no cache): what interactive queries may show under exactly-once. Writes through it throw.
+   */
+  committedView<S extends StateStore = StateStore>(name: string): S {
+    const stack = this.stack(name);
+    const spec = this.options.specs.find((x) => x.name === name)!;
+    const committed = stack.committed;
+    const top: BytesLayer = {
+      get: (key) => committed.get(key),
+      range: (from, to) => committed.range(from, to),
+      approximateCount: () => committed.approximateCount(),
+      put: () => {
+        throw new StateStoreError(`store "${name}" is read-only here: interactive queries cannot write`, { taskId: this.taskId });
+      },
+    };
+    const view = Object.create(stack, { top: { value: top }, cache: { value: undefined } }) as StoreStack;
+    return facade(view, spec, () => Date.now()) as S;
   }
 
   changelogTopic(store: string): string {

@@ -3,7 +3,7 @@
  * The Kafka adapter around the executor: it feeds fetched records in, commits through commitProtocol.ts,
  * and knows how to start (fence, read offsets, restore) and how to close clean or dirty.
  */
-import { defaultPartition, type CollectedRecord, type RecordCollector, type Topology } from '@vltava/dsl';
+import { defaultPartition, type CollectedRecord, type RecordCollector, type StateStore, type Topology } from '@vltava/dsl';
 import { openTaskStores, type RestoreListener, type TaskStores } from '@vltava/state';
 import type { Admin, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { ResolvedConfig } from '../config.js';
@@ -440,6 +440,12 @@ export class ActiveTask {
     const out = new Map<string, number>();
     for (const [topic, offset] of this.position) out.set(topic, this.processedPosition(topic, offset));
     return out;
+  }
+
+  /** Interactive queries: a read-only view of a store's committed state (undefined before the task runs). */
+  committedView<S extends StateStore>(name: string): S | undefined {
+    if (this.current !== 'running' || this.stores === undefined) return undefined;
+    return this.stores.committedView<S>(name);
   }
 
   /** murmur2 of the key (Kafka's default partitioner), round-robin for null keys. */
