@@ -266,3 +266,86 @@ test('cogroup validates its arguments', (t) => {
   t.throws(() => c.aggregate(null as never, { name: 'x' }), { instanceOf: TopologyError });
   t.throws(() => c.aggregate(STRING_INITIALIZER, {} as never), { message: /needs an explicit name/ });
 });
+
+// Ported from streams/src/test/java/org/apache/kafka/streams/kstream/internals/TimeWindowedCogroupedKStreamImplTest.java
+// (MockAggregator.TOSTRING_ADDER / TOSTRING_REMOVER, MockInitializer.STRING_INIT, windows of 500 ms).
+const ADDER = (_k: string, v: string, a: string) => `${a}+${v}`;
+const REMOVER = (_k: string, v: string, a: string) => `${a}-${v}`;
+
+function windowedCogroup(windows: TimeWindows, withSecond: boolean, cache: number) {
+  const b = new StreamsBuilder();
+  let c = b.stream('topic', { keySerde: str, valueSerde: str }).groupByKey().cogroup(ADDER);
+  if (withSecond) c = c.cogroup(b.stream('topic2', { keySerde: str, valueSerde: str }).groupByKey(), REMOVER);
+  c.windowedBy(windows).aggregate(() => '0', { name: 'agg', valueSerde: str }).toStream().to('output', { keySerde: Serdes.windowed(str), valueSerde: str });
+  const d = new TopologyTestDriver(b.build(), { cacheMaxBytes: cache });
+  const one = d.createInputTopic('topic', { keySerde: str, valueSerde: str });
+  const two = withSecond ? d.createInputTopic('topic2', { keySerde: str, valueSerde: str }) : one;
+  const read = () => d.createOutputTopic('output', { keySerde: Serdes.windowed(str), valueSerde: str }).readRecordsToList().map((r) => [r.key!.key, r.value, r.timestamp]);
+  return { d, one, two, read };
+}
+
+test('TimeWindowedCogroupedKStreamImplTest.timeWindowAggregateTestStreamsTest and timeWindowMixAggregatorsTest', (t) => {
+  for (const cache of caches) {
+    for (const mixed of [false, true]) {
+      const s = windowedCogroup(TimeWindows.ofSizeWithNoGrace(500), true, cache);
+      s.one.pipeInput('k1', 'A', 0);
+      s.one.pipeInput('k2', 'A', 0);
+      s.one.pipeInput('k2', 'A', 1);
+      s.one.pipeInput('k1', 'A', 2);
+      const later = mixed ? s.two : s.one;
+      later.pipeInput('k1', 'B', 3);
+      later.pipeInput('k2', 'B', 3);
+      later.pipeInput('k2', 'B', 4);
+      later.pipeInput('k1', 'B', 4);
+      const op = mixed ? '-' : '+';
+      t.deepEqual(s.read(), [
+        ['k1', '0+A', 0], ['k2', '0+A', 0], ['k2', '0+A+A', 1], ['k1', '0+A+A', 2],
+        ['k1', `0+A+A${op}B`, 3], ['k2', `0+A+A${op}B`, 3], ['k2', `0+A+A${op}B${op}B`, 4], ['k1', `0+A+A${op}B${op}B`, 4],
+      ], `cache ${cache}, mixed ${mixed}`);
+      s.d.close();
+    }
+  }
+});
+
+test('TimeWindowedCogroupedKStreamImplTest.timeWindowAggregateManyWindowsTest', (t) => {
+  const s = windowedCogroup(TimeWindows.ofSizeWithNoGrace(500), false, 0);
+  s.one.pipeInput('k1', 'A', 0);
+  s.one.pipeInput('k2', 'A', 499);
+  s.one.pipeInput('k2', 'A', 500);
+  s.one.pipeInput('k1', 'A', 500);
+  t.deepEqual(s.read(), [['k1', '0+A', 0], ['k2', '0+A', 499], ['k2', '0+A', 500], ['k1', '0+A', 500]]);
+  s.d.close();
+});
+
+test('TimeWindowedCogroupedKStreamImplTest.timeWindowAggregateOverlappingWindowsTest', (t) => {
+  const s = windowedCogroup(TimeWindows.ofSizeWithNoGrace(500).advanceBy(200), false, 0);
+  s.one.pipeInput('k1', 'A', 0);
+  s.one.pipeInput('k2', 'A', 0);
+  s.one.pipeInput('k1', 'B', 250);
+  s.one.pipeInput('k2', 'B', 250);
+  s.one.pipeInput('k2', 'A', 500);
+  s.one.pipeInput('k1', 'A', 500);
+  t.deepEqual(s.read(), [
+    ['k1', '0+A', 0], ['k2', '0+A', 0],
+    ['k1', '0+A+B', 250], ['k1', '0+B', 250], ['k2', '0+A+B', 250], ['k2', '0+B', 250],
+    ['k2', '0+B+A', 500], ['k2', '0+A', 500], ['k1', '0+B+A', 500], ['k1', '0+A', 500],
+  ]);
+  s.d.close();
+});
+
+test('TimeWindowedCogroupedKStreamImplTest.timeWindowMixAggregatorsManyWindowsTest', (t) => {
+  const s = windowedCogroup(TimeWindows.ofSizeWithNoGrace(500), true, 0);
+  s.one.pipeInput('k1', 'A', 0);
+  s.one.pipeInput('k2', 'A', 0);
+  s.one.pipeInput('k2', 'A', 1);
+  s.one.pipeInput('k1', 'A', 2);
+  s.two.pipeInput('k1', 'B', 3);
+  s.two.pipeInput('k2', 'B', 3);
+  s.two.pipeInput('k2', 'B', 501);
+  s.two.pipeInput('k1', 'B', 501);
+  t.deepEqual(s.read(), [
+    ['k1', '0+A', 0], ['k2', '0+A', 0], ['k2', '0+A+A', 1], ['k1', '0+A+A', 2],
+    ['k1', '0+A+A-B', 3], ['k2', '0+A+A-B', 3], ['k2', '0-B', 501], ['k1', '0-B', 501],
+  ]);
+  s.d.close();
+});
