@@ -349,3 +349,79 @@ test('TimeWindowedCogroupedKStreamImplTest.timeWindowMixAggregatorsManyWindowsTe
   ]);
   s.d.close();
 });
+
+// Ported from streams/src/test/java/org/apache/kafka/streams/kstream/internals/SessionWindowedCogroupedKStreamImplTest.java
+// (sessionMerger = (k, a, b) -> a + "+" + b; SessionWindows.with(...) had a grace of a day).
+const MERGER = (_k: string, a: string, b: string) => `${a}+${b}`;
+function sessionCogroup(gapMs: number, withSecond: boolean, cache: number) {
+  const b = new StreamsBuilder();
+  let c = b.stream('topic', { keySerde: str, valueSerde: str }).groupByKey().cogroup(ADDER);
+  if (withSecond) c = c.cogroup(b.stream('topic2', { keySerde: str, valueSerde: str }).groupByKey(), REMOVER);
+  c.windowedBy(SessionWindows.ofInactivityGapAndGrace(gapMs, 86_400_000 - gapMs))
+    .aggregate(() => '0', MERGER, { name: 'agg', valueSerde: str })
+    .toStream()
+    .to('output', { keySerde: Serdes.windowed(str), valueSerde: str });
+  const d = new TopologyTestDriver(b.build(), { cacheMaxBytes: cache });
+  const one = d.createInputTopic('topic', { keySerde: str, valueSerde: str });
+  const two = withSecond ? d.createInputTopic('topic2', { keySerde: str, valueSerde: str }) : one;
+  const read = () => d.createOutputTopic('output', { keySerde: Serdes.windowed(str), valueSerde: str }).readRecordsToList().map((r) => [r.key!.key, r.value, r.timestamp]);
+  return { d, one, two, read };
+}
+
+test('SessionWindowedCogroupedKStreamImplTest.sessionWindowAggregateTest and sessionWindowAggregate2Test', (t) => {
+  let s = sessionCogroup(500, false, 0);
+  s.one.pipeInput('k1', 'A', 0);
+  s.one.pipeInput('k2', 'A', 0);
+  s.one.pipeInput('k1', 'B', 599);
+  s.one.pipeInput('k2', 'B', 607);
+  t.deepEqual(s.read(), [['k1', '0+A', 0], ['k2', '0+A', 0], ['k1', '0+B', 599], ['k2', '0+B', 607]]);
+  s.d.close();
+  s = sessionCogroup(500, false, 0);
+  s.one.pipeInput('k1', 'A', 0);
+  s.one.pipeInput('k1', 'A', 0);
+  s.one.pipeInput('k2', 'B', 599);
+  s.one.pipeInput('k1', 'B', 607);
+  t.deepEqual(s.read(), [['k1', '0+A', 0], ['k1', '0+0+A+A', 0], ['k2', '0+B', 599], ['k1', '0+B', 607]]);
+  s.d.close();
+});
+
+test('SessionWindowedCogroupedKStreamImplTest.sessionWindowAggregateTest2StreamsTest', (t) => {
+  const s = sessionCogroup(100, true, 0);
+  for (const ts of [0, 84, 113, 199]) s.one.pipeInput('k1', 'A', ts);
+  s.one.pipeInput('k1', 'B', 300);
+  s.one.pipeInput('k2', 'B', 301);
+  s.one.pipeInput('k2', 'B', 400);
+  s.one.pipeInput('k1', 'B', 400);
+  t.deepEqual(s.read(), [
+    ['k1', '0+A', 0], ['k1', null, 0], ['k1', '0+0+A+A', 84], ['k1', null, 84], ['k1', '0+0+0+A+A+A', 113], ['k1', null, 113],
+    ['k1', '0+0+0+0+A+A+A+A', 199], ['k1', '0+B', 300], ['k2', '0+B', 301], ['k2', null, 301], ['k2', '0+0+B+B', 400],
+    ['k1', null, 300], ['k1', '0+0+B+B', 400],
+  ]);
+  s.d.close();
+});
+
+test('SessionWindowedCogroupedKStreamImplTest.sessionWindowMixAggregatorsTest and sessionWindowMixAggregatorsManyWindowsTest', (t) => {
+  for (const many of [false, true]) {
+    const s = sessionCogroup(100, true, 0);
+    s.one.pipeInput('k1', 'A', 0);
+    s.one.pipeInput('k2', 'A', 0);
+    s.one.pipeInput('k2', 'A', 1);
+    s.one.pipeInput('k1', 'A', 2);
+    s.two.pipeInput('k1', 'B', 3);
+    if (many) {
+      s.two.pipeInput('k2', 'B', 500);
+      s.two.pipeInput('k2', 'B', 501);
+      s.two.pipeInput('k1', 'B', 501);
+    } else {
+      s.two.pipeInput('k2', 'B', 3);
+      s.two.pipeInput('k2', 'B', 444);
+      s.two.pipeInput('k1', 'B', 444);
+    }
+    const head = [['k1', '0+A', 0], ['k2', '0+A', 0], ['k2', null, 0], ['k2', '0+0+A+A', 1], ['k1', null, 0], ['k1', '0+0+A+A', 2], ['k1', null, 2], ['k1', '0+0+0+A+A-B', 3]];
+    const tail = many
+      ? [['k2', '0-B', 500], ['k2', null, 500], ['k2', '0+0-B-B', 501], ['k1', '0-B', 501]]
+      : [['k2', null, 1], ['k2', '0+0+0+A+A-B', 3], ['k2', '0-B', 444], ['k1', '0-B', 444]];
+    t.deepEqual(s.read(), [...head, ...tail], `many ${many}`);
+    s.d.close();
+  }
+});
