@@ -67,6 +67,12 @@ export interface StreamsConfig {
    * the committed offsets, at most 10 times in a row without a successful commit in between.
    */
   readonly uncaughtExceptionHandler?: (error: Error) => UncaughtExceptionResponse;
+  /**
+   * This instance's advertised `host:port` for interactive queries (Kafka Streams'
+   * application.server): carried in the group metadata, returned by allMetadata() and
+   * queryMetadataForKey(). Default: none.
+   */
+  readonly applicationServer?: string;
   /** How long a failing broker connection is retried before the app goes to ERROR. Default 60 000 ms. */
   readonly brokerRetryTimeoutMs?: number;
   /**
@@ -89,7 +95,8 @@ export interface StreamsConfig {
   readonly faultInjection?: (point: CommitPoint, taskId: string) => void;
 }
 
-export interface ResolvedConfig extends Required<Omit<StreamsConfig, 'kafka' | 'logger' | 'faultInjection' | 'uncaughtExceptionHandler'>> {
+export interface ResolvedConfig extends Required<Omit<StreamsConfig, 'kafka' | 'logger' | 'faultInjection' | 'uncaughtExceptionHandler' | 'applicationServer'>> {
+  readonly applicationServer: string | undefined;
   readonly uncaughtExceptionHandler: ((error: Error) => UncaughtExceptionResponse) | undefined;
   readonly kafka: Omit<KafkaConfig, 'brokers'>;
   readonly logger: Logger;
@@ -113,7 +120,7 @@ const KNOWN_KEYS: readonly (keyof StreamsConfig)[] = [
   'applicationId', 'brokers', 'kafka', 'processingGuarantee', 'commitIntervalMs', 'stateDir', 'transactionTimeoutMs',
   'cacheMaxBytesPerTask', 'maxPendingBytes', 'replicationFactor', 'sessionTimeoutMs', 'heartbeatIntervalMs',
   'autoOffsetReset', 'deserializationExceptionHandler', 'processingExceptionHandler', 'productionExceptionHandler', 'brokerRetryTimeoutMs',
-  'repartitionPurgeIntervalMs', 'maxTaskIdleMs', 'bufferedRecordsPerPartition', 'stateCleanupDelayMs', 'logger', 'clock', 'faultInjection', 'uncaughtExceptionHandler',
+  'repartitionPurgeIntervalMs', 'maxTaskIdleMs', 'bufferedRecordsPerPartition', 'stateCleanupDelayMs', 'logger', 'clock', 'faultInjection', 'uncaughtExceptionHandler', 'applicationServer',
 ];
 
 function editDistance(a: string, b: string): number {
@@ -179,6 +186,9 @@ export function resolveConfig(c: StreamsConfig): ResolvedConfig {
   if (deh !== 'fail' && deh !== 'log-and-continue' && !(typeof deh === 'object' && deh !== null && typeof deh.deadLetterTopic === 'string' && deh.deadLetterTopic.length > 0)) {
     throw new ConfigError(`deserializationExceptionHandler must be 'fail', 'log-and-continue' or { deadLetterTopic: '<topic>' }; got ${JSON.stringify(deh)}.`);
   }
+  if (c.applicationServer !== undefined && (typeof c.applicationServer !== 'string' || !/^[^:\s]+:\d+$/.test(c.applicationServer))) {
+    throw new ConfigError(`applicationServer must be "host:port" (where this instance serves interactive queries); got ${JSON.stringify(c.applicationServer)}.`);
+  }
   const prodh = c.productionExceptionHandler ?? 'fail';
   if (prodh !== 'fail' && prodh !== 'continue' && !(typeof prodh === 'object' && prodh !== null && typeof prodh.deadLetterTopic === 'string' && prodh.deadLetterTopic.length > 0)) {
     throw new ConfigError(`productionExceptionHandler must be 'fail', 'continue' or { deadLetterTopic: '<topic>' }; got ${JSON.stringify(prodh)}.`);
@@ -213,5 +223,6 @@ export function resolveConfig(c: StreamsConfig): ResolvedConfig {
     clock: c.clock ?? Date.now,
     faultInjection: c.faultInjection,
     uncaughtExceptionHandler: c.uncaughtExceptionHandler,
+    applicationServer: c.applicationServer,
   };
 }

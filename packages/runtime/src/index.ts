@@ -10,7 +10,7 @@ export {
   type KafkajsFixCheck,
   type KafkajsFixOptions,
 } from './kafka/kafkajsFixes.js';
-export { KafkaStreams, StreamsEventNames, exitOnError, type StreamsState, type StreamsEvents, type StreamsMetrics, type StreamsHealth } from './kafkaStreams.js';
+export { KafkaStreams, StreamsEventNames, exitOnError, type StreamsState, type StreamsEvents, type StreamsMetrics, type StreamsHealth, type StreamsMetadata, type KeyQueryMetadata } from './kafkaStreams.js';
 export { TASK_TRANSITIONS, IllegalTaskTransitionError, type TaskState, type TaskMover, type OffsetReset } from './kafka/activeTask.js';
 export { ProductionError, type TopicLimits } from './kafka/productionGuard.js';
 export {

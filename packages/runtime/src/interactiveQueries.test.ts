@@ -36,8 +36,8 @@ test('[broker] app.store(): two instances each serve the committed counts of the
   const lines = corpus(2_000, 150, 3);
   await produce(k, input!, lines);
   const applicationId = k.uniqueName('iq-app');
-  const a = new KafkaStreams(wordCountTopology(input!, output!), config(k, applicationId));
-  const b = new KafkaStreams(wordCountTopology(input!, output!), config(k, applicationId));
+  const a = new KafkaStreams(wordCountTopology(input!, output!), config(k, applicationId, { applicationServer: 'a.example:8001' }));
+  const b = new KafkaStreams(wordCountTopology(input!, output!), config(k, applicationId, { applicationServer: 'b.example:8002' }));
   t.teardown(() => Promise.all([a.close(), b.close()]).then(() => undefined));
   await a.start();
   await b.start();
@@ -59,6 +59,20 @@ test('[broker] app.store(): two instances each serve the committed counts of the
   const [word, count] = [...reference][0]!;
   t.is(a.store<string, number>('counts').get(word) ?? b.store<string, number>('counts').get(word), count);
   t.throws(() => a.store('nope'), { message: /no store "nope"; its stores are: counts/ });
+
+  // Routing: any instance knows who holds a key.
+  const members = await b.allMetadata();
+  t.deepEqual(members.map((m) => m.applicationServer).sort(), ['a.example:8001', 'b.example:8002']);
+  t.is(members.reduce((n, m) => n + m.tasks.length, 0), 8);
+  t.deepEqual(members.find((m) => m.applicationServer === 'a.example:8001')!.tasks, [...a.metrics().tasks]);
+  const byHost = new Map([['a.example:8001', a], ['b.example:8002', b]]);
+  for (const w of [...reference.keys()].slice(0, 25)) {
+    const meta = await a.queryMetadataForKey('counts', w, Serdes.string());
+    const owner = byHost.get(meta.activeHost!)!;
+    const other = owner === a ? b : a;
+    t.is(owner.store<string, number>('counts').get(w), reference.get(w), `${w} is on ${meta.activeHost} (${meta.taskId})`);
+    t.is(other.store<string, number>('counts').get(w), undefined);
+  }
 });
 
 test('[broker] app.store() shows committed state only: records processed but not yet committed are not visible', async (t) => {

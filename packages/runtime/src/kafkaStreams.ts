@@ -15,10 +15,10 @@
 import { EventEmitter } from 'node:events';
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { ConfigError, StreamsError, type KeyValue, type ReadOnlyKeyValueStore, type Topology } from '@vltava/dsl';
+import { ConfigError, StreamsError, defaultPartition, type KeyValue, type ReadOnlyKeyValueStore, type Serde, type Topology } from '@vltava/dsl';
 import { MemoryBudget, cleanUnownedTaskDirs, type RestoreProgress } from '@vltava/state';
 import { createRequire } from 'node:module';
-import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload } from 'kafkajs';
+import { AssignerProtocol, Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload } from 'kafkajs';
 import { resolveConfig, type ResolvedConfig, type StreamsConfig } from './config.js';
 import { ActiveTask } from './kafka/activeTask.js';
 import { prepareTopics, type TopicLayout } from './kafka/internalTopics.js';
@@ -27,7 +27,7 @@ import { lastStableOffsetOf, requireKafkajsFixes } from './kafka/kafkajsFixes.js
 import { onOffsetOutOfRange } from './kafka/offsetOutOfRange.js';
 import { readTopicLimits, type TopicLimits } from './kafka/productionGuard.js';
 import { TaskManager, type TaskManagerHost } from './kafka/taskManager.js';
-import { taskAssignor } from './kafka/taskAssignor.js';
+import { decodeMemberInfo, taskAssignor } from './kafka/taskAssignor.js';
 import { taskIdOf, type RecordDroppedEvent } from './task/index.js';
 import { GlobalStateManager } from './kafka/globalState.js';
 
@@ -77,6 +77,26 @@ export const StreamsEventNames = {
   TASK_RESTORE_END: 'task.restore.end',
   ERROR: 'error',
 } as const satisfies Record<string, keyof StreamsEvents>;
+
+/** One member of the app's group (allMetadata). */
+export interface StreamsMetadata {
+  readonly memberId: string;
+  readonly clientHost: string;
+  /** Its advertised host:port (config applicationServer), if it set one. */
+  readonly applicationServer: string | undefined;
+  readonly tasks: readonly string[];
+  readonly stores: readonly string[];
+  readonly topicPartitions: readonly { readonly topic: string; readonly partition: number }[];
+}
+
+/** Where a key of a store lives (queryMetadataForKey). */
+export interface KeyQueryMetadata {
+  readonly partition: number;
+  readonly taskId: string;
+  /** The applicationServer of the member running the task, if it advertised one. */
+  readonly activeHost: string | undefined;
+  readonly activeMemberId: string | undefined;
+}
 
 /** What a liveness / readiness probe needs. */
 export interface StreamsHealth {
@@ -253,6 +273,45 @@ export class KafkaStreams {
     };
   }
 
+  /**
+   * Where the app runs, as the group sees it now (Kafka Streams' metadataForAllStreamsClients): every
+   * member with its advertised applicationServer, its active tasks and the stores they hold. Read
+   * from the group coordinator (describeGroups), so any instance can answer for all of them.
+   */
+  async allMetadata(): Promise<StreamsMetadata[]> {
+    const admin = this.admin;
+    if (admin === undefined || this.layout === undefined) throw new StreamsError('allMetadata(): the app has not started');
+    const { groups } = await admin.describeGroups([this.config.applicationId]);
+    const out: StreamsMetadata[] = [];
+    for (const m of groups[0]?.members ?? []) {
+      const sub = AssignerProtocol.MemberMetadata.decode(m.memberMetadata);
+      const server = decodeMemberInfo(sub?.userData).applicationServer;
+      const assigned = AssignerProtocol.MemberAssignment.decode(m.memberAssignment);
+      const tasks = decodeMemberInfo(assigned?.userData).tasks.sort();
+      const stores = new Set<string>();
+      for (const id of tasks) for (const st of this.topology.subtopologies[Number(id.split('_')[0])]?.stores ?? []) stores.add(st);
+      const topicPartitions = Object.entries(assigned?.assignment ?? {}).flatMap(([topic, ps]) => ps.map((partition) => ({ topic, partition })));
+      out.push({ memberId: m.memberId, clientHost: m.clientHost, applicationServer: server, tasks, stores: [...stores].sort(), topicPartitions });
+    }
+    return out;
+  }
+
+  /**
+   * Which instance holds `key` of store `storeName` (Kafka Streams' queryMetadataForKey): the key's
+   * partition is murmur2 of its serialized key over the store's task count, as the producer or the
+   * repartition step put it there. `activeHost` is that task's member's applicationServer.
+   */
+  async queryMetadataForKey<K>(storeName: string, key: K, keySerde: Serde<K>): Promise<KeyQueryMetadata> {
+    const sub = this.topology.subtopologies.findIndex((s) => s.stores.includes(storeName));
+    if (sub < 0) throw new StreamsError(`queryMetadataForKey: the topology has no store "${storeName}".`);
+    const taskCount = this.layout?.taskCounts[sub];
+    if (taskCount === undefined) throw new StreamsError('queryMetadataForKey(): the app has not started');
+    const partition = defaultPartition(keySerde.serialize(key, `${this.config.applicationId}-${storeName}-changelog`), taskCount);
+    const taskId = taskIdOf(this.topology.subtopologies[sub]!.id, partition);
+    const owner = (await this.allMetadata()).find((m) => m.tasks.includes(taskId));
+    return { partition, taskId, activeHost: owner?.applicationServer, activeMemberId: owner?.memberId };
+  }
+
   /** Liveness and readiness, for a health endpoint or a supervisor. */
   health(): StreamsHealth {
     return {
@@ -391,7 +450,13 @@ export class KafkaStreams {
       rebalanceTimeout: Math.max(cfg.sessionTimeoutMs, 30_000),
       maxWaitTimeInMs: Math.min(cfg.commitIntervalMs, 500),
       allowAutoTopicCreation: false,
-      partitionAssigners: [taskAssignor({ tasks: () => layout.tasks, ownedTasks: () => this.manager.ids() })],
+      partitionAssigners: [
+        taskAssignor({
+          tasks: () => layout.tasks,
+          ownedTasks: () => this.manager.ids(),
+          ...(cfg.applicationServer === undefined ? {} : { applicationServer: cfg.applicationServer }),
+        }),
+      ],
     });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => this.onAssignment(e.payload.memberAssignment, e.payload.memberId));

@@ -52,10 +52,25 @@ export function assignTasks(members: readonly string[], taskIds: readonly string
 
 interface UserData {
   readonly tasks: string[];
+  /** The member's advertised `applicationServer` (host:port), for interactive query routing. */
+  readonly server?: string;
 }
 
-export function encodeUserData(tasks: readonly string[]): Buffer {
-  return Buffer.from(JSON.stringify({ tasks: [...tasks] } satisfies UserData));
+export function encodeUserData(tasks: readonly string[], applicationServer?: string): Buffer {
+  return Buffer.from(JSON.stringify({ tasks: [...tasks], ...(applicationServer === undefined ? {} : { server: applicationServer }) } satisfies UserData));
+}
+
+/** The tasks and applicationServer in a member's subscription or assignment userData. */
+export function decodeMemberInfo(data: Buffer | null | undefined): { tasks: string[]; applicationServer: string | undefined } {
+  const tasks = decodeUserData(data);
+  let applicationServer: string | undefined;
+  try {
+    const parsed = JSON.parse(data?.toString() ?? '{}') as Partial<UserData>;
+    if (typeof parsed.server === 'string') applicationServer = parsed.server;
+  } catch {
+    /* no server */
+  }
+  return { tasks, applicationServer };
 }
 
 export function decodeUserData(data: Buffer | null | undefined): string[] {
@@ -73,6 +88,8 @@ export interface TaskAssignorOptions {
   readonly tasks: () => readonly TaskRef[];
   /** The tasks this member owns now (sent as userData when it joins). */
   readonly ownedTasks: () => readonly string[];
+  /** This member's advertised host:port (config applicationServer), sent with its subscription. */
+  readonly applicationServer?: string;
 }
 
 export const TASK_ASSIGNOR_NAME = 'VltavaStickyTaskAssignor';
@@ -113,7 +130,7 @@ export function taskAssignor(opts: TaskAssignorOptions): PartitionAssigner {
     protocol({ topics }) {
       return {
         name: TASK_ASSIGNOR_NAME,
-        metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: encodeUserData(opts.ownedTasks()) }),
+        metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: encodeUserData(opts.ownedTasks(), opts.applicationServer) }),
       };
     },
   });
