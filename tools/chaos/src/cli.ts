@@ -8,6 +8,8 @@
  *            --kinds sigkill,commit-point,zombie,commit-error,network,fence,retention  --no-broker-restart
  *            --catch-up <s> (how long the group may take to catch up after the faults; default 180)
  *            --recovery <s> (how long a fault's recovery may take before it is reported as none; default 60)
+ *   pnpm chaos --fuzz           the bad-input run instead: 10,000 bad records of every kind among valid
+ *                               traffic, on a broker of its own (options: fuzzRun.ts)
  * Verifies with kcat (librdkafka) and kafkajs, both read_committed; kcat must be installed.
  * Exits 1 on any violation. Needs Java 17+ (the broker is started from the jars, see docs/local-kafka.md).
  */
@@ -25,6 +27,10 @@ process.on('warning', (w) => {
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
 
 const args = process.argv.slice(2);
+if (args.includes('--fuzz')) {
+  const { fuzzMain } = await import('./fuzzRun.js');
+  process.exit(await fuzzMain(args));
+}
 const opt = (name: string): string | undefined => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : undefined;
