@@ -1,6 +1,6 @@
 import test from 'ava';
 import { ConfigError } from '@vltava/dsl';
-import { resolveConfig, type StreamsConfig } from './config.js';
+import { consoleLogger, resolveConfig, type StreamsConfig } from './config.js';
 
 const base: StreamsConfig = { applicationId: 'app', brokers: ['127.0.0.1:9092'] };
 
@@ -24,4 +24,21 @@ test('every documented key resolves, with its default', (t) => {
   t.is(c.commitIntervalMs, 100);
   t.throws(() => resolveConfig({ ...base, repartitionPurgeIntervalMs: 0 }), { instanceOf: ConfigError, message: /repartitionPurgeIntervalMs must be an integer >= 1/ });
   t.throws(() => resolveConfig({ ...base, clock: 5 as never }), { instanceOf: ConfigError, message: /clock must be a function/ });
+});
+
+test('consoleLogger drops what is below its level and keeps structured fields as JSON', (t) => {
+  const lines: string[] = [];
+  const orig = { info: console.info, warn: console.warn, debug: console.debug, error: console.error };
+  console.info = console.warn = console.debug = console.error = (l: string) => void lines.push(l);
+  try {
+    const log = consoleLogger('warn');
+    log.debug?.('d');
+    log.info('i');
+    log.warn('w', { broker: 'b:1', retry: 2 });
+    log.error('e');
+  } finally {
+    Object.assign(console, orig);
+  }
+  t.deepEqual(lines, ['[vltava] WARN w {"broker":"b:1","retry":2}', '[vltava] ERROR e']);
+  t.throws(() => resolveConfig({ ...base, logLevel: 'verbose' as never }), { instanceOf: ConfigError, message: /logLevel must be/ });
 });

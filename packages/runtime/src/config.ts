@@ -19,7 +19,11 @@ export type CommitPoint = 'before-send' | 'after-send' | 'after-offsets' | 'afte
 export interface Logger extends TaskLogger {
   info(message: string, meta?: Readonly<Record<string, unknown>>): void;
   error(message: string, meta?: Readonly<Record<string, unknown>>): void;
+  /** Called only at logLevel 'debug'. */
+  debug?(message: string, meta?: Readonly<Record<string, unknown>>): void;
 }
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 
 export type UncaughtExceptionResponse = 'REPLACE_THREAD' | 'SHUTDOWN_CLIENT';
 
@@ -89,6 +93,12 @@ export interface StreamsConfig {
   /** Delay before directories of tasks no longer owned are deleted. Default 600 000 ms. */
   readonly stateCleanupDelayMs?: number;
   readonly logger?: Logger;
+  /**
+   * The lowest level logged, for the app's own messages and kafkajs' (whose structured fields are
+   * passed as `meta`). Default 'info'. kafkajs' routine rebalance noise ("The group is rebalancing"
+   * heartbeat errors) is logged at debug.
+   */
+  readonly logLevel?: LogLevel;
   /** Injected wall clock (ms). Default Date.now. */
   readonly clock?: () => number;
   /** Test hook: called between the steps of every commit; throw or kill the process to inject a fault. */
@@ -103,11 +113,36 @@ export interface ResolvedConfig extends Required<Omit<StreamsConfig, 'kafka' | '
   readonly faultInjection: ((point: CommitPoint, taskId: string) => void) | undefined;
 }
 
-const consoleLogger: Logger = {
-  info: (m, meta) => console.info(`[vltava] ${m}`, meta ?? ''),
-  warn: (m, meta) => console.warn(`[vltava] ${m}`, meta ?? ''),
-  error: (m, meta) => console.error(`[vltava] ${m}`, meta ?? ''),
-};
+const LEVELS: Readonly<Record<LogLevel, number>> = { error: 0, warn: 1, info: 2, debug: 3 };
+
+/**
+ * A console logger: one line per message, `meta` as JSON (structured fields kept), below `level`
+ * dropped. The default logger of an app.
+ */
+export function consoleLogger(level: LogLevel = 'info'): Logger {
+  const line = (lv: LogLevel, m: string, meta?: Readonly<Record<string, unknown>>): string =>
+    `[vltava] ${lv.toUpperCase()} ${m}${meta !== undefined && Object.keys(meta).length > 0 ? ` ${safeJson(meta)}` : ''}`;
+  const on = (lv: LogLevel): boolean => LEVELS[lv] <= LEVELS[level];
+  return {
+    error: (m, meta) => void (on('error') && console.error(line('error', m, meta))),
+    warn: (m, meta) => void (on('warn') && console.warn(line('warn', m, meta))),
+    info: (m, meta) => void (on('info') && console.info(line('info', m, meta))),
+    debug: (m, meta) => void (on('debug') && console.debug(line('debug', m, meta))),
+  };
+}
+
+function safeJson(v: unknown): string {
+  try {
+    return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? String(x) : x instanceof Error ? x.message : x));
+  } catch {
+    return '[unserializable]';
+  }
+}
+
+/** Whether `level` is logged under `threshold`. */
+export function logs(threshold: LogLevel, level: LogLevel): boolean {
+  return LEVELS[level] <= LEVELS[threshold];
+}
 
 function positiveInt(name: string, v: number | undefined, dflt: number, min = 1): number {
   const x = v ?? dflt;
@@ -120,7 +155,7 @@ const KNOWN_KEYS: readonly (keyof StreamsConfig)[] = [
   'applicationId', 'brokers', 'kafka', 'processingGuarantee', 'commitIntervalMs', 'stateDir', 'transactionTimeoutMs',
   'cacheMaxBytesPerTask', 'maxPendingBytes', 'replicationFactor', 'sessionTimeoutMs', 'heartbeatIntervalMs',
   'autoOffsetReset', 'deserializationExceptionHandler', 'processingExceptionHandler', 'productionExceptionHandler', 'brokerRetryTimeoutMs',
-  'repartitionPurgeIntervalMs', 'maxTaskIdleMs', 'bufferedRecordsPerPartition', 'stateCleanupDelayMs', 'logger', 'clock', 'faultInjection', 'uncaughtExceptionHandler', 'applicationServer',
+  'repartitionPurgeIntervalMs', 'maxTaskIdleMs', 'bufferedRecordsPerPartition', 'stateCleanupDelayMs', 'logger', 'logLevel', 'clock', 'faultInjection', 'uncaughtExceptionHandler', 'applicationServer',
 ];
 
 function editDistance(a: string, b: string): number {
@@ -189,6 +224,8 @@ export function resolveConfig(c: StreamsConfig): ResolvedConfig {
   if (c.applicationServer !== undefined && (typeof c.applicationServer !== 'string' || !/^[^:\s]+:\d+$/.test(c.applicationServer))) {
     throw new ConfigError(`applicationServer must be "host:port" (where this instance serves interactive queries); got ${JSON.stringify(c.applicationServer)}.`);
   }
+  const logLevel = c.logLevel ?? 'info';
+  if (!(logLevel in LEVELS)) throw new ConfigError(`logLevel must be 'error', 'warn', 'info' or 'debug'; got ${JSON.stringify(c.logLevel)}.`);
   const prodh = c.productionExceptionHandler ?? 'fail';
   if (prodh !== 'fail' && prodh !== 'continue' && !(typeof prodh === 'object' && prodh !== null && typeof prodh.deadLetterTopic === 'string' && prodh.deadLetterTopic.length > 0)) {
     throw new ConfigError(`productionExceptionHandler must be 'fail', 'continue' or { deadLetterTopic: '<topic>' }; got ${JSON.stringify(prodh)}.`);
@@ -219,7 +256,8 @@ export function resolveConfig(c: StreamsConfig): ResolvedConfig {
     bufferedRecordsPerPartition: positiveInt('bufferedRecordsPerPartition', c.bufferedRecordsPerPartition, 1_000),
     repartitionPurgeIntervalMs: positiveInt('repartitionPurgeIntervalMs', c.repartitionPurgeIntervalMs, 30_000),
     stateCleanupDelayMs: positiveInt('stateCleanupDelayMs', c.stateCleanupDelayMs, 600_000, 0),
-    logger: c.logger ?? consoleLogger,
+    logLevel,
+    logger: c.logger ?? consoleLogger(logLevel),
     clock: c.clock ?? Date.now,
     faultInjection: c.faultInjection,
     uncaughtExceptionHandler: c.uncaughtExceptionHandler,

@@ -15,6 +15,8 @@ export { TASK_TRANSITIONS, IllegalTaskTransitionError, type TaskState, type Task
 export { ProductionError, type TopicLimits } from './kafka/productionGuard.js';
 export {
   resolveConfig,
+  consoleLogger,
+  type LogLevel,
   type StreamsConfig,
   type ResolvedConfig,
   type ProcessingGuarantee,

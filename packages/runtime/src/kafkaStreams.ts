@@ -19,7 +19,7 @@ import { ConfigError, StreamsError, defaultPartition, type KeyValue, type ReadOn
 import { MemoryBudget, cleanUnownedTaskDirs, type RestoreProgress } from '@vltava/state';
 import { createRequire } from 'node:module';
 import { AssignerProtocol, Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload } from 'kafkajs';
-import { resolveConfig, type ResolvedConfig, type StreamsConfig } from './config.js';
+import { logs, resolveConfig, type LogLevel, type ResolvedConfig, type StreamsConfig } from './config.js';
 import { ActiveTask } from './kafka/activeTask.js';
 import { prepareTopics, type TopicLayout } from './kafka/internalTopics.js';
 import { kafkaErrorType } from './kafka/kafkaErrors.js';
@@ -206,12 +206,24 @@ export class KafkaStreams {
     this.config = resolveConfig(config);
     this.budget = new MemoryBudget(this.config.maxPendingBytes);
     const logger = this.config.logger;
+    const threshold = this.config.logLevel;
     this.kafka = new Kafka({
       clientId: this.config.applicationId,
-      logLevel: logLevel.WARN,
-      // kafkajs' own errors (connection retries, coordinator moves) are mostly transient and retried:
-      // they go to the app's logger as warnings, not to stdout.
-      logCreator: () => (entry) => logger.warn(`kafkajs ${entry.namespace}: ${entry.log.message}`, { level: entry.label }),
+      logLevel: threshold === 'debug' ? logLevel.DEBUG : threshold === 'info' ? logLevel.INFO : logLevel.WARN,
+      // kafkajs' entries keep their structured fields (broker, groupId, memberId, error, retry...) as
+      // meta. Its ERROR entries are mostly transient and retried: they are warnings here; the routine
+      // noise of a rebalance (heartbeats answered "rebalancing") is debug.
+      logCreator: () => (entry) => {
+        const { message, ...fields } = entry.log;
+        const meta = { namespace: entry.namespace, ...fields };
+        const text = `kafkajs ${entry.namespace}: ${message}`;
+        const routine = /rebalanc/i.test(message) || /REBALANCE_IN_PROGRESS/.test(String((fields as { error?: unknown }).error ?? ''));
+        const level: LogLevel = routine ? 'debug' : entry.level <= logLevel.WARN ? 'warn' : entry.level === logLevel.INFO ? 'info' : 'debug';
+        if (!logs(threshold, level)) return;
+        if (level === 'warn') logger.warn(text, meta);
+        else if (level === 'info') logger.info(text, meta);
+        else logger.debug?.(text, meta);
+      },
       ...this.config.kafka,
       brokers: [...this.config.brokers],
     });

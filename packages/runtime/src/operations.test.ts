@@ -129,3 +129,29 @@ test('[broker] exitOnError: an app in ERROR closes and the process exits with 1;
   t.false(health.live);
   t.regex(health.error?.message ?? '', /transient failure in user code/);
 });
+
+test("[broker] logLevel 'debug' forwards kafkajs' entries with their structured fields; 'warn' keeps info and debug out", async (t) => {
+  const k = kafka();
+  const [input, output] = await k.createTopics([{ prefix: 'log-in' }, { prefix: 'log-out' }]);
+  const run = async (logLevel: 'debug' | 'warn'): Promise<{ level: string; message: string; meta: Readonly<Record<string, unknown>> | undefined }[]> => {
+    const seen: { level: string; message: string; meta: Readonly<Record<string, unknown>> | undefined }[] = [];
+    const logger = {
+      debug: (message: string, meta?: Readonly<Record<string, unknown>>) => seen.push({ level: 'debug', message, meta }),
+      info: (message: string, meta?: Readonly<Record<string, unknown>>) => seen.push({ level: 'info', message, meta }),
+      warn: (message: string, meta?: Readonly<Record<string, unknown>>) => seen.push({ level: 'warn', message, meta }),
+      error: (message: string, meta?: Readonly<Record<string, unknown>>) => seen.push({ level: 'error', message, meta }),
+    };
+    const app = new KafkaStreams(failOnce(input!, output!, { failed: 1 }), { ...config(k, k.uniqueName(`log-${logLevel}`)), logger, logLevel });
+    await app.start();
+    const deadline = Date.now() + 30_000;
+    while (app.state !== 'RUNNING' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await app.close();
+    return seen;
+  };
+  const debug = await run('debug');
+  const kafkajsDebug = debug.filter((e) => e.message.startsWith('kafkajs ') && (e.level === 'debug' || e.level === 'info'));
+  t.true(kafkajsDebug.length > 0, 'kafkajs entries at debug/info');
+  t.true(kafkajsDebug.some((e) => typeof e.meta?.namespace === 'string' && Object.keys(e.meta).length > 1), 'with their structured fields');
+  const warn = await run('warn');
+  t.deepEqual(warn.filter((e) => e.level === 'debug' || e.level === 'info'), []);
+});
