@@ -157,13 +157,13 @@ export class KTable<K, V> {
     const name = suppressed.name;
     if (name === undefined) throw new TopologyError("suppress: Suppressed.untilWindowCloses needs a name (its buffer store and changelog derive from it), e.g. Suppressed.untilWindowCloses({ name: 'final-counts' }).");
     const b = this.builder;
-    b.addStore(
-      { name, kind: 'keyValue', keySerde: bufferKeySerde(info.keySerde), valueSerde: bufferValueSerde(this.valueSerde ?? Serdes.msgpack<V>()), logging: true, caching: true, rangeScans: true },
-      'suppress',
-    );
+    const keySerde = bufferKeySerde<KW>(info.keySerde);
+    const valueSerde = bufferValueSerde(this.valueSerde ?? Serdes.msgpack<V>());
+    b.addStore({ name, kind: 'keyValue', keySerde, valueSerde, logging: true, caching: true, rangeScans: true }, 'suppress');
     const closeAfter = info.closeAfterMs;
     const retention = info.retentionMs;
-    b.addProcessor({ name, operator: 'suppress', parents: [this.node], supplier: () => new SuppressProcessor(name, closeAfter, strict, retention), stores: [name] });
+    const limit = suppressed.buffer === undefined ? undefined : { buffer: suppressed.buffer, keySerde, valueSerde };
+    b.addProcessor({ name, operator: 'suppress', parents: [this.node], supplier: () => new SuppressProcessor<KW, V>(name, closeAfter, strict, retention, limit), stores: [name] });
     return new KTable<Windowed<KW>, V>(b, name, this.keySerde, this.valueSerde, undefined, null);
   }
 }

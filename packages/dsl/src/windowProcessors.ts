@@ -11,6 +11,8 @@ import type { Serde } from './serde.js';
 import { readInt64, writeInt64 } from './serdes.js';
 import type { FlushListenable, KeyValue, KeyValueStore, SessionStore, Windowed, WindowStore } from './stores.js';
 import type { ValueAndTimestamp } from './timestamped.js';
+import { StreamsError } from './errors.js';
+import { BUFFER_ENTRY_OVERHEAD, type BufferConfig } from './timeLimitSuppress.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Ctx = ProcessorContext<any, any>;
@@ -226,10 +228,22 @@ export class SuppressProcessor<K, V> implements Processor<Windowed<K>, Change<V>
     private readonly closeAfterMs: number,
     private readonly strict: boolean,
     private readonly markerRetentionMs: number,
+    /** A bounded buffer (`shutDownWhenFull` only: emitting early would not be final), with the store's serdes to count bytes. */
+    private readonly limit?: { readonly buffer: BufferConfig; readonly keySerde: Serde<Windowed<K>>; readonly valueSerde: Serde<Buffered<V>> },
   ) {}
+  private count = 0;
+  private bytes = 0;
   init(context: Ctx): void {
     this.ctx = context;
     this.store = context.getStateStore<KeyValueStore<Windowed<K>, Buffered<V>>>(this.storeName);
+  }
+  private size(k: Windowed<K>, v: Buffered<V>): number {
+    const l = this.limit!;
+    if (l.buffer.maxBytes === Number.POSITIVE_INFINITY) return 0;
+    return l.keySerde.serialize(k).length + l.valueSerde.serialize(v).length + BUFFER_ENTRY_OVERHEAD;
+  }
+  private static isWindow(w: Windowed<unknown>): boolean {
+    return w.window.end !== OBSERVED_END && w.window.end > -MARKER_OFFSET / 2;
   }
   /**
    * The stream time is read at the first record, not in init: the runtime initializes processors
@@ -245,6 +259,13 @@ export class SuppressProcessor<K, V> implements Processor<Windowed<K>, Change<V>
     if (!this.loaded) {
       this.loaded = true;
       this.observed = this.store.get(SuppressProcessor.OBSERVED as Windowed<K>)?.timestamp ?? -1;
+      if (this.limit !== undefined) {
+        for (const kv of this.store.all()) {
+          if (!SuppressProcessor.isWindow(kv.key)) continue;
+          this.count++;
+          this.bytes += this.size(kv.key, kv.value);
+        }
+      }
     }
     if (r.timestamp > this.observed) {
       this.observed = r.timestamp;
@@ -256,17 +277,36 @@ export class SuppressProcessor<K, V> implements Processor<Windowed<K>, Change<V>
     }
     const nv = r.value.newValue;
     if (nv === null) {
-      this.store.delete(r.key);
+      const old = this.store.delete(r.key);
+      if (this.limit !== undefined && old !== undefined) {
+        this.count--;
+        this.bytes -= this.size(r.key, old);
+      }
     } else {
       const end = r.key.window.end;
       if (end <= this.closedUpTo() && this.store.get(markerKey(r.key)) !== undefined) {
         this.ctx.recordDropped(LATE_RECORD); // its final result was emitted already
         return;
       }
-      this.store.put(r.key, { timestamp: r.timestamp, value: nv });
+      const buffered = { timestamp: r.timestamp, value: nv };
+      if (this.limit !== undefined) {
+        const old = this.store.get(r.key);
+        if (old === undefined) this.count++;
+        else this.bytes -= this.size(r.key, old);
+        this.bytes += this.size(r.key, buffered);
+      }
+      this.store.put(r.key, buffered);
       if (end < this.minEnd) this.minEnd = end;
     }
     this.evict();
+    const l = this.limit;
+    if (l !== undefined && (this.count > l.buffer.maxRecords || this.bytes > l.buffer.maxBytes)) {
+      throw new StreamsError(
+        `suppress "${this.storeName}" in task ${this.ctx.taskId}: its buffer is over its maximum (${this.count}/${l.buffer.maxRecords} windows, ` +
+          `${this.bytes}/${l.buffer.maxBytes} bytes) and untilWindowCloses shuts down when full. Raise maxRecords/maxBytes (or shorten the grace), then restart: the buffer is intact.`,
+        { taskId: this.ctx.taskId },
+      );
+    }
   }
   private evict(): void {
     const closed = this.closedUpTo();
@@ -282,6 +322,10 @@ export class SuppressProcessor<K, V> implements Processor<Windowed<K>, Change<V>
         this.ctx.forward({ key: kv.key, value: { newValue: kv.value.value, oldValue: null }, timestamp: kv.value.timestamp, headers: undefined });
       }
       for (const kv of emitted) {
+        if (this.limit !== undefined) {
+          this.count--;
+          this.bytes -= this.size(kv.key, kv.value);
+        }
         this.store.delete(kv.key);
         this.store.put(markerKey(kv.key), { timestamp: kv.value.timestamp, value: undefined as V });
         if (kv.key.window.end < this.minMarker) this.minMarker = kv.key.window.end;

@@ -161,6 +161,8 @@ export interface WindowCloseSuppressed {
   readonly kind: 'untilWindowCloses';
   /** Required: the buffer is a change-logged store named `<name>` (changelog `<appId>-<name>-changelog`). */
   readonly name: string;
+  /** Default unbounded; a bounded buffer must `shutDownWhenFull()`. */
+  readonly buffer?: BufferConfig;
 }
 
 /** `KTable.suppress(Suppressed.untilTimeLimit(ms, bufferConfig, { name }))`: at most one update per key per time limit. */
@@ -179,7 +181,16 @@ export const Suppressed = {
    * result once. The buffer is a change-logged store, so under exactly-once the final results
    * survive crashes exactly once. Unbounded: it holds one entry per open window.
    */
-  untilWindowCloses(opts: { readonly name: string }): WindowCloseSuppressed {
+  untilWindowCloses(opts: { readonly name: string; readonly buffer?: BufferConfig }): WindowCloseSuppressed {
+    const buffer = opts?.buffer;
+    if (buffer !== undefined) {
+      if (!(buffer instanceof BufferConfig)) throw new TopologyError('Suppressed.untilWindowCloses: buffer must be a BufferConfig, e.g. BufferConfig.maxRecords(100_000).shutDownWhenFull().');
+      const bounded = buffer.maxRecords !== Number.POSITIVE_INFINITY || buffer.maxBytes !== Number.POSITIVE_INFINITY;
+      if (bounded && buffer.whenFull !== 'shut-down') {
+        throw new TopologyError('Suppressed.untilWindowCloses: a bounded buffer must shutDownWhenFull() (emitting early would not be a final result), e.g. BufferConfig.maxRecords(100_000).shutDownWhenFull().');
+      }
+      return { kind: 'untilWindowCloses', name: opts.name, ...(bounded ? { buffer } : {}) };
+    }
     return { kind: 'untilWindowCloses', name: opts?.name };
   },
   /**

@@ -283,3 +283,28 @@ test('SuppressScenarioTest.shouldWorkBeforeJoinLeft', (t) => {
     s.d.close();
   }
 });
+
+test('untilWindowCloses with a bounded buffer shuts down when full (Kafka Streams\' StrictBufferConfig); emit-early is refused', (t) => {
+  t.throws(() => Suppressed.untilWindowCloses({ name: 'f', buffer: BufferConfig.maxRecords(2) }), { message: /must shutDownWhenFull/ });
+  for (const cache of caches) {
+    const b = new StreamsBuilder();
+    b.stream('in', { keySerde: str, valueSerde: str })
+      .groupByKey()
+      .windowedBy(TimeWindows.ofSizeAndGrace(10, 5))
+      .count({ name: 'counts' })
+      .suppress(Suppressed.untilWindowCloses({ name: 'final', buffer: BufferConfig.maxRecords(2).shutDownWhenFull() }))
+      .toStream()
+      .to('out', { keySerde: Serdes.windowed(str), valueSerde: long });
+    const d = new TopologyTestDriver(b.build(), { cacheMaxBytes: cache });
+    const i = d.createInputTopic('in', { keySerde: str, valueSerde: str });
+    i.pipeInput('a', 'x', 1);
+    i.pipeInput('b', 'x', 2);
+    i.pipeInput('a', 'x', 3); // same window: still 2
+    i.pipeInput('a', 'x', 15); // closes [0,10): a and b emitted; [10,20) of a buffered
+    const out = d.createOutputTopic('out', { keySerde: Serdes.windowed(str), valueSerde: long });
+    t.deepEqual(out.readRecordsToList().map((r) => [r.key!.key, r.key!.window.start, r.value]), [['a', 0, 2], ['b', 0, 1]], `cache ${cache}`);
+    i.pipeInput('b', 'x', 16);
+    const err = t.throws(() => i.pipeInput('c', 'x', 17), { instanceOf: StreamsError });
+    t.regex(err!.message, /suppress "final".*over its maximum \(3\/2 windows/);
+  }
+});
