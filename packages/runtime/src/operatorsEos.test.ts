@@ -176,7 +176,7 @@ async function crashAndRestore(k: TestKafka, scenario: OperatorScenario, phases:
 
 const restoredSome = (c: Child, store: string): boolean => c.lines.some((l) => l.startsWith('restored ') && l.split(' ')[2] === store && Number(l.split(' ')[3]) > 0);
 
-test('[broker] suppress(untilTimeLimit, maxRecords emit-early) through a kill -9 mid-transaction: the same emissions as one uninterrupted run', async (t) => {
+test.serial('[broker] suppress(untilTimeLimit, maxRecords emit-early) through a kill -9 mid-transaction: the same emissions as one uninterrupted run', async (t) => {
   const k = kafka();
   const input = scenarioInput('suppress', 1_600);
   const run = await crashAndRestore(k, 'suppress', [input.phase1, input.phase2]);
@@ -187,7 +187,7 @@ test('[broker] suppress(untilTimeLimit, maxRecords emit-early) through a kill -9
   t.deepEqual(run.committed, expected);
 });
 
-test('[broker] cogroup through a kill -9 mid-transaction: each input record counted once, final aggregates exact', async (t) => {
+test.serial('[broker] cogroup through a kill -9 mid-transaction: each input record counted once, final aggregates exact', async (t) => {
   const k = kafka();
   const input = scenarioInput('cogroup', 1_600);
   const all = [...input.phase1, ...input.phase2];
@@ -206,7 +206,7 @@ test('[broker] cogroup through a kill -9 mid-transaction: each input record coun
   }
 });
 
-test('[broker] a stream-table join over a versioned table with grace through a kill -9 mid-transaction: every order priced as of its time, once', async (t) => {
+test.serial('[broker] a stream-table join over a versioned table with grace through a kill -9 mid-transaction: every order priced as of its time, once', async (t) => {
   const k = kafka();
   const input = scenarioInput('versioned', 1_200);
   const prices = input.phase1.filter((r) => r.topic === 'b');
