@@ -248,7 +248,8 @@ export function addVersionedTable<K, V>(
       logging: opts.logging ?? true,
       caching: false,
       versionedHistoryRetentionMs: retention,
-      ...(opts.rangeScans === undefined ? {} : { rangeScans: opts.rangeScans }),
+      // a versioned store is only read by key (no range queries): no key index unless asked for
+      rangeScans: opts.rangeScans ?? false,
     },
     operator,
   );
