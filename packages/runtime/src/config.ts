@@ -72,6 +72,12 @@ export interface StreamsConfig {
    */
   readonly uncaughtExceptionHandler?: (error: Error) => UncaughtExceptionResponse;
   /**
+   * Standby copies of each stateful task on other instances (Kafka Streams' num.standby.replicas):
+   * a standby follows the task's changelogs into its own LevelDB, so a failover restores only the
+   * tail. Default 0.
+   */
+  readonly numStandbyReplicas?: number;
+  /**
    * This instance's advertised `host:port` for interactive queries (Kafka Streams'
    * application.server): carried in the group metadata, returned by allMetadata() and
    * queryMetadataForKey(). Default: none.
@@ -155,7 +161,7 @@ const KNOWN_KEYS: readonly (keyof StreamsConfig)[] = [
   'applicationId', 'brokers', 'kafka', 'processingGuarantee', 'commitIntervalMs', 'stateDir', 'transactionTimeoutMs',
   'cacheMaxBytesPerTask', 'maxPendingBytes', 'replicationFactor', 'sessionTimeoutMs', 'heartbeatIntervalMs',
   'autoOffsetReset', 'deserializationExceptionHandler', 'processingExceptionHandler', 'productionExceptionHandler', 'brokerRetryTimeoutMs',
-  'repartitionPurgeIntervalMs', 'maxTaskIdleMs', 'bufferedRecordsPerPartition', 'stateCleanupDelayMs', 'logger', 'logLevel', 'clock', 'faultInjection', 'uncaughtExceptionHandler', 'applicationServer',
+  'repartitionPurgeIntervalMs', 'maxTaskIdleMs', 'bufferedRecordsPerPartition', 'stateCleanupDelayMs', 'logger', 'logLevel', 'clock', 'faultInjection', 'uncaughtExceptionHandler', 'applicationServer', 'numStandbyReplicas',
 ];
 
 function editDistance(a: string, b: string): number {
@@ -252,6 +258,7 @@ export function resolveConfig(c: StreamsConfig): ResolvedConfig {
     processingExceptionHandler: peh,
     productionExceptionHandler: prodh,
     brokerRetryTimeoutMs: positiveInt('brokerRetryTimeoutMs', c.brokerRetryTimeoutMs, 60_000),
+    numStandbyReplicas: positiveInt('numStandbyReplicas', c.numStandbyReplicas, 0, 0),
     maxTaskIdleMs: positiveInt('maxTaskIdleMs', c.maxTaskIdleMs, 0, -1),
     bufferedRecordsPerPartition: positiveInt('bufferedRecordsPerPartition', c.bufferedRecordsPerPartition, 1_000),
     repartitionPurgeIntervalMs: positiveInt('repartitionPurgeIntervalMs', c.repartitionPurgeIntervalMs, 30_000),

@@ -27,6 +27,10 @@ import { lastStableOffsetOf, requireKafkajsFixes } from './kafka/kafkajsFixes.js
 import { onOffsetOutOfRange } from './kafka/offsetOutOfRange.js';
 import { readTopicLimits, type TopicLimits } from './kafka/productionGuard.js';
 import { TaskManager, type TaskManagerHost } from './kafka/taskManager.js';
+import { StandbyTask } from './kafka/standbyTask.js';
+
+/** How often a standby task replays its changelogs' new records. */
+const STANDBY_POLL_MS = 500;
 import { decodeMemberInfo, taskAssignor } from './kafka/taskAssignor.js';
 import { taskIdOf, type RecordDroppedEvent } from './task/index.js';
 import { GlobalStateManager } from './kafka/globalState.js';
@@ -48,6 +52,8 @@ export interface StreamsEvents {
   /** An operator dropped a record on purpose: a late record, a null key in an aggregation, a duplicate in dedupe. */
   'task.record.dropped': RecordDroppedEvent;
   /** A fetched batch went through the task (records processed, not yet committed). */
+  /** A standby task applied changelog records. */
+  'task.standby.updated': { readonly taskId: string; readonly applied: number };
   'task.processed': {
     readonly taskId: string;
     readonly topic: string;
@@ -72,6 +78,7 @@ export const StreamsEventNames = {
   TASK_COMMITTED: 'task.committed',
   TASK_RECORD_DROPPED: 'task.record.dropped',
   TASK_PROCESSED: 'task.processed',
+  TASK_STANDBY_UPDATED: 'task.standby.updated',
   TASK_RESTORE_START: 'task.restore.start',
   TASK_RESTORE_PROGRESS: 'task.restore.progress',
   TASK_RESTORE_END: 'task.restore.end',
@@ -112,6 +119,8 @@ export interface StreamsHealth {
 export interface StreamsMetrics {
   readonly state: StreamsState;
   readonly tasks: readonly string[];
+  /** Standby tasks this instance keeps (numStandbyReplicas). */
+  readonly standbyTasks: readonly string[];
   readonly recordsProcessed: number;
   /** Records processed per second over the last 10 s or so (not a lifetime average). */
   readonly recordsPerSecond: number;
@@ -168,6 +177,8 @@ export class KafkaStreams {
   /** Limits of the topics the app writes (productionGuard.ts), read at start. */
   private topicLimits: ReadonlyMap<string, TopicLimits> = new Map();
   private readonly manager: TaskManager;
+  /** Standby tasks of this instance (numStandbyReplicas). */
+  private readonly standbys = new Map<string, StandbyTask>();
   /** `topic:partition`s paused because their task's buffer is full. */
   private readonly backPressured = new Set<string>();
   private readonly lock = new Mutex();
@@ -439,6 +450,12 @@ export class KafkaStreams {
       emitRevoked: (id) => this.emit('task.revoked', () => ({ taskId: id })),
       emitMigrated: (id, reason) => this.emit('task.migrated', () => ({ taskId: id, reason })),
       emitError: (err, id) => this.emit('error', () => ({ error: err as Error, taskId: id })),
+      beforeStart: async (id) => {
+        const s = this.standbys.get(id);
+        if (s === undefined) return;
+        this.standbys.delete(id);
+        await s.close();
+      },
       tasksChanged: () => {
         if (!this.isActive() || this.closingDown) return;
         this.setState(this.rejoinReason === undefined && this.manager.allRunning() ? 'RUNNING' : 'REBALANCING');
@@ -467,6 +484,9 @@ export class KafkaStreams {
           tasks: () => layout.tasks,
           ownedTasks: () => this.manager.ids(),
           ...(cfg.applicationServer === undefined ? {} : { applicationServer: cfg.applicationServer }),
+          standbyReplicas: cfg.numStandbyReplicas,
+          statefulTasks: () => layout.tasks.map((t) => t.id).filter((id) => this.isStateful(id)),
+          standbyTasks: () => [...this.standbys.keys()],
         }),
       ],
     });
@@ -608,6 +628,50 @@ export class KafkaStreams {
       }
     }
     this.manager.assign(wanted, rejoined);
+    if (this.config.numStandbyReplicas > 0) void this.syncStandbys(memberId, wanted);
+  }
+
+  /** Whether a task has change-logged stores (only those get standbys). */
+  private isStateful(taskId: string): boolean {
+    const sub = this.topology.subtopologies[Number(taskId.split('_')[0])];
+    return (sub?.stores ?? []).some((name) => this.topology.stores.get(name)?.logging === true);
+  }
+
+  /**
+   * The standby tasks of our assignment: kafkajs does not hand members their assignment's userData,
+   * so it is read from the coordinator (describeGroups). Standbys no longer assigned are closed; new
+   * ones start once an active instance of the task in this process has let go of its directory.
+   */
+  private async syncStandbys(memberId: string, active: ReadonlySet<string>): Promise<void> {
+    let wanted: string[] = [];
+    try {
+      const { groups } = await this.admin!.describeGroups([this.config.applicationId]);
+      const me = groups[0]?.members.find((m) => m.memberId === memberId);
+      if (me === undefined) return; // the group moved on; the next assignment syncs again
+      wanted = decodeMemberInfo(AssignerProtocol.MemberAssignment.decode(me.memberAssignment)?.userData).standby;
+    } catch (e) {
+      this.config.logger.warn(`could not read the standby assignment: ${(e as Error).message}`);
+      return;
+    }
+    if (memberId !== this.memberId || this.closingDown || !this.isActive()) return;
+    for (const [id, s] of [...this.standbys]) {
+      if (wanted.includes(id) && !active.has(id)) continue;
+      this.standbys.delete(id);
+      void s.close();
+    }
+    for (const id of wanted) {
+      if (this.standbys.has(id) || active.has(id)) continue;
+      const standby = new StandbyTask(id, {
+        config: this.config,
+        topology: this.topology,
+        kafka: this.kafka,
+        admin: this.admin!,
+        pollMs: STANDBY_POLL_MS,
+        onUpdated: (t, applied) => this.emit('task.standby.updated', () => ({ taskId: t.id, applied })),
+      });
+      this.standbys.set(id, standby);
+      standby.start(this.manager.closedOf(id));
+    }
   }
 
   private newTask(id: string): ActiveTask {
@@ -786,7 +850,7 @@ export class KafkaStreams {
     await cleanUnownedTaskDirs({
       stateDir: this.config.stateDir,
       applicationId: this.config.applicationId,
-      ownedTaskIds: this.manager.ids(),
+      ownedTaskIds: [...this.manager.ids(), ...this.standbys.keys()],
       delayMs: this.config.stateCleanupDelayMs,
       now: this.config.clock(),
     }).catch((e: unknown) => this.config.logger.warn(`state directory cleanup failed: ${(e as Error).message}`));
@@ -820,6 +884,7 @@ export class KafkaStreams {
     // eachBatch to return, so it is not awaited here; close() awaits it.
     this.disconnected = (async () => {
       await this.manager.failAll();
+      await this.closeStandbys();
       await this.consumer?.disconnect().catch(() => undefined);
       await this.global?.close();
       await this.admin?.disconnect().catch(() => undefined);
@@ -828,6 +893,12 @@ export class KafkaStreams {
 
   /** Set by fail(): resolves when every connection of the failed app is closed. */
   private disconnected: Promise<void> | undefined;
+
+  private async closeStandbys(): Promise<void> {
+    const all = [...this.standbys.values()];
+    this.standbys.clear();
+    await Promise.allSettled(all.map((s) => s.close()));
+  }
 
   private stopTimers(): void {
     if (this.timer) clearInterval(this.timer);
@@ -863,6 +934,7 @@ export class KafkaStreams {
         }
       }
       await this.manager.closeAll();
+      await this.closeStandbys();
       await consumer?.disconnect().catch(() => undefined);
       await this.global?.close();
       await this.admin?.disconnect().catch(() => undefined);
@@ -892,6 +964,7 @@ export class KafkaStreams {
     return {
       state: this.current,
       tasks: this.manager.ids().sort(),
+      standbyTasks: [...this.standbys.keys()].sort(),
       recordsProcessed: this.processedTotal,
       recordsPerSecond: ((this.processedTotal - n0) * 1000) / windowMs,
       droppedRecords: Object.fromEntries(this.dropped),

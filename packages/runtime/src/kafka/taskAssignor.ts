@@ -20,7 +20,13 @@ export interface TaskRef {
  * then unowned tasks go to the least-loaded member, then tasks move from the most to the least loaded
  * member until no two members differ by more than one. Deterministic for the same input.
  */
-export function assignTasks(members: readonly string[], taskIds: readonly string[], previous: ReadonlyMap<string, readonly string[]>): Map<string, string[]> {
+export function assignTasks(
+  members: readonly string[],
+  taskIds: readonly string[],
+  previous: ReadonlyMap<string, readonly string[]>,
+  /** Tasks each member kept a standby copy of: an orphaned task goes to one of them (its state is warm there). */
+  previousStandby: ReadonlyMap<string, readonly string[]> = new Map(),
+): Map<string, string[]> {
   const sortedMembers = [...members].sort();
   const out = new Map<string, string[]>(sortedMembers.map((m) => [m, []]));
   if (sortedMembers.length === 0) return out;
@@ -37,7 +43,8 @@ export function assignTasks(members: readonly string[], taskIds: readonly string
   const leastLoaded = (): string => sortedMembers.reduce((a, b) => (out.get(b)!.length < out.get(a)!.length ? b : a));
   for (const t of taskIds) {
     if (taken.has(t)) continue;
-    out.get(leastLoaded())!.push(t);
+    const warm = sortedMembers.find((m) => (previousStandby.get(m) ?? []).includes(t) && out.get(m)!.length < quota);
+    out.get(warm ?? leastLoaded())!.push(t);
     taken.add(t);
   }
   for (;;) {
@@ -50,27 +57,69 @@ export function assignTasks(members: readonly string[], taskIds: readonly string
   return out;
 }
 
+/**
+ * Standby placement (Kafka Streams' num.standby.replicas): each stateful task gets up to `replicas`
+ * standbys on members other than its active one, preferring members that already had it (warm), then
+ * the member with the fewest standbys. Deterministic for the same input.
+ */
+export function assignStandbys(
+  active: ReadonlyMap<string, readonly string[]>,
+  statefulTasks: readonly string[],
+  replicas: number,
+  previousStandby: ReadonlyMap<string, readonly string[]> = new Map(),
+): Map<string, string[]> {
+  const members = [...active.keys()].sort();
+  const out = new Map<string, string[]>(members.map((m) => [m, []]));
+  if (replicas <= 0) return out;
+  const ownerOf = new Map<string, string>();
+  for (const [m, ts] of active) for (const t of ts) ownerOf.set(t, m);
+  for (const t of statefulTasks) {
+    const candidates = members.filter((m) => m !== ownerOf.get(t));
+    for (let r = 0; r < replicas && candidates.length > 0; r++) {
+      candidates.sort((a, b) => {
+        const wa = (previousStandby.get(a) ?? []).includes(t) ? 0 : 1;
+        const wb = (previousStandby.get(b) ?? []).includes(t) ? 0 : 1;
+        return wa - wb || out.get(a)!.length - out.get(b)!.length || (a < b ? -1 : 1);
+      });
+      const m = candidates.shift()!;
+      out.get(m)!.push(t);
+    }
+  }
+  for (const list of out.values()) list.sort();
+  return out;
+}
+
 interface UserData {
   readonly tasks: string[];
+  /** Standby tasks (in an assignment: to run; in a subscription: kept locally). */
+  readonly standby?: string[];
   /** The member's advertised `applicationServer` (host:port), for interactive query routing. */
   readonly server?: string;
 }
 
-export function encodeUserData(tasks: readonly string[], applicationServer?: string): Buffer {
-  return Buffer.from(JSON.stringify({ tasks: [...tasks], ...(applicationServer === undefined ? {} : { server: applicationServer }) } satisfies UserData));
+export function encodeUserData(tasks: readonly string[], applicationServer?: string, standby: readonly string[] = []): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      tasks: [...tasks],
+      ...(standby.length === 0 ? {} : { standby: [...standby] }),
+      ...(applicationServer === undefined ? {} : { server: applicationServer }),
+    } satisfies UserData),
+  );
 }
 
 /** The tasks and applicationServer in a member's subscription or assignment userData. */
-export function decodeMemberInfo(data: Buffer | null | undefined): { tasks: string[]; applicationServer: string | undefined } {
+export function decodeMemberInfo(data: Buffer | null | undefined): { tasks: string[]; standby: string[]; applicationServer: string | undefined } {
   const tasks = decodeUserData(data);
   let applicationServer: string | undefined;
+  let standby: string[] = [];
   try {
     const parsed = JSON.parse(data?.toString() ?? '{}') as Partial<UserData>;
     if (typeof parsed.server === 'string') applicationServer = parsed.server;
+    if (Array.isArray(parsed.standby)) standby = parsed.standby.filter((t): t is string => typeof t === 'string');
   } catch {
-    /* no server */
+    /* none */
   }
-  return { tasks, applicationServer };
+  return { tasks, standby, applicationServer };
 }
 
 export function decodeUserData(data: Buffer | null | undefined): string[] {
@@ -90,6 +139,11 @@ export interface TaskAssignorOptions {
   readonly ownedTasks: () => readonly string[];
   /** This member's advertised host:port (config applicationServer), sent with its subscription. */
   readonly applicationServer?: string;
+  /** Standby copies per stateful task (numStandbyReplicas), and which tasks are stateful. */
+  readonly standbyReplicas?: number;
+  readonly statefulTasks?: () => readonly string[];
+  /** The standby tasks this member keeps now (sent with its subscription). */
+  readonly standbyTasks?: () => readonly string[];
 }
 
 export const TASK_ASSIGNOR_NAME = 'VltavaStickyTaskAssignor';
@@ -102,9 +156,12 @@ export function taskAssignor(opts: TaskAssignorOptions): PartitionAssigner {
     async assign({ members, topics }) {
       const tasks = opts.tasks();
       const previous = new Map<string, string[]>();
+      const previousStandby = new Map<string, string[]>();
       for (const m of members) {
         const meta = AssignerProtocol.MemberMetadata.decode(m.memberMetadata);
-        previous.set(m.memberId, decodeUserData(meta?.userData));
+        const info = decodeMemberInfo(meta?.userData);
+        previous.set(m.memberId, info.tasks);
+        previousStandby.set(m.memberId, info.standby);
       }
       const subscribed = new Set(topics);
       const byId = new Map(tasks.map((t) => [t.id, t]));
@@ -112,7 +169,9 @@ export function taskAssignor(opts: TaskAssignorOptions): PartitionAssigner {
         members.map((m) => m.memberId),
         tasks.map((t) => t.id),
         previous,
+        previousStandby,
       );
+      const standbys = assignStandbys(assignment, opts.statefulTasks?.() ?? [], opts.standbyReplicas ?? 0, previousStandby);
       return [...assignment].map(([memberId, taskIds]) => {
         const perTopic: Record<string, number[]> = {};
         for (const id of taskIds) {
@@ -123,14 +182,14 @@ export function taskAssignor(opts: TaskAssignorOptions): PartitionAssigner {
         }
         return {
           memberId,
-          memberAssignment: AssignerProtocol.MemberAssignment.encode({ version: 1, assignment: perTopic, userData: encodeUserData(taskIds) }),
+          memberAssignment: AssignerProtocol.MemberAssignment.encode({ version: 1, assignment: perTopic, userData: encodeUserData(taskIds, undefined, standbys.get(memberId) ?? []) }),
         };
       });
     },
     protocol({ topics }) {
       return {
         name: TASK_ASSIGNOR_NAME,
-        metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: encodeUserData(opts.ownedTasks(), opts.applicationServer) }),
+        metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: encodeUserData(opts.ownedTasks(), opts.applicationServer, opts.standbyTasks?.() ?? []) }),
       };
     },
   });

@@ -46,6 +46,8 @@ export interface TaskManagerHost {
   emitError(err: unknown, id: string): void;
   /** Called whenever the set of running tasks may have changed. */
   tasksChanged(): void;
+  /** Before a task's active instance starts: a standby copy of it in this process lets go of its directory. */
+  beforeStart?(id: string): Promise<void>;
 }
 
 export class TaskManager {
@@ -82,6 +84,11 @@ export class TaskManager {
     return true;
   }
 
+  /** Resolves once the newest active instance of `id` (if any) has released everything. */
+  closedOf(id: string): Promise<void> {
+    return this.newest.get(id)?.closed ?? Promise.resolve();
+  }
+
   isAssigned(id: string): boolean {
     return this.assigned.has(id);
   }
@@ -111,7 +118,7 @@ export class TaskManager {
     this.newest.set(id, task);
     this.host.emitCreated(id);
     this.host.pause(task);
-    const started = (previous?.closed ?? Promise.resolve()).then(() => {
+    const started = Promise.all([previous?.closed, this.host.beforeStart?.(id)]).then(() => {
       if (task.state !== 'created') return Promise.reject(new Error(`task ${id} was closed before it started`));
       return task.start();
     });

@@ -44,6 +44,7 @@ app.on('task.revoked', ({ taskId }) => say(`revoked ${taskId}`));
 if (cfg.input.includes('zb-')) app.on('task.processed', ({ taskId, records }) => say(`processed ${taskId} ${records}`));
 app.on('task.committed', ({ taskId, records, offsets }) => say(`committed ${taskId} ${records} ${JSON.stringify(offsets)}`));
 app.on('task.created', ({ taskId }) => say(`created ${taskId}`));
+app.on('task.standby.updated', ({ taskId, applied }) => say(`standby ${taskId} ${applied}`));
 process.on('SIGTERM', () => {
   void app.close().then(() => process.exit(0));
 });
