@@ -43,6 +43,7 @@ const LINKS = {
   '@vltava/cli': 'packages/cli',
   '@vltava/sink': 'packages/sink',
   kafkajs: 'packages/runtime/node_modules/kafkajs',
+  'prom-client': 'packages/runtime/node_modules/prom-client',
   ava: 'node_modules/ava',
   '@types/node': 'node_modules/@types/node',
 };
