@@ -131,6 +131,10 @@ interface Position {
 
 const tp = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
+function isKafkaJsError(e: unknown): boolean {
+  return e instanceof Error && e.name.startsWith('KafkaJS');
+}
+
 export class DatabaseSink {
   readonly config: DatabaseSinkConfig;
   private readonly topics: readonly string[];
@@ -179,8 +183,9 @@ export class DatabaseSink {
   async start(): Promise<void> {
     await requireKafkajsFixes('exactly-once');
     const { adapter } = this.config;
-    await adapter.connect();
-    if (this.config.mode === 'transactional') await adapter.run(offsetsTableDdl(this.offsetsTable));
+    await this.withDbRetry(() => adapter.connect(), () => true);
+    // Retried: two instances starting together race on CREATE TABLE IF NOT EXISTS in PostgreSQL.
+    if (this.config.mode === 'transactional') await this.withDbRetry(() => this.serial(() => adapter.run(offsetsTableDdl(this.offsetsTable))), () => true);
     const consumer = this.kafka.consumer({
       groupId: this.config.sinkId,
       readUncommitted: false,
@@ -196,7 +201,7 @@ export class DatabaseSink {
       const loads: Promise<{ topic: string; partition: number; offset: number; stored: boolean }>[] = [];
       for (const [topic, parts] of Object.entries(assignment)) {
         for (const partition of parts) {
-          const p = this.loadPosition(topic, partition, true);
+          const p = this.withDbRetry(() => this.loadPosition(topic, partition, true), () => !this.stopping).then((pos) => pos ?? { next: 0, stored: false });
           this.positions.set(tp(topic, partition), p);
           loads.push(p.then((pos) => ({ topic, partition, offset: pos.next, stored: pos.stored })));
         }
@@ -220,7 +225,10 @@ export class DatabaseSink {
           if (this.config.mode === 'transactional') await this.transactionalBatch(payload);
           else await this.idempotentBatch(payload);
         } catch (e) {
-          this.fail(e);
+          // Kafka's own errors (a rebalance in progress, a coordinator moving) are kafkajs' to handle:
+          // it rejoins, and every assignment seeks to the database's offsets again. Anything else
+          // (the database down past dbRetryTimeoutMs, a toRow that throws) fails the sink.
+          if (!isKafkaJsError(e)) this.fail(e);
           throw e;
         }
       },
