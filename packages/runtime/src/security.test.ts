@@ -58,8 +58,24 @@ function vltavaAcls(applicationId: string, sources: readonly string[], sinks: re
   ];
 }
 
+const aclText = (a: Acl): string => `${a.resourceType}:${a.resourcePatternType}:${a.resourceName}:${a.operation}`;
+
+/** The ACLs a user holds, as the admin API describes them. */
+async function aclsOf(admin: Admin, user: ScramUser): Promise<string[]> {
+  const d = await admin.describeAcls({ resourceType: 1 /* ANY */, resourcePatternType: 1 /* ANY */, principal: `User:${user.name}`, operation: 1, permissionType: 1 });
+  return d.resources.flatMap((r) => r.acls.map((a) => aclText({ ...r, operation: a.operation }))).sort();
+}
+
+/** Creates the ACLs and waits until the broker describes them (they reach the authorizer through the metadata log). */
 async function grant(admin: Admin, user: ScramUser, acls: readonly Acl[]): Promise<void> {
+  const before = await aclsOf(admin, user);
   await admin.createAcls({ acl: acls.map((a) => ({ ...a, principal: `User:${user.name}`, host: '*', permissionType: ALLOW })) });
+  const want = [...new Set([...before, ...acls.map(aclText)])].sort();
+  const deadline = Date.now() + 15_000;
+  while (JSON.stringify(await aclsOf(admin, user)) !== JSON.stringify(want)) {
+    if (Date.now() > deadline) throw new Error(`the ACLs of ${user.name} did not show up within 15 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 let broker: RunningKafka | undefined;
@@ -132,9 +148,9 @@ test.serial('[broker] word count exactly once over TLS + SASL/SCRAM-SHA-512 as a
   await grant(admin, APP, acls);
   await grant(admin, READER, [{ resourceType: TOPIC, resourceName: output!, resourcePatternType: LITERAL, operation: READ }]);
 
-  // The app user has exactly those ACLs, and the admin API shows them.
-  const described = await admin.describeAcls({ resourceType: 1 /* ANY */, resourcePatternType: 1 /* ANY */, principal: `User:${APP.name}`, operation: 1, permissionType: 1 });
-  t.is(described.resources.flatMap((r) => r.acls).length, acls.length);
+  // The app user has exactly those ACLs (this test runs first), and the admin API shows them.
+  t.deepEqual(await aclsOf(admin, APP), acls.map(aclText).sort());
+  t.is(acls.length, 11);
 
   const first = corpus(1_200);
   const second = corpus(800, 200, 7);
