@@ -23,9 +23,11 @@
  * (`fuzzTopicConfigs`).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MAX_COMMAND_BYTES, Workload, createLedgerApp, referenceModel, type Command, type LedgerReport, type LedgerTopics, type RejectionCode } from '@vltava/example-ledger';
+import { defaultPartition } from '@vltava/dsl';
 import { awaitCaughtUp, readCommitted } from '@vltava/kafka-local/testing';
 import type { Kafka, Message, Producer } from 'kafkajs';
 import { readCommittedWithKcat } from './kcatReader.js';
@@ -254,7 +256,7 @@ export function badRecord(w: Workload, n: number, kind: BadKind, limits: FuzzLim
     }
     case 'output-too-large': {
       // Fits the commands topic; its rejection does not fit the rejections topic.
-      const room = Math.max(2, Math.min(limits.rejectionsMaxBytes, limits.commandsMaxBytes - limits.rejectionsMaxBytes - 8_192));
+      const room = Math.max(2, Math.min(16_384, limits.commandsMaxBytes - limits.rejectionsMaxBytes - 8_192));
       const pad = limits.rejectionsMaxBytes + 1_024 + w.int(room);
       return {
         n, ref, kind, lane: 'bulk', bytes: pad + 300, commandId: id, expect: { via: 'dlq' },
@@ -288,8 +290,13 @@ interface MainItem {
   readonly command?: Command;
 }
 
-/** Sends records in calls of at most `maxRecords` records and `maxBytes` bytes (so no partition's batch can pass the topic's limit). */
-async function sendSized(producer: Pick<Producer, 'send'>, topic: string, recs: Iterable<FuzzRecord>, maxBytes: number, maxRecords = 500, onSent?: (n: number, bytes: number) => void): Promise<void> {
+/**
+ * Sends records in calls of at most `maxRecords` records and `maxBytes` bytes (so no partition's
+ * batch can pass the topic's limit), each keyed record with its partition computed here (Kafka's
+ * murmur2, as kafkajs' default partitioner would choose it): kafkajs' own murmur2 is quadratic in
+ * the key length, and on a 150 KB key it would block this process — the app's too — for seconds.
+ */
+async function sendSized(producer: Pick<Producer, 'send'>, topic: string, partitions: number, recs: Iterable<FuzzRecord>, maxBytes: number, maxRecords = 500, onSent?: (n: number, bytes: number) => void): Promise<void> {
   let batch: Message[] = [];
   let bytes = 0;
   const flush = async (): Promise<void> => {
@@ -303,18 +310,26 @@ async function sendSized(producer: Pick<Producer, 'send'>, topic: string, recs: 
     const size = (r.key?.length ?? 0) + (r.value?.length ?? 0) + (r.headers ? headerBytes(r.headers) : 0) + 70;
     if (batch.length > 0 && (bytes + size > maxBytes || batch.length >= maxRecords)) await flush();
     // kafkajs' types say header values are strings; null is legal Kafka and the runtime's kafkajs fix encodes it.
-    batch.push({ key: r.key, value: r.value, ...(r.headers ? { headers: r.headers as Message['headers'] } : {}), ...(r.timestamp === undefined ? {} : { timestamp: String(r.timestamp) }) });
+    const partition = r.key === null ? undefined : defaultPartition(typeof r.key === 'string' ? Buffer.from(r.key) : r.key, partitions);
+    batch.push({ key: r.key, value: r.value, ...(partition === undefined ? {} : { partition }), ...(r.headers ? { headers: r.headers as Message['headers'] } : {}), ...(r.timestamp === undefined ? {} : { timestamp: String(r.timestamp) }) });
     bytes += size;
   }
   await flush();
 }
 
-export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
-  const t0 = Date.now();
+export interface FuzzPlan {
+  readonly main: readonly MainItem[];
+  readonly bads: readonly BadRecord[];
+  readonly bulk: readonly BadRecord[];
+  readonly txns: readonly { readonly abort: boolean; readonly records: readonly BadRecord[] }[];
+}
+
+export type PlanOptions = Pick<FuzzOptions, 'seed' | 'valid' | 'perKind' | 'counts' | 'kinds' | 'limits'>;
+
+/** The records of a run, deterministic in the options (the producer worker and the verifier each build it). */
+export function planFuzz(opts: PlanOptions): FuzzPlan {
   const seed = opts.seed ?? 11;
   const limits = opts.limits ?? DEFAULT_LIMITS;
-  const sessionTimeoutMs = opts.sessionTimeoutMs ?? 6_000;
-  const log = opts.progress ?? (() => undefined);
   const w = new Workload({ seed, accounts: 20 });
   const validN = opts.valid ?? 3_000;
   const perKind = Math.max(1, opts.perKind ?? 20);
@@ -338,16 +353,116 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
     main.splice(w.int(main.length + 1), 0, { rec: b.build(), ...(b.command ? { command: b.command } : {}) });
   }
   const bulk = bads.filter((b) => b.lane === 'bulk');
-  // Transactions of up to 10 records: int32(0) keys committed, aborted-txn records aborted; the last one aborts.
+  // Transactions of up to 25 records: int32(0) keys committed, aborted-txn records aborted; the last one aborts.
   const committedTx = bads.filter((b) => b.kind === 'int32-zero-key');
   const abortedTx = bads.filter((b) => b.kind === 'aborted-txn');
   const txns: { abort: boolean; records: BadRecord[] }[] = [];
-  for (let i = 0; i < committedTx.length; i += 10) txns.push({ abort: false, records: committedTx.slice(i, i + 10) });
+  for (let i = 0; i < committedTx.length; i += 25) txns.push({ abort: false, records: committedTx.slice(i, i + 25) });
   const aborts: { abort: boolean; records: BadRecord[] }[] = [];
-  for (let i = 0; i < abortedTx.length; i += 10) aborts.push({ abort: true, records: abortedTx.slice(i, i + 10) });
+  for (let i = 0; i < abortedTx.length; i += 25) aborts.push({ abort: true, records: abortedTx.slice(i, i + 25) });
   const last = aborts.pop();
   for (const a of aborts) txns.splice(w.int(txns.length + 1), 0, a);
   if (last) txns.push(last);
+
+  return { main, bads, bulk, txns };
+}
+
+export type ProducerMessage = { type: 'sent'; records: number; bytes: number } | { type: 'done'; committed: number; aborted: number } | { type: 'error'; message: string };
+
+export interface SendTarget {
+  readonly commands: string;
+  readonly partitions: number;
+  readonly applicationId: string;
+}
+
+/**
+ * Sends the plan: the ordered main lane on one idempotent producer, the big records on three, the
+ * transactions on a transactional producer, all at once.
+ */
+export async function sendPlan(kafka: Kafka, plan: FuzzPlan, target: SendTarget, limits: FuzzLimits, post: (m: ProducerMessage) => void): Promise<void> {
+  const opts = { kafka, topics: { commands: target.commands }, partitions: target.partitions, applicationId: target.applicationId };
+  const { main, bulk, txns } = plan;
+  const tally = (records: number, bytes: number): void => post({ type: 'sent', records, bytes });
+  const txStats = { committed: 0, aborted: 0 };
+  const mainP = (async () => {
+    const p = await commandProducer(opts.kafka);
+    try {
+      await sendSized(p, opts.topics.commands, opts.partitions, main.map((m) => m.rec), Math.min(200_000, limits.commandsMaxBytes / 2), 500, tally);
+    } finally {
+      await p.disconnect();
+    }
+  })();
+  // The big records on three producers at once (none of them is in the reference model: order does not matter).
+  const bulkP = [0, 1, 2].map(async (lane) => {
+    const p = await commandProducer(opts.kafka);
+    try {
+      // Each call well under the commands topic's limit: a partition's batch can never pass it.
+      await sendSized(p, opts.topics.commands, opts.partitions, (function* () { for (let i = lane; i < bulk.length; i += 3) yield bulk[i]!.build(); })(), limits.commandsMaxBytes - 8_192, 100, tally);
+    } finally {
+      await p.disconnect();
+    }
+  });
+  const txnP = (async () => {
+    const p = opts.kafka.producer({ transactionalId: `${opts.applicationId}-bad-input`, idempotent: true, maxInFlightRequests: 1 });
+    await p.connect();
+    try {
+      for (const t of txns) {
+        const tx = await p.transaction();
+        try {
+          await sendSized(tx, opts.topics.commands, opts.partitions, t.records.map((b) => b.build()), 200_000, 500, t.abort ? undefined : tally);
+        } catch (e) {
+          await tx.abort().catch(() => undefined);
+          throw e;
+        }
+        if (t.abort) {
+          await tx.abort();
+          txStats.aborted++;
+        } else {
+          await tx.commit();
+          txStats.committed++;
+        }
+      }
+    } finally {
+      await p.disconnect();
+    }
+  })();
+  await Promise.all([mainP, ...bulkP, txnP]);
+  post({ type: 'done', ...txStats });
+}
+
+/** Runs sendPlan in a worker thread: the producers' work (kafkajs encodes and checksums in JS) must not hold up the app's event loop. */
+function sendInWorker(opts: FuzzOptions, onMessage: (m: ProducerMessage) => void): Promise<void> {
+  const workerData: FuzzWorkerData = {
+    brokers: [...opts.brokers],
+    target: { commands: opts.topics.commands, partitions: opts.partitions, applicationId: opts.applicationId },
+    plan: { seed: opts.seed, valid: opts.valid, perKind: opts.perKind, counts: opts.counts, kinds: opts.kinds, limits: opts.limits },
+  };
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./fuzzProducer.js', import.meta.url), { workerData });
+    let failed: Error | undefined;
+    worker.on('message', (m: ProducerMessage) => {
+      if (m.type === 'error') failed = new Error(`the producer worker failed: ${m.message}`);
+      else onMessage(m);
+    });
+    worker.on('error', (e) => (failed = e));
+    worker.on('exit', (code) => (failed !== undefined ? reject(failed) : code === 0 ? resolve() : reject(new Error(`the producer worker exited with ${code}`))));
+  });
+}
+
+export interface FuzzWorkerData {
+  readonly brokers: string[];
+  readonly target: SendTarget;
+  readonly plan: PlanOptions;
+}
+
+export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
+  const t0 = Date.now();
+  const seed = opts.seed ?? 11;
+  const limits = opts.limits ?? DEFAULT_LIMITS;
+  const sessionTimeoutMs = opts.sessionTimeoutMs ?? 6_000;
+  const log = opts.progress ?? (() => undefined);
+  const validN = opts.valid ?? 3_000;
+  const { main, bads } = planFuzz(opts);
 
   const stateDir = mkdtempSync(join(tmpdir(), 'vltava-fuzz-'));
   const appLog: string[] = [];
@@ -398,48 +513,13 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
     await app.start();
     monitor.start();
     const tSend = Date.now();
-    const mainP = (async () => {
-      const p = await commandProducer(opts.kafka);
-      try {
-        await sendSized(p, opts.topics.commands, main.map((m) => m.rec), Math.min(200_000, limits.commandsMaxBytes / 2), 500, tally);
-      } finally {
-        await p.disconnect();
+    await sendInWorker(opts, (m) => {
+      if (m.type === 'sent') tally(m.records, m.bytes);
+      else if (m.type === 'done') {
+        txStats.committed = m.committed;
+        txStats.aborted = m.aborted;
       }
-    })();
-    const bulkP = (async () => {
-      const p = await commandProducer(opts.kafka);
-      try {
-        // Each call well under the commands topic's limit: a partition's batch can never pass it.
-        await sendSized(p, opts.topics.commands, (function* () { for (const b of bulk) yield b.build(); })(), limits.commandsMaxBytes - 8_192, 100, tally);
-      } finally {
-        await p.disconnect();
-      }
-    })();
-    const txnP = (async () => {
-      const p = opts.kafka.producer({ transactionalId: `${opts.applicationId}-bad-input`, idempotent: true, maxInFlightRequests: 1 });
-      await p.connect();
-      try {
-        for (const t of txns) {
-          const tx = await p.transaction();
-          try {
-            await sendSized(tx, opts.topics.commands, t.records.map((b) => b.build()), 200_000, 500, t.abort ? undefined : tally);
-          } catch (e) {
-            await tx.abort().catch(() => undefined);
-            throw e;
-          }
-          if (t.abort) {
-            await tx.abort();
-            txStats.aborted++;
-          } else {
-            await tx.commit();
-            txStats.committed++;
-          }
-        }
-      } finally {
-        await p.disconnect();
-      }
-    })();
-    await Promise.all([mainP, bulkP, txnP]);
+    });
     sendMs = Date.now() - tSend;
     log(`all sent in ${(sendMs / 1000).toFixed(1)} s; waiting for the app to catch up`);
     const tCatch = Date.now();
@@ -453,7 +533,13 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
     await app.close();
     rmSync(stateDir, { recursive: true, force: true });
     const err = e as Error;
-    err.message = `${err.message}\n  app state ${states.join(' > ')}; errors: ${errors.slice(0, 3).join(' | ')}\n  longest stall ${JSON.stringify(s.longest)}\n  last app log lines:\n    ${appLog.slice(-15).join('\n    ')}`;
+    const failedCommits = new Map<string, number>();
+    for (const l of appLog) {
+      const m = /commit of task (\S+) failed/.exec(l);
+      if (m) failedCommits.set(m[1]!, (failedCommits.get(m[1]!) ?? 0) + 1);
+    }
+    const distinct = [...new Set(errors)];
+    err.message = `${err.message}\n  app: ${states.length} state changes (${states.filter((x) => x === 'REBALANCING').length} rebalances, ERROR ${states.includes('ERROR') ? 'reached' : 'never reached'}), final ${app.state}; ${errors.length} error events (${distinct.length} distinct: ${distinct.slice(0, 3).join(' | ')}); failed commits logged per task (first ${appLog.length} log lines): ${JSON.stringify(Object.fromEntries(failedCommits))}\n  app state ${states.slice(0, 12).join(' > ')}${states.length > 12 ? ' ...' : ''}\n  longest stall ${JSON.stringify(s.longest)}\n  last app log lines:\n    ${appLog.slice(-15).join('\n    ')}`;
     throw err;
   }
   clearInterval(ticker);
@@ -579,6 +665,7 @@ export function formatFuzzReport(r: FuzzReport, command: string): string {
   lines.push(`| dead-letter topic (kcat) | ${fmt(r.deadLettered)} records, ${fmt(r.dlqUnexpected)} of no bad record |`);
   const s = r.stall.longest;
   lines.push(`| longest stall (a partition with input, no committed progress) | ${s === undefined ? 'none over one sample' : `${fmt(s.ms)} ms on ${s.topic.endsWith('-repartition') ? 'the credits repartition topic' : 'commands'} p${s.partition}`} (limit: the session timeout, ${fmt(r.sessionTimeoutMs)} ms; ${fmt(r.stall.samples)} samples of committed offsets every 250 ms) |`);
+  lines.push(`| stalls over 1 s | ${r.stall.over.length === 0 ? 'none' : r.stall.over.slice(0, 6).map((x) => `${fmt(x.ms)} ms (${x.topic.endsWith('-repartition') ? 'repartition' : 'commands'} p${x.partition}, from +${((x.since - r.stall.startedAt) / 1000).toFixed(1)} s, at offset ${fmt(x.committed)} of ${fmt(x.end)})`).join('; ')} |`);
   lines.push(`| app | ${r.appStates.join(' → ')}; ${r.appErrors.length} error events |`);
   lines.push(`| violations | ${r.violations.length} |`);
   lines.push('');

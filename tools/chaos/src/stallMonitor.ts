@@ -21,6 +21,8 @@ export interface Stall {
 }
 
 export interface StallReport {
+  /** When sampling started (ms since the epoch). */
+  readonly startedAt: number;
   readonly samples: number;
   readonly failedSamples: number;
   readonly longest: Stall | undefined;
@@ -48,6 +50,7 @@ export class StallMonitor {
   private samples = 0;
   private failedSamples = 0;
   private stopped = false;
+  private startedAt = 0;
 
   constructor(
     private readonly admin: Admin,
@@ -57,6 +60,7 @@ export class StallMonitor {
   ) {}
 
   start(): void {
+    this.startedAt = this.now();
     const tick = (): void => {
       if (this.stopped) return;
       this.running = this.sample().finally(() => {
@@ -85,7 +89,7 @@ export class StallMonitor {
     const perPartition: Record<string, number> = {};
     for (const [tp, s] of this.state) perPartition[tp] = s.longest;
     const sorted = [...this.stalls].sort((a, b) => b.ms - a.ms);
-    return { samples: this.samples, failedSamples: this.failedSamples, longest: sorted[0], perPartition, over: sorted.filter((s) => s.ms > (this.opts.reportOverMs ?? 1_000)).slice(0, 20) };
+    return { startedAt: this.startedAt, samples: this.samples, failedSamples: this.failedSamples, longest: sorted[0], perPartition, over: sorted.filter((s) => s.ms > (this.opts.reportOverMs ?? 1_000)).slice(0, 20) };
   }
 
   private now(): number {

@@ -1,0 +1,13 @@
+/** The bad-input run's producers, in a worker thread of their own (see fuzz.ts, sendInWorker). */
+import { parentPort, workerData } from 'node:worker_threads';
+import { Kafka, logLevel } from 'kafkajs';
+import { DEFAULT_LIMITS, planFuzz, sendPlan, type FuzzWorkerData, type ProducerMessage } from './fuzz.js';
+
+const data = workerData as FuzzWorkerData;
+const post = (m: ProducerMessage): void => parentPort!.postMessage(m);
+const kafka = new Kafka({ clientId: 'vltava-fuzz-producer', brokers: data.brokers, logLevel: logLevel.NOTHING });
+try {
+  await sendPlan(kafka, planFuzz(data.plan), data.target, data.plan.limits ?? DEFAULT_LIMITS, post);
+} catch (e) {
+  post({ type: 'error', message: (e as Error).stack ?? String(e) });
+}
