@@ -132,9 +132,13 @@ export async function runSinkChaos(opts: SinkChaosOptions): Promise<SinkChaosRep
       }
     })();
     let done = 0;
+    let attempt = 0;
+    let order: Kind[] = [...KINDS];
     while (done < opts.faults) {
       await new Promise((r) => setTimeout(r, 1_000 + rnd(2_000)));
-      const kind: Kind = KINDS[rnd(KINDS.length)]!;
+      // Every kind in turn (in a random order each round), on a random instance.
+      if (attempt % KINDS.length === 0) order = [...KINDS].sort(() => rnd(3) - 1);
+      const kind: Kind = order[attempt++ % KINDS.length]!;
       const name = names[rnd(names.length)]!;
       const c = children.get(name)!;
       const alive = c.process.exitCode === null && c.process.signalCode === null;
