@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { Serdes, StreamsBuilder, TimeWindows, type Topology } from '@vltava/dsl';
-import { awaitCaughtUp, committedOffsets, readCommittedKcat, useKafka, type TestKafka } from '@vltava/kafka-local/testing';
+import { awaitCaughtUp as awaitCaughtUpRaw, committedOffsets, readCommittedKcat, useKafka, type TestKafka } from '@vltava/kafka-local/testing';
 import { KafkaStreams, type StreamsConfig } from './index.js';
 import { finalCounts, wordCountTopology } from './testing/wordCount.test.helper.js';
 
@@ -54,8 +54,26 @@ async function deleteRecords(k: TestKafka, topic: string, partition: number, off
 
 const range = (from: number, to: number): string[] => Array.from({ length: to - from }, (_, i) => `v${from + i}`);
 
+/** Warnings and errors of every app, by application id: a stall shows what the app was doing. */
+const appLogs = new Map<string, string[]>();
+function recorder(applicationId: string): NonNullable<StreamsConfig['logger']> {
+  const lines = appLogs.get(applicationId) ?? [];
+  appLogs.set(applicationId, lines);
+  const add = (level: string) => (m: string) => void lines.push(`${new Date().toISOString().slice(11, 23)} ${level} ${m.slice(0, 300)}`);
+  return { info: () => undefined, warn: add('warn'), error: add('error') };
+}
+
 function config(k: TestKafka, applicationId: string, extra: Partial<StreamsConfig> = {}): StreamsConfig {
-  return { applicationId, brokers: k.brokers, stateDir: mkdtempSync(join(tmpdir(), 'vltava-edge-')), sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500, logger: quiet, ...extra };
+  return { applicationId, brokers: k.brokers, stateDir: mkdtempSync(join(tmpdir(), 'vltava-edge-')), sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500, logger: recorder(applicationId), ...extra };
+}
+
+/** awaitCaughtUp, failing with the app's last warnings so that a stall can be diagnosed. */
+async function awaitCaughtUp(admin: TestKafka['admin'], applicationId: string, topic: string, timeoutMs: number): Promise<void> {
+  try {
+    await awaitCaughtUpRaw(admin, applicationId, topic, timeoutMs);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n${(appLogs.get(applicationId) ?? []).slice(-30).join('\n')}`);
+  }
 }
 
 /** Resolves on the first event that satisfies `pred`. */
@@ -72,7 +90,7 @@ function once<T>(app: KafkaStreams, event: Parameters<KafkaStreams['on']>[0], pr
 }
 
 for (const guarantee of ['exactly-once', 'at-least-once'] as const) {
-  test(`[broker] ${guarantee}: a task whose first commit fails is rewound to the start, not to where kafkajs had fetched`, async (t) => {
+  test.serial(`[broker] ${guarantee}: a task whose first commit fails is rewound to the start, not to where kafkajs had fetched`, async (t) => {
     const k = kafka();
     const [input, output] = await k.createTopics([{ prefix: 'first-in' }, { prefix: 'first-out' }]);
     await produce(k, input!, range(0, 100));
@@ -102,7 +120,7 @@ for (const guarantee of ['exactly-once', 'at-least-once'] as const) {
   });
 }
 
-test('[broker] a foreign producer fences a task: the app rejoins, takes the task back and processes new input exactly once', async (t) => {
+test.serial('[broker] a foreign producer fences a task: the app rejoins, takes the task back and processes new input exactly once', async (t) => {
   const k = kafka();
   const [input, output] = await k.createTopics([{ prefix: 'fence-in' }, { prefix: 'fence-out' }]);
   await produce(k, input!, range(0, 50));
@@ -129,7 +147,7 @@ test('[broker] a foreign producer fences a task: the app rejoins, takes the task
   );
 });
 
-test('[broker] a committed offset below the log start is reset by autoOffsetReset, with an event, and nothing is committed outside the transaction', async (t) => {
+test.serial('[broker] a committed offset below the log start is reset by autoOffsetReset, with an event, and nothing is committed outside the transaction', async (t) => {
   const k = kafka();
   const [input, output] = await k.createTopics([{ prefix: 'oor-in' }, { prefix: 'oor-out' }]);
   await produce(k, input!, range(0, 100));
@@ -165,7 +183,7 @@ test('[broker] a committed offset below the log start is reset by autoOffsetRese
   );
 });
 
-test('[broker] kafkajs is never allowed to commit its default offset (-2) when a fetch is out of range', async (t) => {
+test.serial('[broker] kafkajs is never allowed to commit its default offset (-2) when a fetch is out of range', async (t) => {
   const k = kafka();
   const [topic] = await k.createTopics([{ prefix: 'oor-raw' }]);
   await produce(k, topic!, range(0, 60));
@@ -182,7 +200,7 @@ test('[broker] kafkajs is never allowed to commit its default offset (-2) when a
   t.is((await committedOffsets(k.admin, groupId, topic!)).get(0), 10, 'the committed offset is untouched');
 });
 
-test('[broker] repartition topics keep records until they are read (retention.ms=-1) and are purged below the committed offset', async (t) => {
+test.serial('[broker] repartition topics keep records until they are read (retention.ms=-1) and are purged below the committed offset', async (t) => {
   const k = kafka();
   const [input, output] = await k.createTopics([{ prefix: 'rp-in', partitions: 2 }, { prefix: 'rp-out', partitions: 2 }]);
   const lines = Array.from({ length: 400 }, (_, i) => `a${i % 7} b${i % 5} c`);
@@ -212,7 +230,7 @@ test('[broker] repartition topics keep records until they are read (retention.ms
   t.is(counts.get('a0'), 58);
 });
 
-test('[broker] stream time survives a restart: a record late before the restart is late after it', async (t) => {
+test.serial('[broker] stream time survives a restart: a record late before the restart is late after it', async (t) => {
   const k = kafka();
   const [input, output] = await k.createTopics([{ prefix: 'st-in' }, { prefix: 'st-out' }]);
   const b = new StreamsBuilder();
@@ -249,7 +267,7 @@ test('[broker] stream time survives a restart: a record late before the restart 
   t.is(dropped.length, 1);
 });
 
-test('[broker] a clean close commits before it leaves the group: the survivor never has to fence it', async (t) => {
+test.serial('[broker] a clean close commits before it leaves the group: the survivor never has to fence it', async (t) => {
   const k = kafka();
   const [input, output] = await k.createTopics([{ prefix: 'cc-in', partitions: 4 }, { prefix: 'cc-out', partitions: 4 }]);
   const applicationId = k.uniqueName('cc-app');
@@ -281,7 +299,7 @@ test('[broker] a clean close commits before it leaves the group: the survivor ne
   t.deepEqual(out, range(0, 400).map((v) => v.toUpperCase()).sort());
 });
 
-test('[broker] a global table whose partition is empty with a non-zero end offset (after deleteRecords) loads', async (t) => {
+test.serial('[broker] a global table whose partition is empty with a non-zero end offset (after deleteRecords) loads', async (t) => {
   const k = kafka();
   const [products, orders, out] = await k.createTopics([{ prefix: 'gte-products', partitions: 2 }, { prefix: 'gte-orders' }, { prefix: 'gte-out' }]);
   await produce(k, products!, ['old-0', 'old-1', 'old-2'], { partition: 1 });
@@ -302,7 +320,7 @@ test('[broker] a global table whose partition is empty with a non-zero end offse
   t.deepEqual((await readCommittedKcat(k.brokers, out!)).map((r) => r.text), ['k-0=name-0']);
 });
 
-test('[broker] a sessionTimeoutMs the broker rejects sends the app to ERROR at once, with the fix in the message (it used to crash-loop in REBALANCING)', async (t) => {
+test.serial('[broker] a sessionTimeoutMs the broker rejects sends the app to ERROR at once, with the fix in the message (it used to crash-loop in REBALANCING)', async (t) => {
   const k = kafka();
   const [input, output] = await k.createTopics([{ prefix: 'st-bad-in' }, { prefix: 'st-bad-out' }]);
   const app = new KafkaStreams(passThrough(input!, output!), config(k, k.uniqueName('st-bad'), { sessionTimeoutMs: 1_000, heartbeatIntervalMs: 300 }));
@@ -315,7 +333,7 @@ test('[broker] a sessionTimeoutMs the broker rejects sends the app to ERROR at o
   t.regex(error.message, /INVALID_SESSION_TIMEOUT.*sessionTimeoutMs/);
 });
 
-test('[broker] start() against an unreachable broker fails after brokerRetryTimeoutMs, not after kafkajs\' own retries', async (t) => {
+test.serial('[broker] start() against an unreachable broker fails after brokerRetryTimeoutMs, not after kafkajs\' own retries', async (t) => {
   const app = new KafkaStreams(passThrough('a', 'b'), {
     applicationId: 'unreachable',
     brokers: ['127.0.0.1:1'],

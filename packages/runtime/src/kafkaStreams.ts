@@ -22,7 +22,7 @@ import { AssignerProtocol, Kafka, logLevel, type Admin, type Consumer, type Each
 import { logs, resolveConfig, type LogLevel, type ResolvedConfig, type StreamsConfig } from './config.js';
 import { ActiveTask } from './kafka/activeTask.js';
 import { prepareTopics, type TopicLayout } from './kafka/internalTopics.js';
-import { kafkaErrorType } from './kafka/kafkaErrors.js';
+import { authorizationFailure, kafkaErrorType } from './kafka/kafkaErrors.js';
 import { lastStableOffsetOf, requireKafkajsFixes } from './kafka/kafkajsFixes.js';
 import { onOffsetOutOfRange } from './kafka/offsetOutOfRange.js';
 import { readTopicLimits, type TopicLimits } from './kafka/productionGuard.js';
@@ -408,6 +408,15 @@ export class KafkaStreams {
     } catch (e) {
       await admin.disconnect().catch(() => undefined);
       this.setState('ERROR');
+      const denied = authorizationFailure(e);
+      if (denied !== undefined && !(e instanceof ConfigError)) {
+        throw new ConfigError(
+          `The cluster refused the app's start-up checks (${denied}: ${(e as Error).message}). The credentials need, for application "${cfg.applicationId}": ` +
+            `Read on the source topics; Write and DescribeConfigs on the output topics; Create, Read, Write, Delete and DescribeConfigs on topics prefixed "${cfg.applicationId}-"; ` +
+            `Read on the group "${cfg.applicationId}" and groups prefixed "${cfg.applicationId}-"; Write on transactional ids prefixed "${cfg.applicationId}-" (docs/security.md).`,
+          { cause: e },
+        );
+      }
       throw e;
     }
     for (const t of this.layout.tasks) this.taskPartitions.set(t.id, t.partitions);
@@ -842,7 +851,12 @@ export class KafkaStreams {
       }
     }
     for (const [topic, partitions] of byTopic) {
-      await admin.deleteTopicRecords({ topic, partitions }).catch((e: unknown) => this.config.logger.warn(`purging ${topic} failed (retried next interval): ${(e as Error).message}`));
+      await admin.deleteTopicRecords({ topic, partitions }).catch((e: unknown) => {
+        const denied = authorizationFailure(e) ?? (JSON.stringify((e as { partitions?: unknown }).partitions ?? '').includes('AUTHORIZATION') ? 'AUTHORIZATION_FAILED' : undefined);
+        this.config.logger.warn(
+          `purging ${topic} failed (retried next interval): ${(e as Error).message}${denied !== undefined ? `: not authorized: grant Delete on topics prefixed "${this.config.applicationId}-" (docs/security.md)` : ''}`,
+        );
+      });
     }
   }
 

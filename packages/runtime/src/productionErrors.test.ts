@@ -93,3 +93,20 @@ test("[broker] productionExceptionHandler 'continue' drops rejected records with
   const deadRecords = await readCommittedKcat(k.brokers, dead!);
   t.deepEqual(deadRecords.map((r) => [r.key?.toString(), r.value]), [['b', null], ['c', null]]);
 });
+
+test('[broker] many records that each fit a small max.message.bytes are sent in batches that fit it too (the limit is on the batch)', async (t) => {
+  const k = kafka();
+  const [inTopic, outTopic] = await k.createTopics([{ prefix: 'pe-batch-in' }, { prefix: 'pe-batch-out', config: { 'max.message.bytes': '2000' } }]);
+  const values = Array.from({ length: 60 }, (_, i) => `${String(i).padStart(3, '0')}-${'y'.repeat(300)}`);
+  await produce(k, inTopic!, values.map((value, i) => ({ key: `k${i}`, value })));
+  const applicationId = k.uniqueName('pe-batch');
+  const app = new KafkaStreams(copy(inTopic!, outTopic!), config(k, applicationId, { commitIntervalMs: 1_000 }));
+  t.teardown(() => app.close());
+  const errors: string[] = [];
+  app.on('error', (e) => errors.push(e.error.message));
+  await app.start();
+  await awaitCaughtUp(k.admin, applicationId, inTopic!, 60_000);
+  await app.close();
+  t.deepEqual(errors, []);
+  t.deepEqual((await readCommittedKcat(k.brokers, outTopic!)).map((r) => r.text), values);
+});

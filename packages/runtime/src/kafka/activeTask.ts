@@ -506,6 +506,7 @@ export class ActiveTask {
             this.deps.onRecordDropped({ taskId: this.id, node: 'producer', reason: `rejected by the broker: ${reason}`, topic: r.topic, partition: undefined, offset: undefined, timestamp: r.timestamp, streamTime: task.streamTime }),
         }),
       partitionFor: (topic, key) => this.partitionFor(topic, key),
+      maxBatchBytes: (topic) => this.deps.topicLimits.get(topic)?.maxMessageBytes ?? 1_048_588,
       commitConsumerOffsets,
       faultInjection: this.deps.config.faultInjection,
     });

@@ -32,6 +32,7 @@ import type { Message, Producer, RecordMetadata, TopicMessages } from 'kafkajs';
 import type { CommitPoint } from '../config.js';
 import { toTaskError } from './kafkaErrors.js';
 import { sendOffsetsWithRetry } from './sendOffsets.js';
+import { BATCH_HEADER_BYTES, recordBatchBytes } from './productionGuard.js';
 
 export interface CommitContext {
   readonly taskId: string;
@@ -55,6 +56,8 @@ export interface CommitContext {
   screen(records: CollectedRecord[]): CollectedRecord[];
   /** The partition of a record that has none: our own murmur2 of its key, so kafkajs' partitioner never runs. */
   partitionFor(topic: string, key: Buffer | null): number | undefined;
+  /** The topic's max.message.bytes: the largest record batch one partition may get. */
+  maxBatchBytes(topic: string): number;
 }
 
 export interface CommitResult {
@@ -62,13 +65,14 @@ export interface CommitResult {
   readonly latencyMs: number;
 }
 
-function toTopicMessages(records: readonly CollectedRecord[], partitionFor: CommitContext['partitionFor']): TopicMessages[] {
+function toTopicMessages(records: readonly CollectedRecord[], partitions: readonly (number | undefined)[]): TopicMessages[] {
   const byTopic = new Map<string, Message[]>();
-  for (const r of records) {
+  for (let k = 0; k < records.length; k++) {
+    const r = records[k]!;
     let list = byTopic.get(r.topic);
     if (list === undefined) byTopic.set(r.topic, (list = []));
     const m: Message = { key: r.key, value: r.value, timestamp: String(r.timestamp) };
-    const partition = r.partition ?? partitionFor(r.topic, r.key);
+    const partition = partitions[k];
     if (partition !== undefined) m.partition = partition;
     if (r.headers !== undefined) m.headers = r.headers as Message['headers'];
     list.push(m);
@@ -76,15 +80,17 @@ function toTopicMessages(records: readonly CollectedRecord[], partitionFor: Comm
   return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
 }
 
-/** Records per sendBatch call, and bytes: keeps every produce request (and each partition's batch)
- * well under the broker's message.max.bytes (1 MiB by default) and kafkajs' per-call work small. */
+/** Records per sendBatch call, and bytes: keeps every produce request small and kafkajs' per-call work short. */
 const CHUNK_RECORDS = 2_000;
 const CHUNK_BYTES = 512 * 1024;
 
 /**
  * Sends the records in chunks (several sendBatch calls in one transaction are fine) and returns the
  * offset of each store's last changelog record. kafkajs sends one record batch per partition per call,
- * so within a call a partition's records are contiguous from its baseOffset.
+ * so within a call a partition's records are contiguous from its baseOffset. A partition's batch must
+ * fit its topic's max.message.bytes (the limit is on the batch, not the record): a chunk ends before a
+ * record that would make any partition's batch, or the chunk, too large; a record too large alone
+ * was caught by the screen.
  */
 async function sendChunked(
   send: (topicMessages: TopicMessages[]) => Promise<RecordMetadata[]>,
@@ -92,18 +98,28 @@ async function sendChunked(
   changelogStores: ReadonlyMap<string, string>,
   partition: number,
   partitionFor: CommitContext['partitionFor'],
+  maxBatchBytes: CommitContext['maxBatchBytes'],
 ): Promise<Map<string, number>> {
   const lastOffsets = new Map<string, number>();
+  const partitions = records.map((r) => r.partition ?? partitionFor(r.topic, r.key));
+  const batchBytes = new Map<string, number>();
   for (let i = 0; i < records.length; ) {
     let bytes = 0;
     let j = i;
-    while (j < records.length && j - i < CHUNK_RECORDS && bytes < CHUNK_BYTES) {
-      const r = records[j++]!;
-      bytes += (r.key?.length ?? 0) + (r.value?.length ?? 0) + 64;
+    batchBytes.clear();
+    while (j < records.length && j - i < CHUNK_RECORDS) {
+      const r = records[j]!;
+      const size = recordBatchBytes(r) - BATCH_HEADER_BYTES;
+      const tp = `${r.topic}\u0000${partitions[j] ?? -1}`;
+      const batch = batchBytes.get(tp) ?? BATCH_HEADER_BYTES;
+      if (j > i && (bytes + size > CHUNK_BYTES || batch + size > maxBatchBytes(r.topic))) break;
+      batchBytes.set(tp, batch + size);
+      bytes += size;
+      j++;
     }
     const chunk = records.slice(i, j);
+    const results = await send(toTopicMessages(chunk, partitions.slice(i, j)));
     i = j;
-    const results = await send(toTopicMessages(chunk, partitionFor));
     const counts = new Map<string, number>();
     for (const r of chunk) if (changelogStores.has(r.topic)) counts.set(r.topic, (counts.get(r.topic) ?? 0) + 1);
     for (const [topic, n] of counts) {
@@ -135,7 +151,7 @@ export async function commitTask(ctx: CommitContext): Promise<CommitResult> {
     let checkpoints = new Map<string, number>();
     try {
       // 2. Send outputs, repartition and changelog records (in chunks).
-      checkpoints = await sendChunked((topicMessages) => tx.sendBatch({ topicMessages }), records, ctx.changelogStores, ctx.partition, ctx.partitionFor);
+      checkpoints = await sendChunked((topicMessages) => tx.sendBatch({ topicMessages }), records, ctx.changelogStores, ctx.partition, ctx.partitionFor, ctx.maxBatchBytes);
       fault?.('after-send', ctx.taskId);
       // 3. The input offsets, in the same transaction.
       if (offsetTopics.length > 0) await sendOffsetsWithRetry(tx, { consumerGroupId: ctx.groupId, topics: offsetTopics });
@@ -157,7 +173,7 @@ export async function commitTask(ctx: CommitContext): Promise<CommitResult> {
   // At-least-once: send, then commit offsets through the consumer, then the LevelDB batch.
   let checkpoints = new Map<string, number>();
   try {
-    checkpoints = await sendChunked((topicMessages) => ctx.producer.sendBatch({ topicMessages, acks: -1 }), records, ctx.changelogStores, ctx.partition, ctx.partitionFor);
+    checkpoints = await sendChunked((topicMessages) => ctx.producer.sendBatch({ topicMessages, acks: -1 }), records, ctx.changelogStores, ctx.partition, ctx.partitionFor, ctx.maxBatchBytes);
     fault?.('after-send', ctx.taskId);
     if (offsetTopics.length > 0) {
       await ctx.commitConsumerOffsets(offsetTopics.flatMap((t) => t.partitions.map((p) => ({ topic: t.topic, partition: p.partition, offset: p.offset, metadata: p.metadata }))));
@@ -165,7 +181,7 @@ export async function commitTask(ctx: CommitContext): Promise<CommitResult> {
     fault?.('after-offsets', ctx.taskId);
   } catch (err) {
     ctx.stores.abort();
-    throw err;
+    throw toTaskError(err, ctx.taskId);
   }
   fault?.('after-commit', ctx.taskId);
   await ctx.stores.commit(checkpoints);

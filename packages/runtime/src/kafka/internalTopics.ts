@@ -59,13 +59,15 @@ export async function prepareTopics(
   if (missingSources.length > 0) {
     throw new ConfigError(
       `Source topic(s) ${missingSources.map((t) => `"${t}"`).join(', ')} do not exist. Create them before starting the app ` +
-        `(e.g. kafka-topics.sh --create --topic ${missingSources[0]} --partitions N), or fix the topic names in the topology.`,
+        `(e.g. kafka-topics.sh --create --topic ${missingSources[0]} --partitions N), or fix the topic names in the topology. ` +
+        `If they exist, the credentials may not see them: on a cluster with ACLs, grant Read on them (docs/security.md).`,
     );
   }
   const missingSinks = userSinks.filter((t) => !known.has(t));
   if (missingSinks.length > 0) {
     throw new ConfigError(
-      `Output topic(s) ${missingSinks.map((t) => `"${t}"`).join(', ')} do not exist. Create them before starting the app; Vltava creates only its internal topics.`,
+      `Output topic(s) ${missingSinks.map((t) => `"${t}"`).join(', ')} do not exist. Create them before starting the app; Vltava creates only its internal topics. ` +
+        `If they exist, the credentials may not see them: on a cluster with ACLs, grant Write and DescribeConfigs on them (docs/security.md).`,
     );
   }
 

@@ -117,8 +117,20 @@ export class KafkaChangelogReader implements ChangelogReader {
             },
           })
           .then(() => {
-            if (others.length > 0) consumer.pause([{ topic, partitions: others }]);
-            consumer.seek({ topic, partition, offset: String(fromOffset) });
+            // run() resolves even when the group join failed (e.g. not authorized to use the
+            // group <appId>-restore-*): pause/seek then throw, and that must fail the read, not
+            // escape as an unhandled rejection that kills the process.
+            try {
+              if (others.length > 0) consumer.pause([{ topic, partitions: others }]);
+              consumer.seek({ topic, partition, offset: String(fromOffset) });
+            } catch (e) {
+              finish(
+                new Error(
+                  `Restoring ${topic}-${partition} could not start its reader (consumer group ${this.opts.applicationId}-restore-*): ${(e as Error).message}. If the cluster uses ACLs, grant Read on groups prefixed "${this.opts.applicationId}-" (docs/security.md).`,
+                  { cause: e },
+                ),
+              );
+            }
           }, finish);
       });
     } finally {

@@ -6,7 +6,7 @@
  * with the original under `cause` (older paths use `originalError`). We walk the whole chain.
  * See docs/kafkajs-notes.md for what each failure looks like against a real broker.
  */
-import { TaskMigratedError } from '@vltava/dsl';
+import { StreamsError, TaskMigratedError } from '@vltava/dsl';
 
 /** Broker error types that mean "another producer with this transactional.id has taken over". */
 const FENCING_TYPES = new Set(['PRODUCER_FENCED', 'INVALID_PRODUCER_EPOCH', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED_FENCED']);
@@ -49,7 +49,19 @@ export function isFencingError(err: unknown): boolean {
 }
 
 /** Converts a fencing error into the TaskMigratedError the runtime acts on; other errors pass through. */
+/** Produce errors a retry of the same records cannot fix. */
+const REJECTED_RECORD_TYPES = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'CORRUPT_MESSAGE', 'INVALID_TIMESTAMP', 'INVALID_REQUIRED_ACKS']);
+
 export function toTaskError(err: unknown, taskId: string): unknown {
+  const type = kafkaErrorType(err);
+  if (type !== undefined && REJECTED_RECORD_TYPES.has(type)) {
+    // The same records would be rejected again on every retry: stop, saying what was rejected.
+    return new StreamsError(
+      `Task ${taskId}: the broker rejected records of its commit (${type}: ${(err as Error).message}). Retrying would send the same records again. ` +
+        `Check the output topics' limits (max.message.bytes, message.timestamp.*) and productionExceptionHandler (docs/runtime.md).`,
+      { taskId, cause: err, retriable: false },
+    );
+  }
   if (isFencingError(err) && !(err instanceof TaskMigratedError)) {
     return new TaskMigratedError(
       `Task ${taskId} was fenced: another instance now owns it (${kafkaErrorType(err) ?? 'fenced'}). ` +
@@ -58,4 +70,25 @@ export function toTaskError(err: unknown, taskId: string): unknown {
     );
   }
   return err;
+}
+
+/**
+ * If `err` (or an error inside it: kafkajs aggregates per-topic failures in `errors`) is an
+ * authorization failure, the broker's error type; else undefined.
+ */
+export function authorizationFailure(err: unknown): string | undefined {
+  const seen = new Set<unknown>();
+  const visit = (e: unknown, depth: number): string | undefined => {
+    if (e === null || typeof e !== 'object' || seen.has(e) || depth > 5) return undefined;
+    seen.add(e);
+    const el = e as ErrorLike & { errors?: unknown[]; message?: string };
+    if (typeof el.type === 'string' && el.type.endsWith('_AUTHORIZATION_FAILED')) return el.type;
+    if (typeof el.message === 'string' && /not authorized|authorization failed/i.test(el.message)) return 'AUTHORIZATION_FAILED';
+    for (const inner of [el.cause, el.originalError, ...(Array.isArray(el.errors) ? el.errors : [])]) {
+      const t = visit(inner, depth + 1);
+      if (t !== undefined) return t;
+    }
+    return undefined;
+  };
+  return visit(err, 0);
 }

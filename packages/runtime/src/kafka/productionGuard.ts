@@ -54,13 +54,16 @@ export async function readTopicLimits(admin: Admin, topics: readonly string[]): 
   return out;
 }
 
+/** The header of a v2 record batch. */
+export const BATCH_HEADER_BYTES = 61;
+
 /** Bytes of the record in a batch of its own (record batch v2: 61 bytes of batch header). */
 export function recordBatchBytes(r: CollectedRecord): number {
   let headers = 0;
   if (r.headers !== undefined) {
     for (const [k, v] of Object.entries(r.headers)) headers += Buffer.byteLength(k) + (v === undefined || v === null ? 0 : typeof v === 'string' ? Buffer.byteLength(v) : v.length) + 10;
   }
-  return 61 + 21 + (r.key?.length ?? 0) + (r.value?.length ?? 0) + headers;
+  return BATCH_HEADER_BYTES + 21 + (r.key?.length ?? 0) + (r.value?.length ?? 0) + headers;
 }
 
 /** Why the broker would reject `r`, or undefined. */
