@@ -367,7 +367,7 @@ export function planFuzz(opts: PlanOptions): FuzzPlan {
   return { main, bads, bulk, txns };
 }
 
-export type ProducerMessage = { type: 'sent'; records: number; bytes: number } | { type: 'done'; committed: number; aborted: number } | { type: 'error'; message: string };
+export type ProducerMessage = { type: 'ready' } | { type: 'sent'; records: number; bytes: number } | { type: 'done'; committed: number; aborted: number } | { type: 'error'; message: string };
 
 export interface SendTarget {
   readonly commands: string;
@@ -430,23 +430,37 @@ export async function sendPlan(kafka: Kafka, plan: FuzzPlan, target: SendTarget,
   post({ type: 'done', ...txStats });
 }
 
-/** Runs sendPlan in a worker thread: the producers' work (kafkajs encodes and checksums in JS) must not hold up the app's event loop. */
-function sendInWorker(opts: FuzzOptions, onMessage: (m: ProducerMessage) => void): Promise<void> {
+/**
+ * Runs sendPlan in a worker thread: the producers' work (kafkajs encodes and checksums in JS) must
+ * not hold up the app's event loop. Resolves `ready` once the worker has planned; `go()` starts the
+ * sending, `done` settles when it is over.
+ */
+function producerWorker(opts: FuzzOptions, onMessage: (m: ProducerMessage) => void): { ready: Promise<void>; go: () => void; done: Promise<void>; stop: () => Promise<number> } {
   const workerData: FuzzWorkerData = {
     brokers: [...opts.brokers],
     target: { commands: opts.topics.commands, partitions: opts.partitions, applicationId: opts.applicationId },
     plan: { seed: opts.seed, valid: opts.valid, perKind: opts.perKind, counts: opts.counts, kinds: opts.kinds, limits: opts.limits },
   };
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./fuzzProducer.js', import.meta.url), { workerData });
-    let failed: Error | undefined;
+  const worker = new Worker(new URL('./fuzzProducer.js', import.meta.url), { workerData });
+  let failed: Error | undefined;
+  let onReady!: () => void;
+  const ready = new Promise<void>((resolve) => (onReady = resolve));
+  const done = new Promise<void>((resolve, reject) => {
     worker.on('message', (m: ProducerMessage) => {
       if (m.type === 'error') failed = new Error(`the producer worker failed: ${m.message}`);
+      else if (m.type === 'ready') onReady();
       else onMessage(m);
     });
     worker.on('error', (e) => (failed = e));
-    worker.on('exit', (code) => (failed !== undefined ? reject(failed) : code === 0 ? resolve() : reject(new Error(`the producer worker exited with ${code}`))));
+    worker.on('exit', (code) => {
+      onReady();
+      if (failed !== undefined) reject(failed);
+      else if (code === 0) resolve();
+      else reject(new Error(`the producer worker exited with ${code}`));
+    });
   });
+  done.catch(() => undefined);
+  return { ready, go: () => worker.postMessage('go'), done, stop: () => worker.terminate() };
 }
 
 export interface FuzzWorkerData {
@@ -509,17 +523,20 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
   };
   const ticker = setInterval(() => log(`sent ${fmt(sent)} records (${(bytesSent / 1e6).toFixed(0)} MB), processed ${fmt(processed)}, longest stall so far ${monitor.longestSoFar()} ms, app ${app.state}`), 10_000);
   const txStats = { committed: 0, aborted: 0 };
+  const producers = producerWorker(opts, (m) => {
+    if (m.type === 'sent') tally(m.records, m.bytes);
+    else if (m.type === 'done') {
+      txStats.committed = m.committed;
+      txStats.aborted = m.aborted;
+    }
+  });
   try {
+    await producers.ready;
     await app.start();
     monitor.start();
     const tSend = Date.now();
-    await sendInWorker(opts, (m) => {
-      if (m.type === 'sent') tally(m.records, m.bytes);
-      else if (m.type === 'done') {
-        txStats.committed = m.committed;
-        txStats.aborted = m.aborted;
-      }
-    });
+    producers.go();
+    await producers.done;
     sendMs = Date.now() - tSend;
     log(`all sent in ${(sendMs / 1000).toFixed(1)} s; waiting for the app to catch up`);
     const tCatch = Date.now();
@@ -528,6 +545,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
     catchUpMs = Date.now() - tCatch;
   } catch (e) {
     clearInterval(ticker);
+    await producers.stop();
     const s = await monitor.stop();
     await admin.disconnect().catch(() => undefined);
     await app.close();
@@ -610,8 +628,9 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
   if (stateAtEnd !== 'RUNNING') violations.push(`the app was ${stateAtEnd} at the end, not RUNNING`);
   if (states.includes('ERROR')) violations.push('the app went to ERROR');
   if (errors.length > 0) violations.push(`error events: ${errors.slice(0, 3).join(' | ')}`);
-  if (stall.longest !== undefined && stall.longest.ms >= sessionTimeoutMs) {
-    const s = stall.longest;
+  // Stalls once a partition is under way; the wait for its first commit (the app's start-up) is reported apart.
+  if (stall.longestSteady !== undefined && stall.longestSteady.ms >= sessionTimeoutMs) {
+    const s = stall.longestSteady;
     violations.push(`${s.topic}-${s.partition} went ${s.ms} ms without progress while it had input (committed ${s.committed}, end ${s.end}${s.open ? ', still stalled at the end' : ''}): not below the session timeout (${sessionTimeoutMs} ms)`);
   }
   const badByKind: Record<string, number> = {};
@@ -663,8 +682,11 @@ export function formatFuzzReport(r: FuzzReport, command: string): string {
   lines.push(`| valid traffic (kcat, read_committed) | ${fmt(r.ledger.acceptedIds)} accepted, ${fmt(r.ledger.rejectedIds)} rejected by the rules, ${fmt(r.ledger.journalEntries)} journal entries; lost / duplicated ${r.ledger.lost.length} / ${r.ledger.duplicated.length}; kafkajs and kcat readings ${r.readerDiffs.length === 0 ? 'identical' : `differ (${r.readerDiffs.length})`} |`);
   lines.push(`| bad records accounted for exactly once | ${fmt(r.accounted)} of ${fmt(r.badSent)} (unaccounted ${fmt(r.unaccounted)}) |`);
   lines.push(`| dead-letter topic (kcat) | ${fmt(r.deadLettered)} records, ${fmt(r.dlqUnexpected)} of no bad record |`);
-  const s = r.stall.longest;
-  lines.push(`| longest stall (a partition with input, no committed progress) | ${s === undefined ? 'none over one sample' : `${fmt(s.ms)} ms on ${s.topic.endsWith('-repartition') ? 'the credits repartition topic' : 'commands'} p${s.partition}`} (limit: the session timeout, ${fmt(r.sessionTimeoutMs)} ms; ${fmt(r.stall.samples)} samples of committed offsets every 250 ms) |`);
+  const where = (x: { topic: string; partition: number; ms: number; since: number }): string => `${fmt(x.ms)} ms on ${x.topic.endsWith('-repartition') ? 'the credits repartition topic' : 'commands'} p${x.partition}, from +${((x.since - r.stall.startedAt) / 1000).toFixed(1)} s`;
+  const s = r.stall.longestSteady;
+  lines.push(`| longest stall (a partition with input whose committed offset does not move) | ${s === undefined ? 'none over one sample' : where(s)} (limit: the session timeout, ${fmt(r.sessionTimeoutMs)} ms; ${fmt(r.stall.samples)} samples of the group's committed offsets and the partitions' last stable offsets, every 250 ms) |`);
+  const su = r.stall.longestStartup;
+  lines.push(`| start-up (app started → a partition's first commit) | ${su === undefined ? '—' : where(su)} |`);
   lines.push(`| stalls over 1 s | ${r.stall.over.length === 0 ? 'none' : r.stall.over.slice(0, 6).map((x) => `${fmt(x.ms)} ms (${x.topic.endsWith('-repartition') ? 'repartition' : 'commands'} p${x.partition}, from +${((x.since - r.stall.startedAt) / 1000).toFixed(1)} s, at offset ${fmt(x.committed)} of ${fmt(x.end)})`).join('; ')} |`);
   lines.push(`| app | ${r.appStates.join(' → ')}; ${r.appErrors.length} error events |`);
   lines.push(`| violations | ${r.violations.length} |`);

@@ -79,6 +79,18 @@ export async function fuzzMain(args: readonly string[]): Promise<number> {
       { topic: dlq, numPartitions: partitions, replicationFactor: 1 },
     ],
   });
+  if (own) {
+    // A fresh broker creates __consumer_offsets and __transaction_state (50 partitions each) on
+    // first use, which took 24 s on a busy machine: done here, so that the app's start-up is not that.
+    log('warming up the fresh broker (group and transaction coordinators)');
+    const warm = kafka.producer({ transactionalId: `${run}-warmup`, idempotent: true, maxInFlightRequests: 1 });
+    await warm.connect();
+    const tx = await warm.transaction();
+    await tx.send({ topic: dlq, messages: [] });
+    await tx.abort();
+    await warm.disconnect();
+    await admin.fetchOffsets({ groupId: `${run}-warmup`, topics: [dlq] });
+  }
   await admin.disconnect();
   log(`bad-input run: ${perKind} bad records of each of ${(kinds ?? ALL_KINDS).length} kinds among ${valid} valid commands, seed ${seed}, ${partitions} partitions`);
   let code = 1;

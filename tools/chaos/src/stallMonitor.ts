@@ -30,6 +30,10 @@ export interface StallReport {
   readonly perPartition: Readonly<Record<string, number>>;
   /** Every stall over `reportOverMs`, longest first. */
   readonly over: readonly Stall[];
+  /** The longest stall of a partition that had committed before (its first commit excluded: the app's start-up). */
+  readonly longestSteady: Stall | undefined;
+  /** The longest wait for a partition's first commit (start-up: join, task creation, first transaction). */
+  readonly longestStartup: Stall | undefined;
 }
 
 interface PartitionState {
@@ -89,7 +93,7 @@ export class StallMonitor {
     const perPartition: Record<string, number> = {};
     for (const [tp, s] of this.state) perPartition[tp] = s.longest;
     const sorted = [...this.stalls].sort((a, b) => b.ms - a.ms);
-    return { startedAt: this.startedAt, samples: this.samples, failedSamples: this.failedSamples, longest: sorted[0], perPartition, over: sorted.filter((s) => s.ms > (this.opts.reportOverMs ?? 1_000)).slice(0, 20) };
+    return { startedAt: this.startedAt, samples: this.samples, failedSamples: this.failedSamples, longest: sorted[0], longestSteady: sorted.find((x) => x.committed >= 0), longestStartup: sorted.find((x) => x.committed < 0), perPartition, over: sorted.filter((s) => s.ms > (this.opts.reportOverMs ?? 1_000)).slice(0, 20) };
   }
 
   private now(): number {
