@@ -24,10 +24,12 @@ const run = async (args: string[]): Promise<{ code: number; stdout: string; stde
 };
 
 /** Input: commands with a `command-id` header. Output: one record per command id, written in transactions, planted faults optional. */
-async function pipeline(opts: { drop?: number; double?: number; stranger?: boolean; upTo?: number } = {}): Promise<{ input: string; output: string; ids: string[] }> {
+async function pipeline(opts: { drop?: number; double?: number; stranger?: boolean; upTo?: number } = {}): Promise<{ input: string; output: string; ids: string[]; inRecs: Awaited<ReturnType<typeof readCommittedKcat>> }> {
   const [input, output] = await kafka().createTopics([{ prefix: 'audit-in', partitions: 2 }, { prefix: 'audit-out', partitions: 3 }]);
   const ids = await produceCommands(kafka().client(), input!, 400, { abortEvery: 5 });
-  const inRecs = await readCommittedKcat(kafka().brokers, input!);
+  // Until the last transaction's markers are written (commit() returns before).
+  let inRecs: Awaited<ReturnType<typeof readCommittedKcat>> = [];
+  await until(async () => (inRecs = await readCommittedKcat(kafka().brokers, input!)).length >= ids.length, () => `${inRecs.length} of ${ids.length}`);
   const producer = kafka().client().producer({ idempotent: true, maxInFlightRequests: 1, transactionalId: `${output}-w` });
   await producer.connect();
   const tx = await producer.transaction();
@@ -46,7 +48,7 @@ async function pipeline(opts: { drop?: number; double?: number; stranger?: boole
   await aborted.send({ topic: output!, messages: msgs.slice(0, 50) });
   await aborted.abort();
   await producer.disconnect();
-  return { input: input!, output: output!, ids };
+  return { input: input!, output: output!, ids, inRecs };
 }
 
 test('[broker] audit: a clean run passes (topic to topic, exit 0)', async (t) => {
@@ -61,8 +63,7 @@ test('[broker] audit: a clean run passes (topic to topic, exit 0)', async (t) =>
 });
 
 test('[broker] audit: finds a planted duplicate, a planted loss and an unexpected id, with offsets (exit 1)', async (t) => {
-  const { input, output } = await pipeline({ drop: 17, double: 42, stranger: true });
-  const inRecs = await readCommittedKcat(kafka().brokers, input);
+  const { input, output, inRecs } = await pipeline({ drop: 17, double: 42, stranger: true });
   const lostId = JSON.parse(inRecs[17]!.text).id as string;
   const dupId = JSON.parse(inRecs[42]!.text).id as string;
   const report = await audit({ brokers: kafka().brokers, input: { topic: input, id: { jsonField: 'id' } }, output: { topic: output, id: { header: 'command-id' } } });
@@ -80,8 +81,7 @@ test('[broker] audit: finds a planted duplicate, a planted loss and an unexpecte
 
 test('[broker] audit: up to a watermark on a live system: ids past the processor\'s committed offsets are lag, not loss', async (t) => {
   // Output only for the first 100 inputs, as if the processor were still working on the rest.
-  const { input, output } = await pipeline({ upTo: 100 });
-  const inRecs = await readCommittedKcat(kafka().brokers, input);
+  const { input, output, inRecs } = await pipeline({ upTo: 100 });
   const processed = new Map<number, number>();
   for (const r of inRecs.slice(0, 100)) processed.set(r.partition, Math.max(processed.get(r.partition) ?? 0, Number(r.offset) + 1));
   const group = kafka().uniqueName('audit-app');

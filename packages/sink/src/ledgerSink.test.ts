@@ -9,9 +9,9 @@ import test from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { awaitCaughtUp, readCommittedKcat, useKafka } from '@vltava/kafka-local/testing';
+import { awaitCaughtUp, useKafka } from '@vltava/kafka-local/testing';
 import { createLedgerApp, referenceModel, Workload, type LedgerTopics } from '@vltava/example-ledger';
-import { audit } from './audit.js';
+import { audit, endOffsets, readUpTo } from './audit.js';
 import { postgresAdapter } from './postgres.js';
 import { readOffsets, DEFAULT_OFFSETS_TABLE } from './sql.js';
 import { sqliteAdapter } from './sqlite.js';
@@ -30,9 +30,12 @@ test.after.always(async () => {
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 async function endsOf(topic: string): Promise<Map<number, number>> {
-  // The last record's offset + 1 per partition, from kcat (ends include the last commit marker).
+  // The last committed record's offset + 1 per partition (the sink stores that; the log end is one
+  // further, past the commit marker). Read up to the high watermark, which waits for the last markers.
+  const client = kafka().client();
+  const { low, high } = await endOffsets(client, topic);
   const m = new Map<number, number>();
-  for (const r of await readCommittedKcat(kafka().brokers, topic)) m.set(r.partition, Math.max(m.get(r.partition) ?? 0, Number(r.offset) + 1));
+  for (const r of await readUpTo(client, topic, high, low)) m.set(r.partition, Math.max(m.get(r.partition) ?? 0, r.offset + 1));
   return m;
 }
 

@@ -114,7 +114,8 @@ export function spawnSinkChild(config: import('./sinkChild.js').SinkChildConfig)
     lines.push(line);
     for (let i = waiters.length - 1; i >= 0; i--) if (waiters[i]!.pattern.test(line)) waiters.splice(i, 1)[0]!.resolve(line);
   });
-  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  // 'close', not 'exit': after 'exit' the last lines may still be in the pipe (the 'killing' line).
+  const exited = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
   return {
     process: child,
     lines,

@@ -23,7 +23,16 @@ export interface TestDb {
 export async function input(kafka: TestKafka, n: number, partitions: number): Promise<{ topic: string; ref: RefRecord[]; committed: string[] }> {
   const [topic] = await kafka.createTopics([{ prefix: 'sink-in', partitions }]);
   const committed = await produceCommands(kafka.client(), topic!, n, { abortEvery: 7 });
-  const ref = (await readCommittedKcat(kafka.brokers, topic!)).map((r) => ({ id: (JSON.parse(r.text) as Command).id, partition: r.partition, offset: Number(r.offset) }));
+  // commit() returns before the coordinator has written the commit markers, so a read_committed
+  // read right after it can stop short of the last transaction: read until every committed record is there.
+  let ref: RefRecord[] = [];
+  await until(
+    async () => {
+      ref = (await readCommittedKcat(kafka.brokers, topic!)).map((r) => ({ id: (JSON.parse(r.text) as Command).id, partition: r.partition, offset: Number(r.offset) }));
+      return ref.length >= committed.length;
+    },
+    () => `kcat read ${ref.length} of ${committed.length} committed records of ${topic}`,
+  );
   return { topic: topic!, ref, committed };
 }
 
