@@ -66,20 +66,29 @@ const LAT_SECONDS = num(opt['latency-seconds']);
 const SESSION_MS = 10_000;
 /** The broker's minimum: after kill -9 the dead member leaves the group only after it. */
 const RECOVERY_SESSION_MS = 6_000;
-const only = opt.only ? opt.only.split(',').map((s) => s.trim()) : [];
+const only = opt.only ? opt.only.split(',').map((s) => s.trim()).filter((s) => s.length > 0) : [];
+/** `--only` names ids or id prefixes; an id is selected when it equals or starts with one of them. */
 const selected = (id: string): boolean => only.length === 0 || only.some((o) => id === o || id.startsWith(o));
 const version = process.env.KAFKA_VERSION ?? DEFAULT_KAFKA_VERSION;
 const log = (m: string): void => console.log(`[${new Date().toISOString().slice(11, 19)}] ${m}`);
 const load = (): [number, number, number] => loadavg().map((x) => Math.round(x * 100) / 100) as [number, number, number];
 
-const resultsPath = fileURLToPath(new URL('../../results/compare.json', import.meta.url));
+const specKey = `${spec.lines}x${spec.wordsPerLine} vocab ${spec.vocab} seed ${spec.seed}, ${PARTITIONS} partitions`;
+// One results file per dataset: a run over another dataset (e.g. --lines 100000) merges into its own
+// file and never erases the figures of the others. docs/benchmarks.md is written from the file of
+// the dataset just run; --report-only rewrites it from the default dataset's file.
+const specFile = (key: string): string => `compare-${key.replace(/[^A-Za-z0-9]+/g, '-').replace(/-+$/, '')}.json`;
+const legacyPath = fileURLToPath(new URL('../../results/compare.json', import.meta.url));
+const resultsPath = fileURLToPath(new URL(`../../results/${specFile(specKey)}`, import.meta.url));
 if (opt['report-only']) {
-  recordReport(JSON.parse(readFileSync(resultsPath, 'utf8')) as Results);
+  const path = existsSync(resultsPath) ? resultsPath : legacyPath;
+  recordReport(JSON.parse(readFileSync(path, 'utf8')) as Results);
   process.exit(0);
 }
-const specKey = `${spec.lines}x${spec.wordsPerLine} vocab ${spec.vocab} seed ${spec.seed}, ${PARTITIONS} partitions`;
-let results: Results = existsSync(resultsPath) ? (JSON.parse(readFileSync(resultsPath, 'utf8')) as Results) : { spec: specKey, machine: '', versions: {}, runs: {}, ceilings: {}, recovery: {} };
-if (results.spec !== specKey) results = { spec: specKey, machine: '', versions: {}, runs: {}, ceilings: {}, recovery: {} };
+const empty = (): Results => ({ spec: specKey, machine: '', versions: {}, runs: {}, ceilings: {}, recovery: {} });
+const previous = existsSync(resultsPath) ? resultsPath : existsSync(legacyPath) ? legacyPath : undefined;
+let results: Results = previous === undefined ? empty() : (JSON.parse(readFileSync(previous, 'utf8')) as Results);
+if (results.spec !== specKey) results = empty();
 const save = (): void => {
   mkdirSync(fileURLToPath(new URL('../../results/', import.meta.url)), { recursive: true });
   writeFileSync(resultsPath, `${JSON.stringify(results, null, 2)}\n`);
@@ -92,7 +101,10 @@ const appDist = (name: string): string => fileURLToPath(new URL(`./${name}.js`, 
 
 const kafkaLib = ensureJars(version, undefined, log);
 let streamsJars: StreamsJars | undefined;
-if (selected('kstreams') || selected('recovery-kstreams')) streamsJars = ensureStreamsJars(version, log);
+// The Kafka Streams jars are needed as soon as any selected run is a Kafka Streams one
+// (`--only kstreams-eos` used to select no jars and silently skip that run).
+const wantsStreams = only.length === 0 || only.some((o) => o.startsWith('kstreams') || 'kstreams'.startsWith(o) || o.startsWith('recovery-kstreams') || 'recovery-kstreams'.startsWith(o));
+if (wantsStreams) streamsJars = ensureStreamsJars(version, log);
 
 log(`starting a broker (Kafka ${version}) on a free port, home ${work}`);
 const broker = await startLocalKafka({ version, port: 0, home: join(work, 'kafka'), heapMb: 1024 });
@@ -390,7 +402,7 @@ async function wordCount(sys: System, profileDir?: string): Promise<RunResult> {
 
 for (const sys of systems) {
   if (!selected(sys.id)) continue;
-  if (sys.group === 'kstreams' && !streamsJars) continue;
+  if (sys.group === 'kstreams' && !streamsJars) throw new Error(`${sys.id} is selected but the Kafka Streams jars were not loaded`);
   const r = await wordCount(sys);
   results.runs[sys.id] = r;
   save();
