@@ -26,7 +26,7 @@
 import test from 'ava';
 import { useKafka } from '@vltava/kafka-local/testing';
 import type { Admin, Kafka, Producer } from 'kafkajs';
-import { isFencingError } from './kafka/kafkaErrors.js';
+import { isFencingError, kafkaErrorType } from './kafka/kafkaErrors.js';
 import { sendOffsetsWithRetry } from './kafka/sendOffsets.js';
 
 const kafka = useKafka(test);
@@ -41,7 +41,7 @@ interface Counts {
   raceCommitted: number;
   raceFenced: number;
   /** race: how the owner's commit failed (a fencing error, or another one). */
-  raceFencedBy: { fencing: number; other: number };
+  raceFencedBy: { fencing: number; other: number; otherTypes: Map<string, number> };
   /** race: the read did not match the outcome of the owner's commit. */
   raceWrong: number;
   /** abort: the read returned the previous committed offset. */
@@ -88,7 +88,7 @@ test.serial('[broker] a takeover reads the committed offsets right after InitPro
   const admin = client.admin();
   await admin.connect();
 
-  const c: Counts = { fresh: 0, stale: 0, raceCommitted: 0, raceFenced: 0, raceFencedBy: { fencing: 0, other: 0 }, raceWrong: 0, abortPrevious: 0, abortWrong: 0, initMs: [], details: [] };
+  const c: Counts = { fresh: 0, stale: 0, raceCommitted: 0, raceFenced: 0, raceFencedBy: { fencing: 0, other: 0, otherTypes: new Map() }, raceWrong: 0, abortPrevious: 0, abortWrong: 0, initMs: [], details: [] };
   let committed = -1; // the group's committed offset as far as the test knows
   let next = 0;
   let owner = newProducer(client, txnId);
@@ -146,7 +146,12 @@ test.serial('[broker] a takeover reads the committed offsets right after InitPro
         // Fenced (INVALID_PRODUCER_EPOCH), or, on 3.9.1, UNKNOWN_SERVER_ERROR when the EndTxn meets the
         // pending epoch fence ("... to PrepareCommit while it already a pending state PrepareEpochFence"):
         // either way the owner's commit failed and the takeover must read the previous offset.
-        if (!won) isFencingError(commit.reason) ? c.raceFencedBy.fencing++ : c.raceFencedBy.other++;
+        if (!won && isFencingError(commit.reason)) c.raceFencedBy.fencing++;
+        else if (!won) {
+          c.raceFencedBy.other++;
+          const type = kafkaErrorType(commit.reason) ?? (commit.reason as Error).name;
+          c.raceFencedBy.otherTypes.set(type, (c.raceFencedBy.otherTypes.get(type) ?? 0) + 1);
+        }
         const read = await readOffset(admin, groupId, topic);
         const expected = won ? offset : committed;
         if (won) committed = offset;
@@ -187,7 +192,7 @@ test.serial('[broker] a takeover reads the committed offsets right after InitPro
   const pct = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
   t.log(`broker ${kafka().brokers.join(',')}${process.env.KAFKA_VERSION ? ` (KAFKA_VERSION=${process.env.KAFKA_VERSION})` : ''}, ${ITERATIONS} iterations`);
   t.log(`commit: ${c.fresh} fresh, ${c.stale} stale`);
-  t.log(`race:   ${c.raceCommitted} committed + ${c.raceFenced} failed (${c.raceFencedBy.fencing} fenced, ${c.raceFencedBy.other} other errors) read correctly, ${c.raceWrong} wrong`);
+  t.log(`race:   ${c.raceCommitted} committed + ${c.raceFenced} failed (${c.raceFencedBy.fencing} fenced, ${c.raceFencedBy.other} other errors${c.raceFencedBy.other > 0 ? `: ${[...c.raceFencedBy.otherTypes].map(([k, v]) => `${v} ${k}`).join(', ')}` : ''}) read correctly, ${c.raceWrong} wrong`);
   t.log(`abort:  ${c.abortPrevious} read the previous offset, ${c.abortWrong} wrong`);
   t.log(`init after the owner's commit/abandon: median ${pct(0.5)} ms, p99 ${pct(0.99)} ms, max ${sorted.at(-1)} ms`);
   for (const d of c.details.slice(0, 20)) t.log(d);

@@ -37,6 +37,7 @@ import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { startChaosBroker, type ChaosBroker } from './chaosBroker.js';
 import { COMMIT_APIS, FETCH_APIS, FaultProxy, type ProxyFaultKind } from './faultProxy.js';
 import { chaosEntry, spawnInstance, until as waitFor, type Instance } from './instances.js';
+import { chaosServer, removeMembersOf } from './removeMember.js';
 import { kcatVersion, readCommittedWithKcat } from './kcatReader.js';
 import { commandProducer, fmt, verifyOnBroker } from './ledgerIo.js';
 
@@ -74,6 +75,9 @@ export interface ChaosOptions {
   readonly recoveryLimitMs?: number;
   /** How long the group may take to commit to the end of its inputs after the faults (default 180 s). */
   readonly catchUpMs?: number;
+  /** After a kill (sigkill, commit-point), remove the dead member from the group at once, so that its
+   * tasks are taken over within a heartbeat instead of after its session timeout (removeMember.ts). */
+  readonly immediateTakeover?: boolean;
   readonly log?: (line: string) => void;
 }
 
@@ -133,7 +137,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     log(`chaos: seed ${seed}, ${partitions} partitions, up to ${slots.length} instances, ${rate} commands/s, faults for ${Math.round(opts.durationMs / 1000)} s (at least ${opts.minFaults})`);
     broker = await startChaosBroker(home);
     const b = broker;
-    log(`chaos: own broker at ${b.brokers} (${b.dir})`);
+    log(`chaos: own broker at ${b.brokers} (Kafka ${b.version}, ${b.dir})${opts.immediateTakeover ? '; immediate takeovers: a killed member leaves the group at once' : ''}`);
     const kafka = new Kafka({ clientId: 'vltava-chaos', brokers: [b.brokers], logLevel: logLevel.NOTHING });
     const admin = kafka.admin();
     await admin.connect();
@@ -162,7 +166,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       // At a step where the transaction aborts, in every task it starts, once each.
       const ABORTING: readonly CommitPoint[] = ['before-send', 'after-send', 'after-offsets'];
       const throwFirst = started === 0 && plan.includes('commit-error') ? { type: 'throw', point: ABORTING[rnd(ABORTING.length)]!, id: 0, everyTask: true } : undefined;
-      const inst = spawnInstance(`${slot}#${++started}`, { ...base, brokers, stateDir: join(home, `state-${slot}`), crashAt, ...(throwFirst ? { throwFirst } : {}) }, { entry: chaosEntry, ipc: true });
+      const name = `${slot}#${++started}`;
+      const server = opts.immediateTakeover ? { applicationServer: chaosServer(name) } : {};
+      const inst = spawnInstance(name, { ...base, ...server, brokers, stateDir: join(home, `state-${slot}`), crashAt, ...(throwFirst ? { throwFirst } : {}) }, { entry: chaosEntry, ipc: true });
       instances.set(slot, inst);
       everyInstance.push(inst);
       inst.onLine((l) => {
@@ -243,6 +249,15 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         noRecovery.push(`${fault.kind} ${fault.target} at ${fault.atS} s: tasks ${stale.join(',')} did not commit again within ${recoveryLimitMs / 1000} s`);
       }
     };
+    /** --immediate-takeover: the dead member leaves the group now (its tasks move within a heartbeat). */
+    const takeOver = async (victim: Instance): Promise<string> => {
+      if (!opts.immediateTakeover) return '';
+      const ids = await removeMembersOf(kafka, admin, applicationId, chaosServer(victim.name)).catch((e: Error) => {
+        log(`  ! could not remove ${victim.name}'s member: ${e.message}`);
+        return [];
+      });
+      return ids.length > 0 ? ', member removed at once' : '';
+    };
     let brokerRestarted = !(opts.brokerRestart ?? true);
     let k = 0;
     let throwSeq = 0;
@@ -273,7 +288,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         const at = Date.now();
         victim.signal('SIGKILL');
         await victim.exited;
-        fault = { kind, atS: elapsedS(), target: victim.name, detail: `kill -9 (${had} tasks)` };
+        const removed = await takeOver(victim);
+        fault = { kind, atS: elapsedS(), target: victim.name, detail: `kill -9 (${had} tasks)${removed}` };
         faults.push(fault);
         await recovered(fault, at);
       } else if (kind === 'commit-point') {
@@ -288,7 +304,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
           continue;
         }
         await victim.exited;
-        fault = { kind, atS: elapsedS(), target: victim.name, detail: crash.text.slice('crash '.length) };
+        const removed = await takeOver(victim);
+        fault = { kind, atS: elapsedS(), target: victim.name, detail: `${crash.text.slice('crash '.length)}${removed}` };
         faults.push(fault);
         await recovered(fault, at);
       } else if (kind === 'zombie') {

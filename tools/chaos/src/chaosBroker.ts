@@ -11,6 +11,8 @@ import { ensureJars, isAlive, metadataOk, startLocalKafka, type RunningKafka } f
 export interface ChaosBroker {
   readonly brokers: string;
   readonly dir: string;
+  /** The Apache Kafka version ($KAFKA_VERSION, default 4.3.1). */
+  readonly version: string;
   /** Stops the broker and starts it again with the same data; resolves when it answers metadata. */
   restart(): Promise<{ downMs: number }>;
   stop(): Promise<void>;
@@ -42,6 +44,7 @@ export async function startChaosBroker(home: string): Promise<ChaosBroker> {
   return {
     brokers: first.brokers,
     dir: first.dir,
+    version: first.version,
     async restart() {
       const t0 = Date.now();
       await stopPid(pid);

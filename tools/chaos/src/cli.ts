@@ -6,6 +6,8 @@
  *                               fence, retention) and 10 of each old one; writes docs/chaos-report.md
  *   options: --duration <s>  --faults <n>  --seed <n>  --instances <1-3>  --rate <commands/s>  --report <file>
  *            --kinds sigkill,commit-point,zombie,commit-error,network,fence,retention  --no-broker-restart
+ *            --immediate-takeover (after a kill, the dead member leaves the group at once: its tasks move
+ *            within a heartbeat, not after its session timeout; KAFKA_VERSION picks the broker, e.g. 3.9.1)
  *            --catch-up <s> (how long the group may take to catch up after the faults; default 180)
  *            --recovery <s> (how long a fault's recovery may take before it is reported as none; default 60)
  *   pnpm chaos --fuzz           the bad-input run instead: 10,000 bad records of every kind among valid
@@ -68,6 +70,7 @@ const report = await runChaos({
   catchUpMs: num('catch-up', 180) * 1000,
   recoveryLimitMs: num('recovery', 60) * 1000,
   brokerRestart: !args.includes('--no-broker-restart'),
+  immediateTakeover: args.includes('--immediate-takeover'),
 });
 const md = formatReport(report);
 console.log(`\n${md}\n`);
