@@ -30,9 +30,10 @@ test('[broker] a window size changed under the same store name: the restart is r
   const [input, output] = await k.createTopics([{ prefix: 'shape-in' }, { prefix: 'shape-out' }]);
   const applicationId = k.uniqueName('shape-app');
   const stateDir = mkdtempSync(join(tmpdir(), 'vltava-shape-'));
-  const config: StreamsConfig = { applicationId, brokers: k.brokers, stateDir, sessionTimeoutMs: 6_000, logger: quiet };
+  const config: StreamsConfig = { applicationId, brokers: k.brokers, stateDir, sessionTimeoutMs: 6_000, cacheMaxBytesPerTask: 0, logger: quiet };
   const producer = k.client().producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
+  t.teardown(() => producer.disconnect());
   const send = (ts: number[]) => producer.send({ topic: input!, messages: ts.map((timestamp) => ({ key: 'a', value: 'x', timestamp: String(timestamp) })) });
   await send([0, 30_000, 70_000]);
 
@@ -51,7 +52,6 @@ test('[broker] a window size changed under the same store name: the restart is r
   await v2.start();
   const error = await failed;
   await v2.close();
-  await producer.disconnect();
   t.is(error.name, 'StateStoreError');
   t.regex(error.message, /store "counts" of task 0_0/);
   t.regex(error.message, /windowSizeMs=60000/);
