@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import type { Admin } from 'kafkajs';
 import { awaitCaughtUp, committedOffsets, readCommittedKcat, useKafka, type TestKafka } from '@vltava/kafka-local/testing';
 import { KafkaStreams } from '@vltava/runtime';
 import { wordCountTopology } from './fixtures/wordCountTopology.js';
@@ -45,15 +46,27 @@ async function produce(k: TestKafka, topic: string, lines: readonly string[]): P
   await p.disconnect();
 }
 
-async function runToEnd(k: TestKafka, appId: string, input: string, output: string, stateDir: string): Promise<KafkaStreams> {
+/**
+ * A kafkajs admin of the test's own. kafkajs refreshes the metadata of every topic an admin ever
+ * asked about, and fails once one of them is deleted: the reset deletes topics, and so do the
+ * other test's teardowns, so the shared harness admin is not used after that.
+ */
+async function ownAdmin(t: { teardown(fn: () => unknown): void }, k: TestKafka): Promise<Admin> {
+  const admin = k.client().admin();
+  await admin.connect();
+  t.teardown(() => admin.disconnect());
+  return admin;
+}
+
+async function runToEnd(k: TestKafka, admin: Admin, appId: string, input: string, output: string, stateDir: string): Promise<KafkaStreams> {
   const app = new KafkaStreams(wordCountTopology(input, output), { applicationId: appId, brokers: k.brokers, stateDir, sessionTimeoutMs: 6_000, logger: quiet });
   await app.start();
-  await awaitCaughtUp(k.admin, appId, input, 90_000);
-  await awaitCaughtUp(k.admin, appId, `${appId}-counts-repartition`, 90_000);
+  await awaitCaughtUp(admin, appId, input, 90_000);
+  await awaitCaughtUp(admin, appId, `${appId}-counts-repartition`, 90_000);
   return app;
 }
 
-const offsetsOf = async (k: TestKafka, appId: string, topic: string): Promise<number[]> => [...(await committedOffsets(k.admin, appId, topic))].sort(([a], [b]) => a - b).map(([, o]) => o);
+const offsetsOf = async (admin: Admin, appId: string, topic: string): Promise<number[]> => [...(await committedOffsets(admin, appId, topic))].sort(([a], [b]) => a - b).map(([, o]) => o);
 
 test('[broker] reset: a dry run changes nothing; the reset makes the app reprocess from scratch with the same output (kcat)', async (t) => {
   t.timeout(240_000);
@@ -68,7 +81,8 @@ test('[broker] reset: a dry run changes nothing; the reset makes the app reproce
   const expected = sorted(reference(lines));
   await produce(k, input!, lines);
 
-  const first = await runToEnd(k, appId, input!, output!, stateDir);
+  let admin = await ownAdmin(t, k);
+  const first = await runToEnd(k, admin, appId, input!, output!, stateDir);
   await first.close();
   const run1 = await readCommittedKcat(k.brokers, output!);
   t.deepEqual(sorted(finalCounts(run1)), expected, 'first run: the reference counts');
@@ -85,13 +99,13 @@ test('[broker] reset: a dry run changes nothing; the reset makes the app reproce
   // another application whose id extends this one: its internal topic matches the pattern, but it is kept
   const otherApp = `${appId}-other`;
   const otherTopic = `${otherApp}-sums-changelog`;
-  await k.admin.createTopics({ topics: [{ topic: otherTopic, numPartitions: 1 }], waitForLeaders: true });
+  await admin.createTopics({ topics: [{ topic: otherTopic, numPartitions: 1 }], waitForLeaders: true });
   t.teardown(() => k.admin.deleteTopics({ topics: [otherTopic] }).catch(() => undefined));
-  await k.admin.setOffsets({ groupId: otherApp, topic: input!, partitions: [{ partition: 0, offset: '0' }] });
+  await admin.setOffsets({ groupId: otherApp, topic: input!, partitions: [{ partition: 0, offset: '0' }] });
   t.teardown(() => k.admin.deleteGroups([otherApp]).catch(() => undefined));
 
   const base = ['reset', '--application-id', appId, '--brokers', k.brokers.join(','), '--input-topics', input!, '--state-dir', stateDir];
-  const before = await offsetsOf(k, appId, input!);
+  const before = await offsetsOf(admin, appId, input!);
   t.is(before.reduce((a, b) => a + b, 0), lines.length, 'the group committed the whole input');
   const dry = await vltava([...base, '--dry-run']);
   t.is(dry.code, 0, dry.stderr);
@@ -101,26 +115,27 @@ test('[broker] reset: a dry run changes nothing; the reset makes the app reproce
   t.regex(dry.stdout, /Dry run: nothing was changed\./);
   t.regex(dry.stdout, new RegExp(`keep ${otherTopic}: it belongs to another application`));
   t.notRegex(dry.stdout, new RegExp(`delete ${otherTopic}`));
-  t.deepEqual(await offsetsOf(k, appId, input!), before, 'dry run: offsets unchanged');
-  const topicsAfterDry = new Set(await k.admin.listTopics());
+  t.deepEqual(await offsetsOf(admin, appId, input!), before, 'dry run: offsets unchanged');
+  const topicsAfterDry = new Set(await admin.listTopics());
   t.true(internal.every((x) => topicsAfterDry.has(x)), 'dry run: internal topics still there');
   t.true(existsSync(join(stateDir, appId, '1_0')), 'dry run: local state still there');
 
   const done = await vltava(base);
   t.is(done.code, 0, done.stderr);
   t.regex(done.stdout, /Reset done: 2 partition offset\(s\) reset, 2 internal topic\(s\) deleted\./);
-  t.deepEqual(await offsetsOf(k, appId, input!), [0, 0], 'input offsets at the start');
-  const topicsAfter = new Set(await k.admin.listTopics());
+  admin = await ownAdmin(t, k);
+  t.deepEqual(await offsetsOf(admin, appId, input!), [0, 0], 'input offsets at the start');
+  const topicsAfter = new Set(await admin.listTopics());
   t.deepEqual(internal.filter((x) => topicsAfter.has(x)), [], 'internal topics deleted');
   t.true(topicsAfter.has(otherTopic), "the other application's topic is kept");
   t.deepEqual(
-    (await k.admin.fetchOffsets({ groupId: appId })).map((o) => o.topic).filter((x) => internal.includes(x)),
+    (await admin.fetchOffsets({ groupId: appId })).map((o) => o.topic).filter((x) => internal.includes(x)),
     [],
     'no committed offsets of the deleted internal topics are left in the group',
   );
   t.false(existsSync(join(stateDir, appId)), 'local state deleted');
 
-  const second = await runToEnd(k, appId, input!, output!, stateDir);
+  const second = await runToEnd(k, admin, appId, input!, output!, stateDir);
   await second.close();
   const all = await readCommittedKcat(k.brokers, output!);
   const run2 = all.slice(run1.length);
@@ -140,7 +155,8 @@ test('[broker] topics shows internal topics, configs, end offsets and lag; reset
   t.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
   const lines = corpus(200);
   await produce(k, input!, lines);
-  const app = await runToEnd(k, appId, input!, output!, stateDir);
+  const admin = await ownAdmin(t, k);
+  const app = await runToEnd(k, admin, appId, input!, output!, stateDir);
   t.teardown(() => app.close());
 
   const json = await vltava(['topics', '--application-id', appId, '--brokers', k.brokers.join(','), '--json']);
@@ -167,12 +183,12 @@ test('[broker] topics shows internal topics, configs, end offsets and lag; reset
   t.regex(text.stdout, new RegExp(`${internal[1]}\\s+repartition\\s+2\\s+delete\\s+-1`));
   t.regex(text.stdout, /Total lag: 0/);
 
-  const before = await offsetsOf(k, appId, input!);
+  const before = await offsetsOf(admin, appId, input!);
   const refused = await vltava(['reset', '--application-id', appId, '--brokers', k.brokers.join(','), '--input-topics', input!]);
   t.is(refused.code, 1);
   t.regex(refused.stderr, new RegExp(`refusing to reset "${appId}": its consumer group has 1 active member\\(s\\).*Stop every instance`));
   t.is(refused.stdout, '', 'nothing was planned or printed as done');
-  t.deepEqual(await offsetsOf(k, appId, input!), before, 'offsets unchanged');
-  const topics = new Set(await k.admin.listTopics());
+  t.deepEqual(await offsetsOf(admin, appId, input!), before, 'offsets unchanged');
+  const topics = new Set(await admin.listTopics());
   t.true(internal.every((x) => topics.has(x)), 'internal topics kept');
 });

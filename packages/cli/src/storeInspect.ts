@@ -22,7 +22,8 @@ Options:
   --serdes <module>     a module exporting keySerde and valueSerde (serdes of @vltava/dsl)
   --kind <kind>         keyValue (default), window or session: how store keys are laid out
   --limit <n>           print at most n entries (default: all)
-  --json                one JSON object per entry: key, value, keyHex, valueHex (window: start; session: start, end)
+  --json                one JSON object per entry: key, value (decoded, else UTF-8, else null), keyHex,
+                        valueHex (window: start; session: start, end)
 `;
 
 export interface SerdeLike {
@@ -56,12 +57,17 @@ function prefixEnd(prefix: Buffer): Buffer {
   return Buffer.alloc(0);
 }
 
-/** UTF-8 when it round-trips and is printable, else hex. */
-export function showBytes(b: Buffer): string {
+/** The bytes as a string if they are printable UTF-8. */
+function printable(b: Buffer): string | undefined {
   const s = b.toString('utf8');
   // eslint-disable-next-line no-control-regex
-  if (Buffer.from(s, 'utf8').equals(b) && !/[\x00-\x08\x0b-\x1f\x7f\ufffd]/.test(s)) return JSON.stringify(s);
-  return `0x${b.toString('hex')}`;
+  return Buffer.from(s, 'utf8').equals(b) && !/[\x00-\x08\x0b-\x1f\x7f\ufffd]/.test(s) ? s : undefined;
+}
+
+/** UTF-8 (quoted) when it round-trips and is printable, else hex. */
+export function showBytes(b: Buffer): string {
+  const s = printable(b);
+  return s !== undefined ? JSON.stringify(s) : `0x${b.toString('hex')}`;
 }
 
 export async function storeCommand(argv: readonly string[], io: Io): Promise<number> {
@@ -210,8 +216,9 @@ function decodeEntry(kind: Kind, k: Buffer, v: Buffer, serdes: { key?: SerdeLike
   return {
     keyHex: keyBytes.toString('hex'),
     valueHex: v.toString('hex'),
-    key: key.decoded ? key.value : showBytes(keyBytes),
-    value: value.decoded ? value.value : showBytes(v),
+    // JSON: the decoded value, else the UTF-8 string, else null (the hex is always there)
+    key: key.decoded ? key.value : (printable(keyBytes) ?? null),
+    value: value.decoded ? value.value : (printable(v) ?? null),
     ...(start !== undefined ? { start } : {}),
     ...(end !== undefined ? { end } : {}),
     keyText: text(key, keyBytes),
