@@ -168,3 +168,9 @@ test('store inspect prints a LevelDB store written by @vltava/state, decoded by 
   mkdirSync(join(stateDir, 'empty-app'));
   t.regex((await vltava(['store', 'inspect', stateDir, 'nope', '0_0', 'x'])).stderr, /no state for application "nope"/);
 });
+
+test('audit runs vltava-audit of @vltava/sink', async (t) => {
+  const r = await vltava(['audit']);
+  t.is(r.code, 2, 'a usage error of vltava-audit');
+  t.regex(r.stdout + r.stderr, /usage: vltava-audit --input <topic>/);
+});

@@ -13,6 +13,8 @@ Commands:
                                            internal topics, committed offsets and lag
   store inspect <state-dir> <application-id> <task-id> [<store>] [--serdes <module>]
                                            keys and values of a local state store
+  audit --input <topic> (--output <topic> | --table <t> --db <url>) ...
+                                           lost/duplicated check (with @vltava/sink installed)
 
 Run "vltava <command> --help" for a command's options. Exit codes: 0 done, 1 failed, 2 bad usage.
 `;
@@ -24,7 +26,22 @@ const COMMANDS: Record<string, () => Promise<Run>> = {
   reset: async () => (await import('./reset.js')).reset,
   topics: async () => (await import('./topics.js')).topics,
   store: async () => (await import('./storeInspect.js')).storeCommand,
+  audit: async () => audit,
 };
+
+/** `vltava audit` is `vltava-audit` of @vltava/sink (an optional peer dependency), when installed. */
+const AUDIT_MODULE = '@vltava/sink/audit-cli';
+async function audit(argv: readonly string[]): Promise<number> {
+  let mod: { main?: (argv: string[]) => Promise<number> };
+  try {
+    mod = (await import(AUDIT_MODULE)) as typeof mod;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    throw new CliError(`vltava audit is the lost/duplicated checker of @vltava/sink, which is not installed: npm install @vltava/sink`);
+  }
+  if (typeof mod.main !== 'function') throw new CliError(`${AUDIT_MODULE} has no main(argv): update @vltava/sink`);
+  return mod.main([...argv]);
+}
 
 /** Runs one command line; returns the exit code. Errors are printed, never thrown. */
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {

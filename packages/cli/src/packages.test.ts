@@ -189,5 +189,9 @@ test('the packed packages: contents and manifests; npm-installed in a fresh proj
   await t.notThrowsAsync(exec(path.join(root, 'node_modules/.bin/tsc'), ['-p', app], { cwd: app }));
   const bin = await exec(path.join(app, 'node_modules/.bin/vltava'), ['describe', 'wordCount.test.mjs'], { cwd: app });
   t.regex(bin.stdout, /Sub-topology: 0[\s\S]*Sink: .*\(topic: word-counts\)/);
+  // @vltava/sink is an optional peer: without it, `vltava audit` says what to install
+  const audit = await exec(path.join(app, 'node_modules/.bin/vltava'), ['audit'], { cwd: app }).catch((e: { code: number; stderr: string }) => e);
+  t.is((audit as { code: number }).code, 1);
+  t.regex((audit as { stderr: string }).stderr, /vltava audit is the lost\/duplicated checker of @vltava\/sink, which is not installed: npm install @vltava\/sink/);
   t.log(`total ${((Date.now() - started) / 1000).toFixed(1)} s`);
 });
