@@ -89,7 +89,18 @@ export async function fuzzMain(args: readonly string[]): Promise<number> {
     await tx.send({ topic: dlq, messages: [] });
     await tx.abort();
     await warm.disconnect();
-    await admin.fetchOffsets({ groupId: `${run}-warmup`, topics: [dlq] });
+    const deadline = Date.now() + 180_000;
+    for (;;) {
+      try {
+        await admin.fetchOffsets({ groupId: `${run}-warmup`, topics: [dlq] });
+        break;
+      } catch (e) {
+        // GROUP_LOAD_IN_PROGRESS / COORDINATOR_NOT_AVAILABLE while __consumer_offsets loads.
+        if ((e as { retriable?: boolean }).retriable !== true || Date.now() > deadline) throw e;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+    log('warm');
   }
   await admin.disconnect();
   log(`bad-input run: ${perKind} bad records of each of ${(kinds ?? ALL_KINDS).length} kinds among ${valid} valid commands, seed ${seed}, ${partitions} partitions`);
