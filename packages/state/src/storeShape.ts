@@ -57,8 +57,8 @@ export function formatOfLayout(layout: string): string {
 function remedy(applicationId: string): string {
   return (
     `Either give the changed store a new name (the store then starts empty and fills from new input), or start over: ` +
-    `stop every instance, run \`vltava reset --application-id ${applicationId}\` (it deletes the changelog and repartition topics ` +
-    `and rewinds the input) and call app.cleanUp() (or delete the state directory) before the next start.`
+    `stop every instance, run \`vltava reset --application-id ${applicationId} --brokers <host:port> --input-topics <topics>\` ` +
+    `(it deletes the changelog and repartition topics and rewinds the input) and call app.cleanUp() (or delete the state directory) before the next start.`
   );
 }
 
