@@ -59,3 +59,31 @@ test('[broker] a window size changed under the same store name: the restart is r
   t.regex(error.message, new RegExp(`vltava reset --application-id ${applicationId}`));
   t.is((await readCommittedKcat(k.brokers, output!)).length, before, 'no count of the new shape was emitted');
 });
+
+test('[broker] the same change on a fresh state directory (another machine): the restore from the changelog is refused', async (t) => {
+  const k = kafka();
+  const [input, output] = await k.createTopics([{ prefix: 'shape2-in' }, { prefix: 'shape2-out' }]);
+  const applicationId = k.uniqueName('shape2-app');
+  const config = (): StreamsConfig => ({ applicationId, brokers: k.brokers, stateDir: mkdtempSync(join(tmpdir(), 'vltava-shape-')), sessionTimeoutMs: 6_000, cacheMaxBytesPerTask: 0, logger: quiet });
+  const producer = k.client().producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  t.teardown(() => producer.disconnect());
+  await producer.send({ topic: input!, messages: [0, 30_000, 70_000].map((ts) => ({ key: 'a', value: 'x', timestamp: String(ts) })) });
+  const v1 = new KafkaStreams(windowedCounts(input!, output!, 60_000), config());
+  t.teardown(() => v1.close());
+  await v1.start();
+  await awaitCaughtUp(k.admin, applicationId, input!, 60_000);
+  await v1.close();
+  const before = (await readCommittedKcat(k.brokers, output!)).length;
+
+  await producer.send({ topic: input!, messages: [{ key: 'a', value: 'x', timestamp: '100000' }] });
+  const v2 = new KafkaStreams(windowedCounts(input!, output!, 120_000), config());
+  t.teardown(() => v2.close());
+  const failed = new Promise<Error>((resolve) => v2.on('error', ({ error }) => resolve(error)));
+  await v2.start();
+  const error = await failed;
+  await v2.close();
+  t.is(error.name, 'StateStoreError');
+  t.regex(error.message, /counts/);
+  t.is((await readCommittedKcat(k.brokers, output!)).length, before, 'no count of the new shape was emitted');
+});

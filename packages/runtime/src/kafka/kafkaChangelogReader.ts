@@ -102,7 +102,7 @@ export class KafkaChangelogReader implements ChangelogReader {
                 const offset = Number(m.offset);
                 if (offset < fromOffset || offset >= toOffset) continue;
                 if (m.key === null) continue; // changelog records always have keys
-                records.push({ offset, key: m.key, value: m.value, timestamp: Number(m.timestamp) });
+                records.push({ offset, key: m.key, value: m.value, timestamp: Number(m.timestamp), headers: (m.headers ?? {}) as ChangelogRecord['headers'] });
               }
               try {
                 if (records.length > 0) await onBatch(records);
