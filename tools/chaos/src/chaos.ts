@@ -37,7 +37,7 @@ import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { startChaosBroker, type ChaosBroker } from './chaosBroker.js';
 import { COMMIT_APIS, FETCH_APIS, FaultProxy, type ProxyFaultKind } from './faultProxy.js';
 import { chaosEntry, spawnInstance, until as waitFor, type Instance } from './instances.js';
-import { chaosServer, removeMembersOf } from './removeMember.js';
+import { chaosServer, memberIdsOf, removeMembers } from './removeMember.js';
 import { kcatVersion, readCommittedWithKcat } from './kcatReader.js';
 import { commandProducer, fmt, verifyOnBroker } from './ledgerIo.js';
 
@@ -78,6 +78,8 @@ export interface ChaosOptions {
   /** After a kill (sigkill, commit-point), remove the dead member from the group at once, so that its
    * tasks are taken over within a heartbeat instead of after its session timeout (removeMember.ts). */
   readonly immediateTakeover?: boolean;
+  /** The commit steps a commit-point kill picks from (default: all five). */
+  readonly points?: readonly CommitPoint[];
   readonly log?: (line: string) => void;
 }
 
@@ -100,7 +102,7 @@ export interface ChaosReport {
   readonly ok: boolean;
 }
 
-const POINTS: readonly CommitPoint[] = ['before-send', 'after-send', 'after-offsets', 'after-commit', 'after-checkpoint'];
+export const POINTS: readonly CommitPoint[] = ['before-send', 'after-send', 'after-offsets', 'after-commit', 'after-checkpoint'];
 const SLOTS = ['a', 'b', 'c'];
 
 export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
@@ -159,7 +161,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const lastCommit = new Map<string, number>();
     const base = { applicationId, partitions, commitIntervalMs: 100, sessionTimeoutMs: 4_000, heartbeatIntervalMs: 400, brokerRetryTimeoutMs: 120_000 };
     const spawnSlot = (slot: string): Instance => {
-      const crashAt = { point: POINTS[rnd(POINTS.length)]!, after: 1 + rnd(40), onSignal: true };
+      const points = opts.points !== undefined && opts.points.length > 0 ? opts.points : POINTS;
+      const crashAt = { point: points[rnd(points.length)]!, after: 1 + rnd(40), onSignal: true };
       const brokers = [proxies.get(slot)?.bootstrap ?? b.brokers];
       // The very first instance throws at the first commit of the run (a task with no committed
       // offset yet: issue 11, defect 1), when commit errors are in the plan.
@@ -250,13 +253,16 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       }
     };
     /** --immediate-takeover: the dead member leaves the group now (its tasks move within a heartbeat). */
-    const takeOver = async (victim: Instance): Promise<string> => {
+    const memberIds = async (victim: Instance): Promise<string[]> =>
+      opts.immediateTakeover ? memberIdsOf(admin, applicationId, chaosServer(victim.name)).catch(() => []) : [];
+    const takeOver = async (victim: Instance, before: readonly string[]): Promise<string> => {
       if (!opts.immediateTakeover) return '';
-      const ids = await removeMembersOf(kafka, admin, applicationId, chaosServer(victim.name)).catch((e: Error) => {
+      const ids = [...before, ...(await memberIds(victim))];
+      const removed = await removeMembers(kafka, applicationId, ids).catch((e: Error) => {
         log(`  ! could not remove ${victim.name}'s member: ${e.message}`);
         return [];
       });
-      return ids.length > 0 ? ', member removed at once' : '';
+      return removed.length > 0 ? ', member removed at once' : ids.length > 0 ? ', member already gone' : ', member not found';
     };
     let brokerRestarted = !(opts.brokerRestart ?? true);
     let k = 0;
@@ -285,14 +291,16 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         await new Promise((r) => setTimeout(r, rnd(1_500))); // a random moment (deliberately not synchronised)
         if (!victim.isAlive()) continue;
         const had = victim.tasks().size;
+        const before = await memberIds(victim);
         const at = Date.now();
         victim.signal('SIGKILL');
         await victim.exited;
-        const removed = await takeOver(victim);
+        const removed = await takeOver(victim, before);
         fault = { kind, atS: elapsedS(), target: victim.name, detail: `kill -9 (${had} tasks)${removed}` };
         faults.push(fault);
         await recovered(fault, at);
       } else if (kind === 'commit-point') {
+        const before = await memberIds(victim);
         const from = victim.lines.length;
         const at = Date.now();
         victim.signal('SIGUSR2');
@@ -304,7 +312,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
           continue;
         }
         await victim.exited;
-        const removed = await takeOver(victim);
+        const removed = await takeOver(victim, before);
         fault = { kind, atS: elapsedS(), target: victim.name, detail: `${crash.text.slice('crash '.length)}${removed}` };
         faults.push(fault);
         await recovered(fault, at);

@@ -8,6 +8,7 @@
  *            --kinds sigkill,commit-point,zombie,commit-error,network,fence,retention  --no-broker-restart
  *            --immediate-takeover (after a kill, the dead member leaves the group at once: its tasks move
  *            within a heartbeat, not after its session timeout; KAFKA_VERSION picks the broker, e.g. 3.9.1)
+ *            --points after-offsets,after-commit (the commit steps commit-point kills pick from; default all)
  *            --catch-up <s> (how long the group may take to catch up after the faults; default 180)
  *            --recovery <s> (how long a fault's recovery may take before it is reported as none; default 60)
  *   pnpm chaos --fuzz           the bad-input run instead: 10,000 bad records of every kind among valid
@@ -17,7 +18,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { FAULT_KINDS, NEW_FAULT_KINDS, formatReport, runChaos, type FaultKind } from './chaos.js';
+import { FAULT_KINDS, NEW_FAULT_KINDS, POINTS, formatReport, runChaos, type FaultKind } from './chaos.js';
+import type { CommitPoint } from '@vltava/runtime';
 
 // kafkajs' throttling timer trips Node's TimeoutNegativeWarning; it is harmless (docs/kafkajs-notes.md).
 process.removeAllListeners('warning');
@@ -56,6 +58,13 @@ for (const k of kinds ?? []) {
     process.exit(2);
   }
 }
+const points = opt('points')?.split(',').map((x) => x.trim()) as CommitPoint[] | undefined;
+for (const p of points ?? []) {
+  if (!POINTS.includes(p)) {
+    console.error(`--points: unknown commit point ${p}; the points are ${POINTS.join(', ')}`);
+    process.exit(2);
+  }
+}
 // --full: the new kinds come up twice per round, and each must reach 20 (100+ faults in all).
 const plan = kinds ?? (full ? [...FAULT_KINDS, ...NEW_FAULT_KINDS] : FAULT_KINDS);
 const minPerKind: Partial<Record<FaultKind, number>> = Object.fromEntries(plan.map((k) => [k, full ? (NEW_FAULT_KINDS.includes(k) ? 20 : 10) : 1]));
@@ -71,6 +80,7 @@ const report = await runChaos({
   recoveryLimitMs: num('recovery', 60) * 1000,
   brokerRestart: !args.includes('--no-broker-restart'),
   immediateTakeover: args.includes('--immediate-takeover'),
+  ...(points === undefined ? {} : { points }),
 });
 const md = formatReport(report);
 console.log(`\n${md}\n`);

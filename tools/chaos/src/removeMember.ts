@@ -24,10 +24,14 @@ interface LeaveCluster {
   findGroupCoordinator(req: { groupId: string }): Promise<LeaveBroker>;
 }
 
-/** Removes the members advertising `server`; returns their member ids (none if the group already dropped them). */
-export async function removeMembersOf(kafka: Kafka, admin: Admin, groupId: string, server: string): Promise<string[]> {
+/**
+ * The member ids of the members advertising `server`. The coordinator returns members' metadata
+ * only while the group is stable (during a rebalance describeGroups has empty metadata), so the run
+ * asks before a fault as well as after it.
+ */
+export async function memberIdsOf(admin: Admin, groupId: string, server: string): Promise<string[]> {
   const { groups } = await admin.describeGroups([groupId]);
-  const ids = (groups[0]?.members ?? [])
+  return (groups[0]?.members ?? [])
     .filter((m) => {
       try {
         const md = AssignerProtocol.MemberMetadata.decode(m.memberMetadata);
@@ -37,16 +41,24 @@ export async function removeMembersOf(kafka: Kafka, admin: Admin, groupId: strin
       }
     })
     .map((m) => m.memberId);
+}
+
+/** LeaveGroup for each member id, on its behalf; returns the ids the coordinator removed. */
+export async function removeMembers(kafka: Kafka, groupId: string, ids: readonly string[]): Promise<string[]> {
   if (ids.length === 0) return [];
   const create = Object.getOwnPropertySymbols(kafka).find((s) => s.description === 'private:Kafka:createCluster');
   if (create === undefined) throw new Error('kafkajs internals changed: no private createCluster on the Kafka client');
   const cluster = (kafka as unknown as Record<symbol, (o: object) => LeaveCluster>)[create]!({ metadataMaxAge: 60_000, allowAutoTopicCreation: false });
   await cluster.connect();
+  const removed: string[] = [];
   try {
     const coordinator = await cluster.findGroupCoordinator({ groupId });
-    for (const memberId of ids) await coordinator.leaveGroup({ groupId, memberId });
+    for (const memberId of new Set(ids)) {
+      // UNKNOWN_MEMBER_ID: the group had already dropped it (its session expired, or a rebalance).
+      if (await coordinator.leaveGroup({ groupId, memberId }).then(() => true, () => false)) removed.push(memberId);
+    }
   } finally {
     await cluster.disconnect().catch(() => undefined);
   }
-  return ids;
+  return removed;
 }
