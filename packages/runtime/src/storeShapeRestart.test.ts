@@ -25,7 +25,7 @@ function windowedCounts(input: string, output: string, sizeMs: number): Topology
   return b.build();
 }
 
-test('[broker] a window size changed under the same store name: the restart is refused with a StateStoreError, nothing is emitted', async (t) => {
+test.serial('[broker] a window size changed under the same store name: the restart is refused with a StateStoreError, nothing is emitted', async (t) => {
   const k = kafka();
   const [input, output] = await k.createTopics([{ prefix: 'shape-in' }, { prefix: 'shape-out' }]);
   const applicationId = k.uniqueName('shape-app');
@@ -48,7 +48,13 @@ test('[broker] a window size changed under the same store name: the restart is r
   await send([100_000]);
   const v2 = new KafkaStreams(windowedCounts(input!, output!, 120_000), config);
   t.teardown(() => v2.close());
-  const failed = new Promise<Error>((resolve) => v2.on('error', ({ error }) => resolve(error)));
+  const failed = new Promise<Error>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no error from the changed topology within 60 s (state ${v2.state}, tasks ${v2.metrics().tasks.join(',')})`)), 60_000);
+    v2.on('error', ({ error }) => {
+      clearTimeout(timer);
+      resolve(error);
+    });
+  });
   await v2.start();
   const error = await failed;
   await v2.close();
@@ -60,7 +66,7 @@ test('[broker] a window size changed under the same store name: the restart is r
   t.is((await readCommittedKcat(k.brokers, output!)).length, before, 'no count of the new shape was emitted');
 });
 
-test('[broker] the same change on a fresh state directory (another machine): the restore from the changelog is refused', async (t) => {
+test.serial('[broker] the same change on a fresh state directory (another machine): the restore from the changelog is refused', async (t) => {
   const k = kafka();
   const [input, output] = await k.createTopics([{ prefix: 'shape2-in' }, { prefix: 'shape2-out' }]);
   const applicationId = k.uniqueName('shape2-app');
@@ -79,7 +85,13 @@ test('[broker] the same change on a fresh state directory (another machine): the
   await producer.send({ topic: input!, messages: [{ key: 'a', value: 'x', timestamp: '100000' }] });
   const v2 = new KafkaStreams(windowedCounts(input!, output!, 120_000), config());
   t.teardown(() => v2.close());
-  const failed = new Promise<Error>((resolve) => v2.on('error', ({ error }) => resolve(error)));
+  const failed = new Promise<Error>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no error from the changed topology within 60 s (state ${v2.state}, tasks ${v2.metrics().tasks.join(',')})`)), 60_000);
+    v2.on('error', ({ error }) => {
+      clearTimeout(timer);
+      resolve(error);
+    });
+  });
   await v2.start();
   const error = await failed;
   await v2.close();
