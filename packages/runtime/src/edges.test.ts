@@ -348,3 +348,31 @@ test.serial('[broker] start() against an unreachable broker fails after brokerRe
   t.true(elapsed >= 12_000, `it kept trying for the configured time (${elapsed} ms)`);
   t.is(app.state, 'ERROR');
 });
+
+test.serial('[broker] a broker that accepts connections but never answers: start() fails with a clear error, and no connection attempt is left to reject unhandled', async (t) => {
+  const { createServer } = await import('node:net');
+  const sockets: import('node:net').Socket[] = [];
+  const silent = createServer((s) => void sockets.push(s)); // accepts, never answers
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+    silent.close();
+  });
+  const port = (silent.address() as { port: number }).port;
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown): void => void unhandled.push(e);
+  process.on('unhandledRejection', onUnhandled);
+  t.teardown(() => void process.off('unhandledRejection', onUnhandled));
+  const app = new KafkaStreams(passThrough('a', 'b'), {
+    applicationId: 'silent-broker',
+    brokers: [`127.0.0.1:${port}`],
+    brokerRetryTimeoutMs: 1_500,
+    logger: quiet,
+    kafka: { connectionTimeout: 1_000, requestTimeout: 1_000, retry: { retries: 2, initialRetryTime: 100 } },
+  });
+  const err = await t.throwsAsync(app.start());
+  t.regex(err!.message, /Cannot reach the Kafka brokers 127\.0\.0\.1:\d+/);
+  // kafkajs gives up on its own attempt later: that rejection must be handled.
+  await new Promise((r) => setTimeout(r, 8_000));
+  t.deepEqual(unhandled.map((e) => (e as Error).message), []);
+});

@@ -408,6 +408,13 @@ export class KafkaStreams {
     } catch (e) {
       await admin.disconnect().catch(() => undefined);
       this.setState('ERROR');
+      const name = (e as Error)?.name ?? '';
+      if (!(e instanceof StreamsError) && /Connection|NumberOfRetriesExceeded|RequestTimeout|BrokerNotFound|not connected/i.test(name + ' ' + String((e as Error)?.message))) {
+        throw new StreamsError(
+          `Cannot reach the Kafka brokers ${cfg.brokers.join(',')} (they accepted a connection but did not answer: ${(e as Error).message}). Check the brokers setting (a Kafka listener, not another service) and that the cluster is up.`,
+          { cause: e, retriable: true },
+        );
+      }
       const denied = authorizationFailure(e);
       if (denied !== undefined && !(e instanceof ConfigError)) {
         throw new ConfigError(
@@ -955,7 +962,8 @@ export class KafkaStreams {
     })();
     const timeoutMs = opts.timeoutMs ?? 30_000;
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([work, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
+    work.catch((e: unknown) => this.config.logger.warn(`close: ${(e as Error).message}`)); // never an unhandled rejection, even after the timeout
+    await Promise.race([work.catch(() => undefined), new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
     clearTimeout(timer);
     this.setState('NOT_RUNNING');
   }
@@ -1017,9 +1025,13 @@ async function connectWithin(admin: Admin, timeoutMs: number): Promise<void> {
   let last: unknown;
   while (Date.now() < deadline) {
     let timer: NodeJS.Timeout | undefined;
+    // The attempt may fail after the race is decided (the timer won): its rejection must not go
+    // unhandled, which would kill the process.
+    const attempt = admin.connect();
+    attempt.catch(() => undefined);
     try {
       await Promise.race([
-        admin.connect(),
+        attempt,
         new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('timed out')), Math.max(1, deadline - Date.now())))),
       ]);
       return;
