@@ -382,9 +382,16 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         const fencer = kafka.producer({ transactionalId: `${applicationId}-${task}`, idempotent: true, maxInFlightRequests: 1 });
         try {
           await fencer.connect();
-          const tx = await fencer.transaction();
-          await tx.send({ topic: fenceScratch, messages: [{ value: `fence ${task}` }] });
-          await tx.abort();
+          const tx = await fencer.transaction(); // InitProducerId: the owner is fenced from here on
+          try {
+            await tx.send({ topic: fenceScratch, messages: [{ value: `fence ${task}` }] });
+            await tx.abort();
+          } catch (e) {
+            // The owner may re-initialise at once (it rejoins and restarts the task), fencing the
+            // fencer in turn: expected, the fence already happened.
+            const type = (e as { type?: string }).type;
+            if (type !== 'INVALID_PRODUCER_EPOCH' && type !== 'PRODUCER_FENCED' && type !== 'INVALID_TXN_STATE') throw e;
+          }
         } finally {
           await fencer.disconnect().catch(() => undefined);
         }
