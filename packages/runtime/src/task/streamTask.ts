@@ -497,21 +497,7 @@ export class StreamTask {
       this.nProcErrors++;
       if (typeof handler === 'object') {
         const cause = err.cause instanceof Error ? err.cause : err;
-        this.collector.send({
-          topic: handler.deadLetterTopic,
-          key: record.key,
-          value: record.value,
-          timestamp: record.timestamp,
-          headers: {
-            ...record.headers,
-            'vltava.error.message': err.message.slice(0, 1000),
-            'vltava.error.class': cause.name,
-            'vltava.error.node': err.node,
-            'vltava.error.topic': record.topic,
-            'vltava.error.partition': String(record.partition),
-            'vltava.error.offset': String(record.offset),
-          },
-        });
+        this.sendToDeadLetter(handler.deadLetterTopic, record, err.node, err.message.slice(0, 1000), cause.name);
       } else this.logger?.warn(`Skipping record ${record.topic}/${record.partition}@${record.offset}: ${err.message}`, {
         taskId: this.id,
         node: err.node,
@@ -547,18 +533,24 @@ export class StreamTask {
       });
       return;
     }
+    this.sendToDeadLetter(handler.deadLetterTopic, record, source.node.def.name, `cannot deserialize ${part} with serde "${serde}": ${reason}`);
+  }
+
+  /** The raw input record to a dead-letter topic, with `vltava.error.*` headers (both error handlers). */
+  private sendToDeadLetter(topic: string, record: InputRecord, node: string, message: string, errorClass?: string): void {
     this.collector.send({
-      topic: handler.deadLetterTopic,
+      topic,
       key: record.key,
       value: record.value,
       timestamp: record.timestamp,
       headers: {
         ...record.headers,
+        'vltava.error.message': message,
+        ...(errorClass === undefined ? {} : { 'vltava.error.class': errorClass }),
+        'vltava.error.node': node,
         'vltava.error.topic': record.topic,
         'vltava.error.partition': String(record.partition),
         'vltava.error.offset': String(record.offset),
-        'vltava.error.node': source.node.def.name,
-        'vltava.error.message': `cannot deserialize ${part} with serde "${serde}": ${reason}`,
       },
     });
   }
