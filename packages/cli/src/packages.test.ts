@@ -1,5 +1,5 @@
 /**
- * The published packages as a user gets them: packs @vltava/dsl, state, runtime, test-driver and cli
+ * The published packages as a user gets them: packs @vltava/dsl, state, executor, runtime, test-driver and cli
  * with `pnpm pack` (which rewrites `workspace:*`), checks what is in the tarballs (LICENSE, no build
  * info, no tests, source maps that resolve, manifests without private packages, exports with a
  * `default` condition), installs them with npm into a fresh project and there runs a
@@ -18,7 +18,7 @@ import test from 'ava';
 
 const exec = promisify(execFile);
 const root = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
-const PUBLISHED = ['dsl', 'state', 'runtime', 'test-driver', 'cli'];
+const PUBLISHED = ['dsl', 'state', 'executor', 'runtime', 'test-driver', 'cli'];
 
 interface Manifest {
   name: string;
@@ -84,7 +84,7 @@ const assert = require('node:assert/strict');
 const dsl = require('@vltava/dsl');
 const state = require('@vltava/state');
 const runtime = require('@vltava/runtime');
-const task = require('@vltava/runtime/task');
+const task = require('@vltava/executor');
 const driver = require('@vltava/test-driver');
 const cli = require('@vltava/cli');
 assert.equal(typeof dsl.StreamsBuilder, 'function');
@@ -165,6 +165,21 @@ test('the packed packages: contents and manifests; npm-installed in a fresh proj
       t.true(list.includes(conds.types!.replace(/^\.\//, '')), `${pkg} exports[${sub}].types is packed`);
     }
   }
+  // The test driver's install is Kafka-free: its dependency closure among the packed packages has no kafkajs.
+  const depsOf = (pkg: string): Record<string, string> =>
+    (JSON.parse(readFileSync(path.join(dir, 'unpacked', pkg, 'package', 'package.json'), 'utf8')) as Manifest).dependencies ?? {};
+  const closure = new Set<string>();
+  const visit = (pkg: string): void => {
+    for (const dep of Object.keys(depsOf(pkg))) {
+      if (closure.has(dep)) continue;
+      closure.add(dep);
+      if (dep.startsWith('@vltava/')) visit(dep.slice('@vltava/'.length));
+    }
+  };
+  visit('test-driver');
+  t.false(closure.has('kafkajs'), `@vltava/test-driver pulls no Kafka client: ${[...closure].join(', ')}`);
+  t.false(closure.has('@vltava/runtime'));
+  t.true(closure.has('@vltava/executor'));
   t.log(`packed and checked in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
   const app = path.join(dir, 'app');

@@ -5,11 +5,11 @@
  */
 import { ConfigError } from '@vltava/dsl';
 import type { KafkaConfig } from 'kafkajs';
-import type { DeserializationExceptionHandler, ProcessingExceptionHandler, TaskLogger } from './task/index.js';
+import type { DeserializationExceptionHandler, ProcessingExceptionHandler, TaskLogger } from '@vltava/executor';
 
 export type ProcessingGuarantee = 'exactly-once' | 'at-least-once';
 
-export type { ProcessingExceptionHandler } from './task/index.js';
+export type { ProcessingExceptionHandler } from '@vltava/executor';
 export type { ProductionExceptionHandler } from './kafka/productionGuard.js';
 import type { ProductionExceptionHandler } from './kafka/productionGuard.js';
 

@@ -8,7 +8,7 @@
  *   await app.close();
  *
  * One kafkajs consumer per instance, in the group `applicationId`, with a sticky task assignor; one
- * transactional producer per task. Tasks run on the shared executor (`@vltava/runtime/task`); the
+ * transactional producer per task. Tasks run on the shared executor (`@vltava/executor`); the
  * commit protocol is in kafka/commitProtocol.ts. States:
  * CREATED -> REBALANCING <-> RUNNING -> PENDING_SHUTDOWN -> NOT_RUNNING, and ERROR.
  */
@@ -32,7 +32,7 @@ import { StandbyTask } from './kafka/standbyTask.js';
 /** How often a standby task replays its changelogs' new records. */
 const STANDBY_POLL_MS = 500;
 import { decodeMemberInfo, taskAssignor } from './kafka/taskAssignor.js';
-import { taskIdOf, type RecordDroppedEvent } from './task/index.js';
+import { taskIdOf, type RecordDroppedEvent } from '@vltava/executor';
 import { GlobalStateManager } from './kafka/globalState.js';
 
 /** kafkajs' Batch has `fetchedOffset` (the offset the fetch asked for) but its typings omit it. */

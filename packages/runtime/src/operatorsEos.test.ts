@@ -18,7 +18,7 @@ import test from 'ava';
 import { defaultPartition, Serdes, type CollectedRecord } from '@vltava/dsl';
 import { openTaskStoresSync } from '@vltava/state';
 import { awaitCaughtUp, readCommittedKcat, useKafka, type TestKafka } from '@vltava/kafka-local/testing';
-import { StreamTask } from './task/index.js';
+import { StreamTask } from '@vltava/executor';
 import { isInt64, operatorTopology, scenarioInput, type InputRecord, type OperatorScenario, type ScenarioTopics } from './testing/operators.test.helper.js';
 
 const kafka = useKafka(test);

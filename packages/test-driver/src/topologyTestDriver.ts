@@ -1,6 +1,6 @@
 /**
  * TopologyTestDriver: runs a Topology in-process, synchronously, with no broker. It creates the
- * same StreamTask (from `@vltava/runtime/task`) and the same store stack (`@vltava/state`, memory
+ * same StreamTask (from `@vltava/executor`) and the same store stack (`@vltava/state`, memory
  * backend) that the Kafka runtime uses; only the I/O is swapped for in-memory topics and a
  * controllable wall clock.
  */
@@ -31,7 +31,7 @@ import {
   type RecordDroppedEvent,
   type TaskLogger,
   type TaskMetrics,
-} from '@vltava/runtime/task';
+} from '@vltava/executor';
 import { openTaskStoresSync, type TaskStores } from '@vltava/state';
 import { plainKeyValueStore, plainWindowStore } from './plainStoreViews.js';
 import { CapturedTopic, TestOutputTopic, type OutputTopicOptions } from './testOutputTopic.js';

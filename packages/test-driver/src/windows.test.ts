@@ -8,7 +8,7 @@
  */
 import test from 'ava';
 import { Serdes, SessionWindows, SlidingWindows, StreamsBuilder, Suppressed, TimeWindows, type Windowed } from '@vltava/dsl';
-import type { RecordDroppedEvent } from '@vltava/runtime/task';
+import type { RecordDroppedEvent } from '@vltava/executor';
 import { TopologyTestDriver } from './topologyTestDriver.js';
 
 const str = Serdes.string();

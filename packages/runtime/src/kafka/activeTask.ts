@@ -7,7 +7,7 @@ import { defaultPartition, type CollectedRecord, type RecordCollector, type Stat
 import { openTaskStores, type RestoreListener, type TaskStores } from '@vltava/state';
 import type { Admin, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { ResolvedConfig } from '../config.js';
-import { StreamTask, parseTaskId, type InputRecord, type RecordDroppedEvent, type TaskStoreAccess } from '../task/index.js';
+import { StreamTask, parseTaskId, type InputRecord, type RecordDroppedEvent, type TaskStoreAccess } from '@vltava/executor';
 import { commitTask, type CommitResult } from './commitProtocol.js';
 import { screenRecords, type TopicLimits } from './productionGuard.js';
 import { KafkaChangelogReader } from './kafkaChangelogReader.js';

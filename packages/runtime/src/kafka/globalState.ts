@@ -21,7 +21,7 @@ import { StreamsError, type Topology } from '@vltava/dsl';
 import { openTaskStoresSync, type TaskStores } from '@vltava/state';
 import type { Admin, Consumer, Kafka } from 'kafkajs';
 import type { ResolvedConfig } from '../config.js';
-import { GlobalStateTask, type InputRecord } from '../task/index.js';
+import { GlobalStateTask, type InputRecord } from '@vltava/executor';
 
 export class GlobalStateManager {
   readonly stores: TaskStores;

@@ -5,7 +5,7 @@
  */
 import { ConfigError, topicName, type Topology } from '@vltava/dsl';
 import type { Admin } from 'kafkajs';
-import { taskIdOf } from '../task/index.js';
+import { taskIdOf } from '@vltava/executor';
 import type { TaskRef } from './taskAssignor.js';
 
 export interface TopicLayout {

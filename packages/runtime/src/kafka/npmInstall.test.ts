@@ -59,7 +59,7 @@ test('[broker] npm install of the packed @vltava/runtime: the kafkajs fixes are 
   const started = Date.now();
   const dir = mkdtempSync(path.join(tmpdir(), 'vltava-npm-'));
   const tarballs = path.join(dir, 'tarballs');
-  for (const pkg of ['dsl', 'state', 'runtime']) {
+  for (const pkg of ['dsl', 'state', 'executor', 'runtime']) {
     await exec('pnpm', ['pack', '--pack-destination', tarballs], { cwd: path.join(packagesDir, pkg) });
   }
   const tgz = readdirSync(tarballs);
@@ -68,7 +68,7 @@ test('[broker] npm install of the packed @vltava/runtime: the kafkajs fixes are 
   await exec('mkdir', ['-p', app]);
   writeFileSync(
     path.join(app, 'package.json'),
-    JSON.stringify({ name: 'npm-user', private: true, type: 'module', dependencies: { '@vltava/runtime': file('runtime'), '@vltava/dsl': file('dsl'), '@vltava/state': file('state') } }),
+    JSON.stringify({ name: 'npm-user', private: true, type: 'module', dependencies: { '@vltava/runtime': file('runtime'), '@vltava/executor': file('executor'), '@vltava/dsl': file('dsl'), '@vltava/state': file('state') } }),
   );
   writeFileSync(path.join(app, 'main.js'), SCRIPT);
   await exec('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], { cwd: app, timeout: 150_000 });

@@ -13,7 +13,7 @@ import { openTaskStores, type TaskStores } from '@vltava/state';
 import type { Admin, Kafka } from 'kafkajs';
 import type { Topology } from '@vltava/dsl';
 import type { ResolvedConfig } from '../config.js';
-import { parseTaskId } from '../task/index.js';
+import { parseTaskId } from '@vltava/executor';
 import { KafkaChangelogReader } from './kafkaChangelogReader.js';
 
 export interface StandbyTaskDeps {
