@@ -38,6 +38,7 @@ const given = args.filter((a) => !a.startsWith('--'));
 const LINKS = {
   '@vltava/dsl': 'packages/dsl',
   '@vltava/state': 'packages/state',
+  '@vltava/executor': 'packages/executor',
   '@vltava/runtime': 'packages/runtime',
   '@vltava/test-driver': 'packages/test-driver',
   '@vltava/cli': 'packages/cli',
