@@ -46,23 +46,41 @@ interface Result {
   readonly words: number;
   readonly seconds: number;
   readonly outputs: number;
+  /** The last count read back for each word. */
+  readonly counts: Map<string, number>;
+}
+
+/** The expected final counts, computed without the library. */
+function referenceCounts(lines: readonly string[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const line of lines) for (const w of line.toLowerCase().split(' ')) counts.set(w, (counts.get(w) ?? 0) + 1);
+  return counts;
+}
+
+function checkCounts(got: ReadonlyMap<string, number>, want: ReadonlyMap<string, number>): void {
+  if (got.size !== want.size) throw new Error(`expected counts for ${want.size} words, read back ${got.size}`);
+  for (const [w, n] of want) if (got.get(w) !== n) throw new Error(`word "${w}": expected count ${n}, read back ${String(got.get(w))}`);
 }
 
 function run(lines: readonly string[], wordsPerLine: number, partitions: number, batch: number, rangeScans = true, cacheMaxBytes = 0): Result {
   const driver = new TopologyTestDriver(wordCountTopology(rangeScans), { applicationId: 'bench', defaultPartitions: partitions, cacheMaxBytes });
   const input = driver.createInputTopic('text-lines', { keySerde: Serdes.string(), valueSerde: Serdes.string() });
   const output = driver.createOutputTopic('word-counts', { keySerde: Serdes.string(), valueSerde: Serdes.int64() });
-  const changelog = driver.createOutputTopic('bench-counts-changelog', { keySerde: Serdes.string(), valueSerde: Serdes.int64() });
+  // The changelog holds timestamped values (8-byte timestamp + count): drained as raw bytes.
+  const changelog = driver.createOutputTopic('bench-counts-changelog', { keySerde: Serdes.string(), valueSerde: Serdes.bytes() });
+  const counts = new Map<string, number>();
   let outputs = 0;
   const start = process.hrtime.bigint();
   for (let i = 0; i < lines.length; i += batch) {
     input.pipeValueList(lines.slice(i, i + batch));
-    outputs += output.readKeyValuesToList().length;
+    const kvs = output.readKeyValuesToList();
+    outputs += kvs.length;
+    for (const kv of kvs) counts.set(kv.key!, kv.value!);
     changelog.readKeyValuesToList();
   }
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   driver.close();
-  return { words: lines.length * wordsPerLine, seconds, outputs };
+  return { words: lines.length * wordsPerLine, seconds, outputs, counts };
 }
 
 const WORDS_PER_LINE = 10;
@@ -83,12 +101,17 @@ if (child >= 0) {
   const c = configs[Number(process.argv[child + 1])]!;
   const lines = corpus(Number(process.env['BENCH_LINES'] ?? 100_000), WORDS_PER_LINE, VOCAB);
   run(lines, WORDS_PER_LINE, c.partitions, BATCH, c.rangeScans, c.cache);
+  const want = referenceCounts(lines);
   const results: Result[] = [];
-  for (let i = 0; i < RUNS; i++) results.push(run(lines, WORDS_PER_LINE, c.partitions, BATCH, c.rangeScans, c.cache));
+  for (let i = 0; i < RUNS; i++) {
+    const r = run(lines, WORDS_PER_LINE, c.partitions, BATCH, c.rangeScans, c.cache);
+    checkCounts(r.counts, want);
+    results.push(r);
+  }
   results.sort((a, b) => a.seconds - b.seconds);
   const r = results[Math.floor(RUNS / 2)]!;
   if (c.cache === 0 && r.outputs !== r.words) throw new Error(`expected one count update per word, got ${r.outputs} for ${r.words} words`);
-  process.stdout.write(JSON.stringify(r));
+  process.stdout.write(JSON.stringify({ words: r.words, seconds: r.seconds, outputs: r.outputs }));
   process.exit(0);
 }
 
@@ -96,7 +119,7 @@ const rows: BenchRow[] = [];
 for (const [i, c] of configs.entries()) {
   const out = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--config', String(i)], { encoding: 'utf8', env: process.env });
   if (out.status !== 0) throw new Error(`bench config "${c.label}" failed: ${out.stderr}`);
-  const r = JSON.parse(out.stdout) as Result;
+  const r = JSON.parse(out.stdout) as Omit<Result, 'counts'>;
   rows.push({
     metric: `word count, ${c.label}`,
     value: `${fmt(r.words / r.seconds)} words/s`,
