@@ -1,7 +1,7 @@
 // Kafka Streams word count for `pnpm bench:compare` (bench/src/compare). Same topology and topic
 // layout as Vltava's examples/word-count:
 //   <input> -flatMapValues(words)-> groupBy(word) -[<appId>-counts-repartition]-> count("counts") -> <output>
-// Usage: WordCount <bootstrap> <appId> <input> <output> <exactly_once_v2|at_least_once> <commitMs> <stateDir> <sessionTimeoutMs>
+// Usage: WordCount <bootstrap> <appId> <input> <output> <exactly_once_v2|at_least_once> <commitMs> <stateDir> <sessionTimeoutMs> [numStreamThreads, default 1]
 // Prints STATE <state> on each state change and RESTORED <store> <partition> <records> <ms> after each restore.
 import java.time.Duration;
 import java.util.ArrayList;
@@ -35,7 +35,7 @@ public final class WordCount {
     p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, Long.parseLong(a[5]));
     p.put(StreamsConfig.STATE_DIR_CONFIG, a[6]);
     p.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, 1);
-    p.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, 1);
+    p.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, a.length > 8 ? Integer.parseInt(a[8]) : 1);
     p.put(StreamsConfig.consumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG), Integer.parseInt(a[7]));
     p.put(StreamsConfig.consumerPrefix(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG), 1000);
     p.put(StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "earliest");

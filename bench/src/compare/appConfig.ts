@@ -8,6 +8,10 @@ export interface AppConfig {
   readonly commitIntervalMs: number;
   readonly stateDir: string;
   readonly sessionTimeoutMs: number;
+  /** Stream threads (Kafka Streams' num.stream.threads); default 1. */
+  readonly threads?: number;
+  /** When set, the app prints `MEM <rssBytes> <heapUsedBytes>` this often (the soak samples the heap from it). */
+  readonly memSampleMs?: number;
   /** Only for @kafkats/flow: the topic it repartitions words through (it has no repartition of its own). */
   readonly repartitionTopic?: string;
 }

@@ -1,41 +1,45 @@
 /**
  * pnpm bench:compare — word count side by side on one local broker and one input:
  * (a) the broker's ceiling (ProducerPerformance plain and transactional, ConsumerPerformance read_committed),
- * (b) Kafka Streams (Java, same version as the broker) under exactly_once_v2 and at_least_once,
- * (c) @kafkats/flow under exactly_once, (d) Vltava under EOS and at-least-once at 100 ms and 1 s commits,
- * then crash recovery (a store with N keys, kill -9, time to resume) for Vltava and Kafka Streams.
+ * (b) Kafka Streams (Java, same version as the broker) under exactly_once_v2 and at_least_once, 1 and 2 stream threads,
+ * (c) @kafkats/flow under exactly_once (not in the default set), (d) Vltava under EOS and at-least-once,
+ * 1 and 2 stream threads, then crash recovery (a store with N keys, kill -9, time to resume) for
+ * Vltava and Kafka Streams. pnpm bench:soak (`--soak`): Vltava EOS at a steady rate for minutes, memory sampled.
  *
  * Options (all optional):
  *   --lines N            input lines (default 1,000,000; 10 words each)    --seed N (42)   --vocab N (10,000)
  *   --partitions N       input/output/repartition partitions (default 4)
- *   --only a,b           run ids or prefixes: ceiling, kstreams, flow, vltava, recovery (default: all)
- *   --recovery-keys N,M  store sizes for the crash-recovery runs (default 1,000,000)
- *   --latency-rate N     lines/s in the latency phase (default 200)   --latency-seconds N (default 5)
- *   --timeout-sec N      give up on a run after N s (default 900); --flow-timeout-sec N (default 240): @kafkats/flow
- *                        is far slower, so its rate is estimated from the count updates it wrote by then
+ *   --only a,b           exact run ids (see runs.ts; an unknown one fails listing them), `prefix*`, `default`, `all`
+ *   --recovery-keys N,M  store sizes for the crash-recovery runs (default 100,000)
+ *   --latency-rate N     lines/s in the latency phase (default 200)   --latency-seconds N (default 10)
+ *   --timeout-sec N      give up on a word-count run after N s (default: 60 + words / --min-words-per-sec)
+ *   --min-words-per-sec N  the slowest rate the default timeout allows (default 20,000)
+ *   --flow-timeout-sec N (default 240): @kafkats/flow is far slower; its rate is estimated from the count updates by then
  *   --profile            also run Vltava EOS 100 ms under node --cpu-prof and print the top costs
- *   --no-record          do not write docs/benchmarks.md
- *   --kafkajs-fix        also run the Vltava configurations with kafkajs' O(n²) producer grouping replaced by an
- *                        O(n) one (a --require preload in the bench process only; see the profile section)
- *   --report-only        only rewrite docs/benchmarks.md and the chart from bench/results/compare.json
- *
- * Results accumulate in bench/results/compare.json (per dataset), so the runs can be spread over several
- * invocations (`--only`); docs/benchmarks.md and docs/benchmarks-compare.svg are regenerated from it.
+ *   --kafkajs-fix        add the vltava-fix-* runs (kafkajs' O(n²) producer grouping replaced by an O(n) one in the app process)
+ *   --results FILE       results file to merge into (default bench/results/compare.json); with another file the
+ *                        report goes to FILE with .md instead of docs/benchmarks.md (scratch runs)
+ *   --no-record          write neither the results file nor the report
+ *   --report-only        only rewrite the report and the chart from the results file
+ *   --soak               the soak instead of the comparison: --soak-minutes N (3), --soak-rate lines/s (1,000),
+ *                        --soak-vocab N,M (10000,1000000: the second draws uniformly, so the store reaches ~1M keys)
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createTopicsAndWait, DEFAULT_KAFKA_VERSION, ensureJars, startLocalKafka } from '@vltava/kafka-local';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import type { AppConfig } from './appConfig.js';
-import { barChartSvg, type Bar } from './chart.js';
 import { CountsVerifier, liveChildren, datasetLines, inputProducer, kafkaClient, percentile, rng, sleep, startChild, writeLines, type Child, type DatasetSpec } from './harness.js';
 import { consumerPerf, ensureStreamsJars, producerPerf, type StreamsJars } from './jvm.js';
 import { analyzeProfile } from './profile.js';
-import { recordReport, type CeilingResult, type RecoveryResult, type Results, type RunResult } from './reportCompare.js';
+import { recordReport } from './reportCompare.js';
+import { emptyResults, loadResults, ratiosOf, resultKey, saveMerged, type CeilingResult, type Invocation, type RecoveryResult, type ResultKind, type ResultsFile, type RunResult, type StoredResult } from './results.js';
+import { RUNS, SelectionError, selectRuns, type RunDef } from './runs.js';
+import { runSoak } from './soak.js';
 
 const { values: opt } = parseArgs({
   options: {
@@ -45,66 +49,131 @@ const { values: opt } = parseArgs({
     'words-per-line': { type: 'string', default: '10' },
     partitions: { type: 'string', default: '4' },
     only: { type: 'string', default: '' },
-    'recovery-keys': { type: 'string', default: '1000000' },
+    'recovery-keys': { type: 'string', default: '100000' },
     'latency-rate': { type: 'string', default: '200' },
-    'latency-seconds': { type: 'string', default: '5' },
-    'timeout-sec': { type: 'string', default: '900' },
+    'latency-seconds': { type: 'string', default: '10' },
+    'timeout-sec': { type: 'string' },
+    'min-words-per-sec': { type: 'string', default: '20000' },
     'flow-timeout-sec': { type: 'string', default: '240' },
     profile: { type: 'boolean', default: false },
+    results: { type: 'string' },
     'no-record': { type: 'boolean', default: false },
     'report-only': { type: 'boolean', default: false },
     'kafkajs-fix': { type: 'boolean', default: false },
+    soak: { type: 'boolean', default: false },
+    'soak-minutes': { type: 'string', default: '3' },
+    'soak-rate': { type: 'string', default: '1000' },
+    'soak-vocab': { type: 'string', default: '10000,1000000' },
   },
 });
 
 const num = (s: string | undefined): number => Number(String(s).replace(/[_,]/g, ''));
 const spec: DatasetSpec = { lines: num(opt.lines), wordsPerLine: num(opt['words-per-line']), vocab: num(opt.vocab), seed: num(opt.seed) };
 const PARTITIONS = num(opt.partitions);
-const TIMEOUT_MS = num(opt['timeout-sec']) * 1000;
 const LAT_RATE = num(opt['latency-rate']);
 const LAT_SECONDS = num(opt['latency-seconds']);
+const TIMEOUT_MS = opt['timeout-sec'] !== undefined ? num(opt['timeout-sec']) * 1000 : (60 + (spec.lines * spec.wordsPerLine) / num(opt['min-words-per-sec'])) * 1000;
 const SESSION_MS = 10_000;
 /** The broker's minimum: after kill -9 the dead member leaves the group only after it. */
 const RECOVERY_SESSION_MS = 6_000;
-const only = opt.only ? opt.only.split(',').map((s) => s.trim()).filter((s) => s.length > 0) : [];
-/** `--only` names ids or id prefixes; an id is selected when it equals or starts with one of them. */
-const selected = (id: string): boolean => only.length === 0 || only.some((o) => id === o || id.startsWith(o));
+const CEILING_TIMEOUT_MS = 180_000;
+const LATENCY_DRAIN_MS = 60_000;
 const version = process.env.KAFKA_VERSION ?? DEFAULT_KAFKA_VERSION;
 const log = (m: string): void => console.log(`[${new Date().toISOString().slice(11, 19)}] ${m}`);
 const load = (): [number, number, number] => loadavg().map((x) => Math.round(x * 100) / 100) as [number, number, number];
 
+for (const [name, v] of [['--lines', spec.lines], ['--words-per-line', spec.wordsPerLine], ['--vocab', spec.vocab], ['--partitions', PARTITIONS], ['--latency-rate', LAT_RATE], ['--latency-seconds', LAT_SECONDS]] as const)
+  if (!Number.isInteger(v) || v <= 0) fail(`${name} must be a positive integer (got ${String(v)})`);
+
+// ---- selection: exact ids, checked before anything starts -------------------------------------
+let selection: RunDef[];
+try {
+  selection = opt.soak ? [] : selectRuns(opt.only, { kafkajsFix: opt['kafkajs-fix'] });
+} catch (e) {
+  if (e instanceof SelectionError) fail(e.message);
+  throw e;
+}
+const selectedIds = new Set(selection.map((r) => r.id));
+const selected = (id: string): boolean => selectedIds.has(id);
+
 const specKey = `${spec.lines}x${spec.wordsPerLine} vocab ${spec.vocab} seed ${spec.seed}, ${PARTITIONS} partitions`;
-// One results file per dataset: a run over another dataset (e.g. --lines 100000) merges into its own
-// file and never erases the figures of the others. docs/benchmarks.md is written from the file of
-// the dataset just run; --report-only rewrites it from the default dataset's file.
-const specFile = (key: string): string => `compare-${key.replace(/[^A-Za-z0-9]+/g, '-').replace(/-+$/, '')}.json`;
-const legacyPath = fileURLToPath(new URL('../../results/compare.json', import.meta.url));
-const resultsPath = fileURLToPath(new URL(`../../results/${specFile(specKey)}`, import.meta.url));
+const DEFAULT_DATASET = '1000000x10 vocab 10000 seed 42, 4 partitions';
+const defaultResults = fileURLToPath(new URL('../../results/compare.json', import.meta.url));
+const resultsPath = opt.results ? resolve(opt.results) : defaultResults;
+const scratch = resultsPath !== defaultResults;
+const reportTarget = {
+  markdown: scratch ? resultsPath.replace(/\.json$/, '') + '.md' : fileURLToPath(new URL('../../../docs/benchmarks.md', import.meta.url)),
+  svg: scratch ? resultsPath.replace(/\.json$/, '') + '-compare.svg' : fileURLToPath(new URL('../../../docs/benchmarks-compare.svg', import.meta.url)),
+  dataset: DEFAULT_DATASET,
+};
+/** The legacy (schema 1) file has no dates: its figures are those of its last commit. */
+const legacyDate = (): string => spawnSyncText('git', ['log', '-1', '--format=%cI', '--', resultsPath]).trim() || new Date().toISOString();
+
 if (opt['report-only']) {
-  const path = existsSync(resultsPath) ? resultsPath : legacyPath;
-  recordReport(JSON.parse(readFileSync(path, 'utf8')) as Results);
+  recordReport(loadResults(resultsPath, legacyDate), reportTarget);
+  log(`report written to ${reportTarget.markdown} from ${resultsPath}`);
   process.exit(0);
 }
-const empty = (): Results => ({ spec: specKey, machine: '', versions: {}, runs: {}, ceilings: {}, recovery: {} });
-const previous = existsSync(resultsPath) ? resultsPath : existsSync(legacyPath) ? legacyPath : undefined;
-let results: Results = previous === undefined ? empty() : (JSON.parse(readFileSync(previous, 'utf8')) as Results);
-if (results.spec !== specKey) results = empty();
-const save = (): void => {
-  mkdirSync(fileURLToPath(new URL('../../results/', import.meta.url)), { recursive: true });
-  writeFileSync(resultsPath, `${JSON.stringify(results, null, 2)}\n`);
-};
 
+const startedAt = new Date();
+const commit = spawnSyncText('git', ['rev-parse', '--short', 'HEAD']).trim() + (spawnSyncText('git', ['status', '--porcelain', '--', 'packages', 'bench/src']).trim() ? '+local changes' : '');
+const invocation: Invocation = {
+  id: `${startedAt.toISOString()}-${process.pid}`,
+  date: startedAt.toISOString(),
+  commit,
+  command: `pnpm bench:compare ${process.argv.slice(2).join(' ')}`.trim(),
+  machine: `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, load avg at start ${load().join(' / ')}`,
+  versions: {
+    node: process.version,
+    kafka: version,
+    'kafka-streams': version,
+    java: javaVersion(),
+    '@kafkats/flow': pkgVersion('@kafkats/flow'),
+    kafkajs: pkgVersion('kafkajs'),
+  },
+};
+/** This invocation's results only: merged into the file after each result. */
+const mine: ResultsFile = emptyResults();
+mine.invocations[invocation.id] = invocation;
+function record<K extends ResultKind>(kind: K, runId: string, result: StoredResult<K>['result'], dataset = specKey): void {
+  const at = new Date().toISOString();
+  mine.results[resultKey(dataset, runId)] = { runId, dataset, kind, invocation: invocation.id, at, result } as StoredResult;
+  for (const r of ratiosOf(mine, invocation.id, at)) mine.ratios[resultKey(r.dataset, r.ratioId)] = r;
+  if (!opt['no-record']) saveMerged(resultsPath, mine, legacyDate);
+}
+
+// ---- the estimate ------------------------------------------------------------------------------
+const recoveryKeys = opt['recovery-keys'] ? opt['recovery-keys'].split(',').map(num).filter((n) => n > 0) : [];
+const words = spec.lines * spec.wordsPerLine;
+const known = loadResults(resultsPath, legacyDate);
+function estimateSeconds(r: RunDef): number {
+  if (r.kind === 'ceiling') return Math.max(1_000_000, spec.lines) / 150_000 + 10;
+  if (r.kind === 'recovery') return recoveryKeys.reduce((s, k) => s + k / 20_000 + 30, 0);
+  // The latest figure of this run on a dataset of at least 100k lines, else the catalogue's assumption.
+  const prev = Object.values(known.results)
+    .filter((x): x is StoredResult<'wordcount'> => x.kind === 'wordcount' && x.runId === r.id && x.result.ok && x.result.lines >= 100_000)
+    .sort((a, b) => b.at.localeCompare(a.at))[0];
+  const wps = prev?.result.wordsPerSec ?? r.assumedWordsPerSec ?? 20_000;
+  const base = r.group === 'flow' ? Math.min(TIMEOUT_MS / 1000, num(opt['flow-timeout-sec'])) : Math.min(TIMEOUT_MS / 1000, words / wps);
+  return base + 15 + LAT_SECONDS + 5;
+}
+if (opt.soak) {
+  const variants = opt['soak-vocab'].split(',').map(num).filter((n) => n > 0);
+  log(`soak: Vltava EOS 100 ms at ${num(opt['soak-rate'])} lines/s for ${num(opt['soak-minutes'])} min per variant (vocabularies ${variants.join(', ')}): about ${Math.ceil(variants.length * (num(opt['soak-minutes']) + 1))} min`);
+} else {
+  const est = selection.map((r) => [r.id, estimateSeconds(r)] as const);
+  const total = est.reduce((s, [, x]) => s + x, 0) + spec.lines / 40_000 + 20;
+  log(`runs (${selection.length}): ${selection.map((r) => r.id).join(', ')}`);
+  log(`estimate: about ${Math.ceil(total / 60)} min (${est.map(([id, x]) => `${id} ${Math.round(x)} s`).join(', ')}, input ${Math.round(spec.lines / 40_000)} s); word-count runs time out after ${Math.round(TIMEOUT_MS / 1000)} s, ceilings after ${CEILING_TIMEOUT_MS / 1000} s`);
+}
+
+// ---- the broker --------------------------------------------------------------------------------
 const work = mkdtempSync(join(tmpdir(), 'vltava-compare-'));
 const appDist = (name: string): string => fileURLToPath(new URL(`./${name}.js`, import.meta.url));
-
-// ---------------------------------------------------------------------------------------------
-
 const kafkaLib = ensureJars(version, undefined, log);
-let streamsJars: StreamsJars | undefined;
-// The Kafka Streams jars are needed as soon as any selected run is a Kafka Streams one
-// (`--only kstreams-eos` used to select no jars and silently skip that run).
-const wantsStreams = only.length === 0 || only.some((o) => o.startsWith('kstreams') || 'kstreams'.startsWith(o) || o.startsWith('recovery-kstreams') || 'recovery-kstreams'.startsWith(o));
-if (wantsStreams) streamsJars = ensureStreamsJars(version, log);
+// The Kafka Streams jars are loaded whenever a selected run needs them, whatever selected it.
+const wantsStreams = selection.some((r) => r.group === 'kstreams');
+const streamsJars: StreamsJars | undefined = wantsStreams ? ensureStreamsJars(version, log) : undefined;
 
 log(`starting a broker (Kafka ${version}) on a free port, home ${work}`);
 const broker = await startLocalKafka({ version, port: 0, home: join(work, 'kafka'), heapMb: 1024 });
@@ -120,22 +189,23 @@ const kafka: Kafka = kafkaClient(brokers);
 const admin: Admin = kafka.admin();
 await admin.connect();
 const producer: Producer = await inputProducer(kafka);
+async function newTopics(...topics: string[]): Promise<void> {
+  await createTopicsAndWait(admin, topics.map((topic) => ({ topic, numPartitions: PARTITIONS, replicationFactor: 1 })));
+}
 
-results.args = [...new Set([...(results.args ?? '').split(' | ').filter(Boolean), process.argv.slice(2).join(' ')])].join(' | ');
-results.machine = `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB`;
-results.versions = {
-  node: process.version,
-  kafka: version,
-  'kafka-streams': version,
-  java: javaVersion(),
-  '@kafkats/flow': pkgVersion('@kafkats/flow'),
-  kafkajs: pkgVersion('kafkajs'),
-  vltava: `git ${spawnSyncText('git', ['rev-parse', '--short', 'HEAD']).trim()}`,
-};
+if (opt.soak) {
+  const variants = opt['soak-vocab'].split(',').map(num).filter((n) => n > 0);
+  for (const vocab of variants) {
+    const s = await runSoak({ kafka, admin, producer, brokers, work, partitions: PARTITIONS, log, appPath: appDist('vltavaApp'), newTopics }, { vocab, linesPerSec: num(opt['soak-rate']), wordsPerLine: spec.wordsPerLine, seconds: num(opt['soak-minutes']) * 60, seed: spec.seed });
+    record('soak', `soak-vocab-${vocab}`, s, `soak ${PARTITIONS} partitions`);
+    log(`${s.label}: ${s.ok ? 'correct' : 'FAILED'}; RSS ${s.rssWarmMb.toFixed(0)} MiB at warm-up end, max ${s.rssMaxMb.toFixed(0)} MiB, slope ${s.rssSlopeMbPerMin.toFixed(1)} MiB/min; heap max ${s.heapMaxMb.toFixed(0)} MiB, slope ${s.heapSlopeMbPerMin.toFixed(1)} MiB/min; ${s.note}`);
+  }
+  await finish();
+}
 
 // ---- input: written once -------------------------------------------------------------------
 const INPUT = 'compare-input';
-await createTopicsAndWait(admin, [{ topic: INPUT, numPartitions: PARTITIONS, replicationFactor: 1 }]);
+await newTopics(INPUT);
 const ref = new Map<string, number>();
 let inputLines = 0;
 let inputWords = 0;
@@ -149,55 +219,47 @@ function* counted(lines: Iterable<string>): Generator<string> {
     yield l;
   }
 }
-{
+if (selection.some((r) => r.kind !== 'recovery')) {
   const t0 = performance.now();
   await writeLines(producer, INPUT, PARTITIONS, counted(datasetLines(spec)));
   const s = (performance.now() - t0) / 1000;
   log(`input: ${inputLines} lines, ${inputWords} words, ${ref.size} distinct, ${(inputBytes / 2 ** 20).toFixed(1)} MiB written in ${s.toFixed(1)} s (idempotent kafkajs producer)`);
 }
-const recordSize = Math.round(inputBytes / inputLines);
+const recordSize = Math.max(1, Math.round(inputBytes / Math.max(1, inputLines)));
 
 // ---- (a) the broker's ceiling ----------------------------------------------------------------
 const ceilingRecords = Math.max(1_000_000, spec.lines);
+let txnTopicWritten = false;
 async function ceiling(id: string, label: string, fn: () => CeilingResult): Promise<void> {
   if (!selected(id)) return;
   log(`${label} ...`);
   try {
     const r = fn();
-    results.ceilings[id] = r;
+    record('ceiling', id, r);
     log(`${label}: ${Math.round(r.recordsPerSec)} records/s ${r.note}`);
   } catch (e) {
     log(`${label} failed: ${(e as Error).message}`);
   }
-  save();
 }
 for (const [id, txn] of [['ceiling-produce', undefined], ['ceiling-produce-txn', 100]] as const) {
   const topic = `perf-${id}`;
-  if (selected(id)) await createTopicsAndWait(admin, [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }]);
+  if (selected(id)) await newTopics(topic);
   await ceiling(id, txn ? `ProducerPerformance, transactional (--transaction-duration-ms ${txn})` : 'ProducerPerformance, plain', () => {
-    const p = producerPerf(kafkaLib, brokers, topic, ceilingRecords, recordSize, txn);
+    const p = producerPerf(kafkaLib, brokers, topic, ceilingRecords, recordSize, txn, CEILING_TIMEOUT_MS);
+    if (txn) txnTopicWritten = true;
     return { label: txn ? `broker ceiling: produce, transactional (${txn} ms transactions)` : 'broker ceiling: produce, plain', recordsPerSec: p.recordsPerSec, load: load(), note: `${ceilingRecords} records of ${recordSize} B, acks=all; ${p.mbPerSec} MB/s; latency p50 ${p.p50Ms} ms, p99 ${p.p99Ms} ms` };
   });
 }
 await ceiling('ceiling-consume', 'ConsumerPerformance, read_committed', () => {
-  // Reads what the transactional ProducerPerformance wrote (or the input topic if it did not run).
-  const txnTopic = results.ceilings['ceiling-produce-txn'] && selected('ceiling-produce-txn') ? 'perf-ceiling-produce-txn' : INPUT;
+  // Reads what the transactional ProducerPerformance wrote in this invocation (or the input topic).
+  const txnTopic = txnTopicWritten ? 'perf-ceiling-produce-txn' : INPUT;
   const n = txnTopic === INPUT ? inputLines : ceilingRecords;
-  const c = consumerPerf(kafkaLib, brokers, txnTopic, n, work);
+  const c = consumerPerf(kafkaLib, brokers, txnTopic, n, work, CEILING_TIMEOUT_MS);
   return { label: 'broker ceiling: consume, read_committed', recordsPerSec: c.recordsPerSec, load: load(), note: `${n} transactional records of ${txnTopic}; ${c.mbPerSec} MB/s; ${Math.round(c.fetchRecordsPerSec)} records/s excluding the group join` };
 });
 
 // ---- (b), (c), (d): word count ---------------------------------------------------------------
 let runNo = 0;
-
-interface System {
-  readonly id: string;
-  readonly label: string;
-  readonly group: RunResult['group'];
-  readonly guarantee: AppConfig['guarantee'];
-  readonly commitMs: number;
-  launch(cfg: AppConfig, profileDir?: string): Child;
-}
 
 /** App log lines that look like errors (kafkajs' per-response ERROR lines are counted, not printed). */
 const isErrorLine = (l: string): boolean => /ERROR|Exception|error/.test(l) && !/TimeoutNegativeWarning|--trace-warnings|switched default partitioner/.test(l);
@@ -215,20 +277,20 @@ function errorSummary(child: Child): string[] {
   return [`app log: ${[...kinds].sort((a, b) => b[1] - a[1]).slice(0, 2).map(([k, n]) => `${n}× "${k}"`).join(', ')}`];
 }
 
-function javaStreams(id: string, label: string, guarantee: AppConfig['guarantee'], commitMs: number): System {
-  return {
-    id,
-    label,
-    group: 'kstreams',
-    guarantee,
-    commitMs,
-    launch: (cfg) =>
-      startChild(
-        'java',
-        ['-Xmx1g', '-Dorg.slf4j.simpleLogger.defaultLogLevel=error', '-cp', `${streamsJars!.lib}/*:${streamsJars!.classes}`, 'WordCount', cfg.brokers, cfg.applicationId, cfg.inputTopic, cfg.outputTopic, guarantee === 'exactly-once' ? 'exactly_once_v2' : 'at_least_once', String(commitMs), cfg.stateDir, String(cfg.sessionTimeoutMs)],
-        { log: childLog(id) },
-      ),
-  };
+function launch(r: RunDef, cfg: AppConfig, profileDir?: string): Child {
+  if (r.group === 'kstreams') {
+    if (!streamsJars) throw new Error(`${r.id} needs the Kafka Streams jars, which were not loaded`);
+    return startChild(
+      'java',
+      ['-Xmx1g', '-Dorg.slf4j.simpleLogger.defaultLogLevel=error', '-cp', `${streamsJars.lib}/*:${streamsJars.classes}`, 'WordCount', cfg.brokers, cfg.applicationId, cfg.inputTopic, cfg.outputTopic, cfg.guarantee === 'exactly-once' ? 'exactly_once_v2' : 'at_least_once', String(cfg.commitIntervalMs), cfg.stateDir, String(cfg.sessionTimeoutMs), String(cfg.threads ?? 1)],
+      { log: childLog(r.id) },
+    );
+  }
+  return startChild(
+    process.execPath,
+    [...(r.kafkajsFix ? ['--require', kafkajsFixPreload()] : []), ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), appDist(r.group === 'flow' ? 'flowApp' : 'vltavaApp'), JSON.stringify(cfg)],
+    { log: childLog(r.id) },
+  );
 }
 
 /**
@@ -261,44 +323,6 @@ require.cache[path] = m;
   return file;
 }
 
-function nodeApp(id: string, label: string, group: 'flow' | 'vltava', guarantee: AppConfig['guarantee'], commitMs: number, kafkajsFix = false): System {
-  return {
-    id,
-    label,
-    group,
-    guarantee,
-    commitMs,
-    launch: (cfg, profileDir) =>
-      startChild(
-        process.execPath,
-        [...(kafkajsFix ? ['--require', kafkajsFixPreload()] : []), ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), appDist(group === 'flow' ? 'flowApp' : 'vltavaApp'), JSON.stringify(cfg)],
-        { log: childLog(id) },
-      ),
-  };
-}
-
-const systems: System[] = [
-  javaStreams('kstreams-eos', 'Kafka Streams, exactly_once_v2, 100 ms', 'exactly-once', 100),
-  javaStreams('kstreams-alos', 'Kafka Streams, at_least_once, 100 ms', 'at-least-once', 100),
-  nodeApp('flow-eos', '@kafkats/flow, exactly_once, 100 ms', 'flow', 'exactly-once', 100),
-  nodeApp('vltava-eos-100', 'Vltava, exactly-once, 100 ms', 'vltava', 'exactly-once', 100),
-  nodeApp('vltava-eos-1000', 'Vltava, exactly-once, 1 s', 'vltava', 'exactly-once', 1000),
-  nodeApp('vltava-alos-100', 'Vltava, at-least-once, 100 ms', 'vltava', 'at-least-once', 100),
-  nodeApp('vltava-alos-1000', 'Vltava, at-least-once, 1 s', 'vltava', 'at-least-once', 1000),
-  ...(opt['kafkajs-fix']
-    ? [
-        nodeApp('vltava-fix-eos-100', 'Vltava + O(n) kafkajs grouping, exactly-once, 100 ms', 'vltava', 'exactly-once', 100, true),
-        nodeApp('vltava-fix-eos-1000', 'Vltava + O(n) kafkajs grouping, exactly-once, 1 s', 'vltava', 'exactly-once', 1000, true),
-        nodeApp('vltava-fix-alos-100', 'Vltava + O(n) kafkajs grouping, at-least-once, 100 ms', 'vltava', 'at-least-once', 100, true),
-        nodeApp('vltava-fix-alos-1000', 'Vltava + O(n) kafkajs grouping, at-least-once, 1 s', 'vltava', 'at-least-once', 1000, true),
-      ]
-    : []),
-];
-
-async function newTopics(...topics: string[]): Promise<void> {
-  await createTopicsAndWait(admin, topics.map((topic) => ({ topic, numPartitions: PARTITIONS, replicationFactor: 1 })));
-}
-
 /** Paced lines with a unique marker word each; the reference and the verifier learn them before they are sent. */
 async function latencyPhase(verifier: CountsVerifier, tag: string): Promise<void> {
   const rand = rng(spec.seed + runNo * 7919);
@@ -327,32 +351,33 @@ async function latencyPhase(verifier: CountsVerifier, tag: string): Promise<void
   }
 }
 
-async function wordCount(sys: System, profileDir?: string): Promise<RunResult> {
+async function wordCount(r: RunDef, profileDir?: string): Promise<RunResult> {
   runNo++;
-  const appId = `${sys.id}-${runNo}-${Date.now().toString(36)}`;
+  const appId = `${r.id}-${runNo}-${Date.now().toString(36)}`;
   const cfg: AppConfig = {
     brokers,
     applicationId: appId,
     inputTopic: INPUT,
     outputTopic: `${appId}-out`,
-    guarantee: sys.guarantee,
-    commitIntervalMs: sys.commitMs,
+    guarantee: r.guarantee!,
+    commitIntervalMs: r.commitMs!,
     stateDir: mkdtempSync(join(work, 'state-')),
     sessionTimeoutMs: SESSION_MS,
-    ...(sys.group === 'flow' ? { repartitionTopic: `${appId}-words` } : {}),
+    threads: r.threads ?? 1,
+    ...(r.group === 'flow' ? { repartitionTopic: `${appId}-words` } : {}),
   };
   await newTopics(cfg.outputTopic, ...(cfg.repartitionTopic ? [cfg.repartitionTopic] : []));
   const lines0 = inputLines;
   const words0 = inputWords;
   const verifier = new CountsVerifier(new Map(ref));
   await verifier.start(kafka, cfg.outputTopic);
-  log(`${sys.label}: ${lines0} lines / ${words0} words in the input ...`);
+  log(`${r.label}: ${lines0} lines / ${words0} words in the input ...`);
   const t0 = performance.now();
-  const child = sys.launch(cfg, profileDir);
-  const base = { label: sys.label, group: sys.group, guarantee: sys.guarantee, commitMs: sys.commitMs, lines: lines0, words: words0 };
-  const progress = setInterval(() => log(`  ${sys.id}: ${verifier.outputs} outputs read, ${verifier.remaining} words not yet at their final count, RSS ${(child.peakRss() / 2 ** 20).toFixed(0)} MiB`), 15_000);
+  const child = launch(r, cfg, profileDir);
+  const base = { label: r.label, group: r.group!, guarantee: r.guarantee!, commitMs: r.commitMs!, threads: r.threads ?? 1, lines: lines0, words: words0, latencyRate: LAT_RATE };
+  const progress = setInterval(() => log(`  ${r.id}: ${verifier.outputs} outputs read, ${verifier.remaining} words not yet at their final count, RSS ${(child.peakRss() / 2 ** 20).toFixed(0)} MiB`), 15_000);
   try {
-    const timeoutMs = sys.group === 'flow' ? Math.min(TIMEOUT_MS, num(opt['flow-timeout-sec']) * 1000) : TIMEOUT_MS;
+    const timeoutMs = r.group === 'flow' ? Math.min(TIMEOUT_MS, num(opt['flow-timeout-sec']) * 1000) : TIMEOUT_MS;
     const done = await Promise.race([verifier.until(timeoutMs), child.exited.then(() => false)]);
     const seconds = ((done ? verifier.lastOutputAt : performance.now()) - t0) / 1000;
     if (!done) {
@@ -364,17 +389,17 @@ async function wordCount(sys: System, profileDir?: string): Promise<RunResult> {
         const ends = await admin.fetchTopicOffsets(cfg.repartitionTopic).catch(() => []);
         stage1 = `; ${ends.reduce((n, p) => n + Number(p.high), 0)} offsets in its repartition topic (words through the first stage, incl. transaction markers)`;
       }
-      return { ...base, ok: false, seconds, linesPerSec: wps / spec.wordsPerLine, wordsPerSec: wps, steadyWordsPerSec: NaN, p50Ms: NaN, p99Ms: NaN, peakRssMb: child.peakRss() / 2 ** 20, load: load(), note: [`did not finish: ${why}; ${verifier.outputs} count updates read, rate estimated from them${stage1}; ${verifier.remaining} words not at their final count yet (e.g. ${verifier.wrong(2).join('; ')})${verifier.overshoot.size ? `; ${verifier.overshoot.size} words counted too often` : ''}`, ...errorSummary(child)].join('; ') };
+      return { ...base, ok: false, seconds, linesPerSec: wps / spec.wordsPerLine, wordsPerSec: wps, steadyWordsPerSec: NaN, p50Ms: NaN, p99Ms: NaN, p999Ms: NaN, latencySamples: 0, peakRssMb: child.peakRss() / 2 ** 20, load: load(), note: [`did not finish: ${why}; ${verifier.outputs} count updates read, rate estimated from them${stage1}; ${verifier.remaining} words not at their final count yet (e.g. ${verifier.wrong(2).join('; ')})${verifier.overshoot.size ? `; ${verifier.overshoot.size} words counted too often` : ''}`, ...errorSummary(child)].join('; ') };
     }
     const firstOutS = ((verifier.firstOutputAt ?? t0) - t0) / 1000;
-    log(`  ${sys.id}: input counted in ${seconds.toFixed(1)} s (${Math.round(words0 / seconds)} words/s, first output after ${firstOutS.toFixed(1)} s); latency phase ...`);
+    log(`  ${r.id}: input counted in ${seconds.toFixed(1)} s (${Math.round(words0 / seconds)} words/s, first output after ${firstOutS.toFixed(1)} s); latency phase ...`);
     await latencyPhase(verifier, String(runNo));
-    const done2 = await verifier.until(60_000);
+    const done2 = await verifier.until(LATENCY_DRAIN_MS);
     const stable = done2 && (await verifier.stable(2_000));
     const lat = [...verifier.latencies].sort((a, b) => a - b);
     const peak = child.peakRss() / 2 ** 20;
     const problems = [
-      ...(stable ? [] : [`counts differ from the reference: ${verifier.wrong(3).join('; ')}`]),
+      ...(stable ? [] : [`counts differ from the reference${done2 ? '' : ` ${LATENCY_DRAIN_MS / 1000} s after the latency phase`}: ${verifier.wrong(3).join('; ')}`]),
       ...(verifier.overshoot.size ? [`${verifier.overshoot.size} words counted too often (duplicates)`] : []),
       ...(verifier.unexpected.length ? [`${verifier.unexpected.length} unexpected words`] : []),
     ];
@@ -387,6 +412,8 @@ async function wordCount(sys: System, profileDir?: string): Promise<RunResult> {
       steadyWordsPerSec: words0 / (seconds - firstOutS),
       p50Ms: percentile(lat, 50),
       p99Ms: percentile(lat, 99),
+      p999Ms: percentile(lat, 99.9),
+      latencySamples: lat.length,
       peakRssMb: peak,
       load: load(),
       note: [`first output after ${firstOutS.toFixed(1)} s`, `latency over ${lat.length} marker lines at ${LAT_RATE} lines/s`, ...problems, ...errorSummary(child)].join('; '),
@@ -394,37 +421,34 @@ async function wordCount(sys: System, profileDir?: string): Promise<RunResult> {
   } finally {
     clearInterval(progress);
     await child.stop();
-    saveLog(sys.id, child);
+    saveLog(r.id, child);
     await verifier.stop();
     rmSync(cfg.stateDir, { recursive: true, force: true });
   }
 }
 
-for (const sys of systems) {
-  if (!selected(sys.id)) continue;
-  if (sys.group === 'kstreams' && !streamsJars) throw new Error(`${sys.id} is selected but the Kafka Streams jars were not loaded`);
-  const r = await wordCount(sys);
-  results.runs[sys.id] = r;
-  save();
-  log(`${sys.label}: ${r.ok ? 'correct' : 'FAILED'}, ${Math.round(r.wordsPerSec)} words/s (${Math.round(r.steadyWordsPerSec)} after the first output) (${Math.round(r.linesPerSec)} lines/s), p50 ${r.p50Ms.toFixed(0)} ms, p99 ${r.p99Ms.toFixed(0)} ms, peak RSS ${r.peakRssMb.toFixed(0)} MiB, load ${r.load.join(' ')}; ${r.note}`);
+for (const r of selection) {
+  if (r.kind !== 'wordcount') continue;
+  const x = await wordCount(r);
+  record('wordcount', r.id, x);
+  log(`${r.label}: ${x.ok ? 'correct' : 'FAILED'}, ${Math.round(x.wordsPerSec)} words/s (${Math.round(x.steadyWordsPerSec)} after the first output) (${Math.round(x.linesPerSec)} lines/s), p50 ${x.p50Ms.toFixed(0)} ms, p99 ${x.p99Ms.toFixed(0)} ms, p999 ${(x.p999Ms ?? NaN).toFixed(0)} ms, peak RSS ${x.peakRssMb.toFixed(0)} MiB, load ${x.load.join(' ')}; ${x.note}`);
 }
 
 // ---- profile -----------------------------------------------------------------------------------
 if (opt.profile) {
   const dir = mkdtempSync(join(work, 'prof-'));
-  const sys = systems.find((s) => s.id === (opt['kafkajs-fix'] ? 'vltava-fix-eos-100' : 'vltava-eos-100'))!;
-  const r = await wordCount({ ...sys, id: `${sys.id}-profiled` }, dir);
-  log(`profiled run: ${Math.round(r.wordsPerSec)} words/s (profiling overhead included)`);
-  results[opt['kafkajs-fix'] ? 'profileFixed' : 'profile'] = { ...analyzeProfile(dir), wordsPerSec: r.wordsPerSec, load: load() };
-  save();
-  for (const row of (opt['kafkajs-fix'] ? results.profileFixed : results.profile)?.top ?? []) log(`  ${row.selfPct.toFixed(1)}%  ${row.name}  ${row.where}`);
+  const r = RUNS.find((s) => s.id === (opt['kafkajs-fix'] ? 'vltava-fix-eos-100' : 'vltava-eos-100'))!;
+  const x = await wordCount({ ...r, id: `${r.id}-profiled` }, dir);
+  log(`profiled run: ${Math.round(x.wordsPerSec)} words/s (profiling overhead included)`);
+  const p = { ...analyzeProfile(dir), wordsPerSec: x.wordsPerSec, load: load() };
+  record('profile', opt['kafkajs-fix'] ? 'profile-fixed' : 'profile', p);
+  for (const row of p.top) log(`  ${row.selfPct.toFixed(1)}%  ${row.name}  ${row.where}`);
 }
 
 // ---- crash recovery --------------------------------------------------------------------------
-const recoveryKeys = opt['recovery-keys'] ? opt['recovery-keys'].split(',').map(num).filter((n) => n > 0) : [];
 for (const keys of recoveryKeys) {
-  const targets = (['vltava', 'kstreams'] as const).filter((s) => selected(`recovery-${s}`) && (s === 'vltava' || streamsJars));
-  if (targets.length === 0) continue;
+  const targets = selection.filter((r) => r.kind === 'recovery');
+  if (targets.length === 0) break;
   const topic = `recovery-${keys}-input`;
   await newTopics(topic);
   const recRef = new Map<string, number>();
@@ -438,11 +462,11 @@ for (const keys of recoveryKeys) {
   const tw = performance.now();
   await writeLines(producer, topic, PARTITIONS, keyLines());
   log(`recovery input: ${keys} distinct words written in ${((performance.now() - tw) / 1000).toFixed(1)} s`);
-  for (const s of targets) {
-    const id = `recovery-${s}${s === 'vltava' && opt['kafkajs-fix'] ? '-fix' : ''}-${keys}`;
-    results.recovery[id] = await recovery(s, keys, topic, recRef);
-    save();
-    const r = results.recovery[id];
+  for (const t of targets) {
+    const system = t.group === 'kstreams' ? 'kstreams' : 'vltava';
+    const id = `recovery-${system}${system === 'vltava' && opt['kafkajs-fix'] ? '-fix' : ''}-${keys}`;
+    const r = await recovery(system, keys, topic, recRef);
+    record('recovery', id, r);
     log(`${r.label}: ${r.ok ? '' : 'FAILED '}resume ${r.resumeMs.toFixed(0)} ms (restored ${r.restoredRecords} records in ${r.restoreMs} ms); ${r.note}`);
   }
 }
@@ -453,14 +477,16 @@ async function recovery(system: 'vltava' | 'kstreams', keys: number, topic: stri
   const cfg: AppConfig = { brokers, applicationId: appId, inputTopic: topic, outputTopic: `${appId}-out`, guarantee: 'exactly-once', commitIntervalMs: 100, stateDir: mkdtempSync(join(work, 'state-')), sessionTimeoutMs: RECOVERY_SESSION_MS };
   await newTopics(cfg.outputTopic);
   const fix = system === 'vltava' && opt['kafkajs-fix'];
-  const sys = system === 'vltava' ? nodeApp('recovery-vltava', 'Vltava', 'vltava', 'exactly-once', 100, fix) : javaStreams('recovery-kstreams', 'Kafka Streams', 'exactly-once', 100);
+  const def: RunDef = { id: `recovery-${system}`, kind: 'recovery', label: system, group: system, inDefault: false, ...(fix ? { kafkajsFix: true } : {}) };
   const label = `${system === 'vltava' ? (fix ? 'Vltava + O(n) kafkajs grouping' : 'Vltava') : 'Kafka Streams'}, EOS, resume after kill -9 with ${keys.toLocaleString('en-US')} keys`;
+  const fillTimeoutMs = (60 + keys / 10_000) * 1000;
+  const resumeTimeoutMs = 120_000;
   const verifier = new CountsVerifier(new Map(recRef));
   await verifier.start(kafka, cfg.outputTopic);
   const t0 = performance.now();
-  let child = sys.launch(cfg);
+  let child = launch(def, cfg);
   try {
-    const filled = await Promise.race([verifier.until(TIMEOUT_MS), child.exited.then(() => false)]);
+    const filled = await Promise.race([verifier.until(fillTimeoutMs), child.exited.then(() => false)]);
     const fillS = (performance.now() - t0) / 1000;
     if (!filled) return { label, keys, ok: false, resumeMs: NaN, restoredRecords: 0, restoreMs: 0, load: load(), note: [`store never filled: ${verifier.remaining} keys wrong after ${fillS.toFixed(0)} s, e.g. ${verifier.wrong(4).join('; ')}`, ...errorSummary(child)].join('; ') };
     log(`  ${system}: ${keys} keys counted in ${fillS.toFixed(1)} s; kill -9 in 3 s`);
@@ -469,7 +495,7 @@ async function recovery(system: 'vltava' | 'kstreams', keys: number, topic: stri
     await child.exited;
     // Restart, and send one probe line per input partition: resumed = every probe counted and committed.
     const t1 = performance.now();
-    child = sys.launch(cfg);
+    child = launch(def, cfg);
     const probes: { value: string; partition: number }[] = [];
     for (let p = 0; p < PARTITIONS; p++) {
       const w = `zr${runNo}x${p}`;
@@ -479,9 +505,9 @@ async function recovery(system: 'vltava' | 'kstreams', keys: number, topic: stri
       probes.push({ value: w, partition: p });
     }
     await producer.send({ topic, acks: -1, messages: probes });
-    const resumed = await Promise.race([verifier.until(TIMEOUT_MS), child.exited.then(() => false)]);
+    const resumed = await Promise.race([verifier.until(resumeTimeoutMs), child.exited.then(() => false)]);
     const resumeMs = verifier.lastOutputAt - t1;
-    await sleep(500);
+    await child.waitFor(/^RESTORED /, 1_000);
     const restored = child.lines.filter((l) => l.startsWith('RESTORED ')).map((l) => l.split(' '));
     const restoredRecords = restored.reduce((s, f) => s + Number(f[3]), 0);
     const restoreMs = restored.reduce((s, f) => Math.max(s, Number(f[4])), 0);
@@ -504,16 +530,28 @@ async function recovery(system: 'vltava' | 'kstreams', keys: number, topic: stri
   }
 }
 
+await finish();
+
 // ---- done ------------------------------------------------------------------------------------
-await producer.disconnect();
-await admin.disconnect();
-log('stopping the broker');
-await broker.stop();
-rmSync(work, { recursive: true, force: true });
-save();
-if (!opt['no-record']) recordReport(results);
-log(`results in ${resultsPath}`);
-process.exit(0);
+async function finish(): Promise<never> {
+  await producer.disconnect();
+  await admin.disconnect();
+  log('stopping the broker');
+  await broker.stop();
+  rmSync(work, { recursive: true, force: true });
+  if (!opt['no-record']) {
+    const merged = saveMerged(resultsPath, mine, legacyDate);
+    recordReport(merged, reportTarget);
+    log(`results merged into ${resultsPath}; report in ${reportTarget.markdown}`);
+  } else log('--no-record: nothing written');
+  log(`done in ${((Date.now() - startedAt.getTime()) / 60_000).toFixed(1)} min, load avg ${load().join(' / ')}`);
+  process.exit(0);
+}
+
+function fail(message: string): never {
+  console.error(`bench:compare: ${message}`);
+  process.exit(2);
+}
 
 /** The app's own output, for evidence: <tmpdir>/vltava-compare-logs/<run>.log (the last 5,000 lines). */
 function saveLog(id: string, child: Child): void {
@@ -528,7 +566,7 @@ function javaVersion(): string {
 
 function spawnSyncText(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  return `${r.stdout}${r.stderr}`;
+  return `${r.stdout ?? ''}${r.stderr ?? ''}`;
 }
 
 function pkgVersion(name: string): string {

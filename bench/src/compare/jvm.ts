@@ -55,10 +55,11 @@ export interface ProducerPerf {
 }
 
 /** org.apache.kafka.tools.ProducerPerformance, acks=all, unthrottled; transactional when `txnMs` is set. */
-export function producerPerf(kafkaLib: string, brokers: string, topic: string, records: number, recordSize: number, txnMs?: number): ProducerPerf {
+export function producerPerf(kafkaLib: string, brokers: string, topic: string, records: number, recordSize: number, txnMs?: number, timeoutMs = 180_000): ProducerPerf {
   const args = ['-cp', `${kafkaLib}/*`, 'org.apache.kafka.tools.ProducerPerformance', '--bootstrap-server', brokers, '--topic', topic, '--num-records', String(records), '--record-size', String(recordSize), '--throughput', '-1', '--producer-props', 'acks=all'];
   if (txnMs !== undefined) args.push('--transactional-id', `perf-${topic}`, '--transaction-duration-ms', String(txnMs));
-  const r = spawnSync('java', args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const r = spawnSync('java', args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: timeoutMs, killSignal: 'SIGKILL' });
+  if (r.error) throw new Error(`ProducerPerformance: ${r.error.message}${r.signal ? ` (killed after ${timeoutMs / 1000} s)` : ''}`);
   const out = `${r.stdout}${r.stderr}`;
   // "N records sent, X records/sec (Y MB/sec), A ms avg latency, M ms max latency, P50 ms 50th, P95 ms 95th, P99 ms 99th, P999 ms 99.9th."
   const m = /records sent, ([\d.]+) records\/sec \(([\d.]+) MB\/sec\), ([\d.]+) ms avg latency, [\d.]+ ms max latency, ([\d.]+) ms 50th, [\d.]+ ms 95th, ([\d.]+) ms 99th/.exec(out);
@@ -74,14 +75,15 @@ export interface ConsumerPerf {
 }
 
 /** org.apache.kafka.tools.ConsumerPerformance with isolation.level=read_committed. */
-export function consumerPerf(kafkaLib: string, brokers: string, topic: string, records: number, tmpDir: string): ConsumerPerf {
+export function consumerPerf(kafkaLib: string, brokers: string, topic: string, records: number, tmpDir: string, timeoutMs = 180_000): ConsumerPerf {
   const cfg = join(tmpDir, 'consumer-perf.properties');
   writeFileSync(cfg, 'isolation.level=read_committed\nauto.offset.reset=earliest\n');
   const r = spawnSync(
     'java',
     ['-cp', `${kafkaLib}/*`, 'org.apache.kafka.tools.ConsumerPerformance', '--bootstrap-server', brokers, '--topic', topic, '--num-records', String(records), '--command-config', cfg, '--group', `perf-${Date.now()}`, '--timeout', '60000'],
-    { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+    { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: timeoutMs, killSignal: 'SIGKILL' },
   );
+  if (r.error) throw new Error(`ConsumerPerformance: ${r.error.message}${r.signal ? ` (killed after ${timeoutMs / 1000} s)` : ''}`);
   const out = `${r.stdout}${r.stderr}`;
   const lines = out.trim().split('\n');
   const hi = lines.findIndex((l) => l.includes('nMsg.sec'));

@@ -1,173 +1,234 @@
-/** Turns bench/results/compare.json into the `bench:compare` sections of docs/benchmarks.md and the SVG chart. */
-import { writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { fmt, recordSection, type BenchRow } from '../report.js';
+/**
+ * Turns the merged bench/results/compare.json into the `bench:compare` and `bench:soak` sections of
+ * docs/benchmarks.md (or of a scratch markdown file) and the SVG chart. Every figure carries its
+ * date, git commit, load average and the command line of the invocation that produced it.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { fmt } from '../report.js';
 import { barChartSvg, type Bar } from './chart.js';
-import type { ProfileSummary } from './profile.js';
+import { latencyBoundMs, meetsTarget, type CeilingResult, type Invocation, type Profile, type RecoveryResult, type ResultsFile, type RunResult, type SoakResult, type StoredRatio, type StoredResult } from './results.js';
+import { RUNS } from './runs.js';
 
-export interface RunResult {
-  readonly label: string;
-  readonly group: 'kstreams' | 'flow' | 'vltava';
-  readonly guarantee: 'exactly-once' | 'at-least-once';
-  readonly commitMs: number;
-  readonly ok: boolean;
-  readonly lines: number;
-  readonly words: number;
-  readonly seconds: number;
-  readonly linesPerSec: number;
-  readonly wordsPerSec: number;
-  /** Words / time from the first output to the last: without process start and group join. */
-  readonly steadyWordsPerSec: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly peakRssMb: number;
-  readonly load: readonly number[];
-  readonly note: string;
+export interface ReportTarget {
+  /** The markdown file whose sections are rewritten (docs/benchmarks.md, or a scratch file). */
+  readonly markdown: string;
+  /** The chart, referenced from the markdown by its file name. */
+  readonly svg: string;
+  /** The dataset shown first and in the chart. */
+  readonly dataset: string;
 }
 
-export interface CeilingResult {
-  readonly label: string;
-  readonly recordsPerSec: number;
-  readonly load: readonly number[];
-  readonly note: string;
-}
-
-export interface RecoveryResult {
-  readonly label: string;
-  readonly keys: number;
-  readonly ok: boolean;
-  readonly resumeMs: number;
-  readonly restoredRecords: number;
-  readonly restoreMs: number;
-  readonly load: readonly number[];
-  readonly note: string;
-}
-
-export interface Results {
-  spec: string;
-  /** The command-line arguments of the invocations that produced these figures, ' | '-separated. */
-  args?: string;
-  machine: string;
-  versions: Record<string, string>;
-  runs: Record<string, RunResult>;
-  ceilings: Record<string, CeilingResult>;
-  recovery: Record<string, RecoveryResult>;
-  profile?: ProfileSummary & { readonly wordsPerSec: number; readonly load: readonly number[] };
-  /** The same profile with `--kafkajs-fix`. */
-  profileFixed?: ProfileSummary & { readonly wordsPerSec: number; readonly load: readonly number[] };
-}
-
-const docsDir = new URL('../../../docs/', import.meta.url);
-/** A finished run's rate; an unfinished @kafkats/flow run's estimate from its count updates (no cache: one per word); else '–'. */
-const rate = (x: RunResult, v: number): string => (x.ok ? fmt(v) : x.group === 'flow' && Number.isFinite(v) && v > 0 ? `≈ ${fmt(v)} (did not finish)` : '– (did not finish)');
-const ms = (x: number): string => (Number.isFinite(x) ? `${Math.round(x).toLocaleString('en-US')} ms` : '–');
+const ms = (x: number | undefined): string => (x !== undefined && Number.isFinite(x) ? `${Math.round(x).toLocaleString('en-US')} ms` : '–');
 const ld = (l: readonly number[]): string => l.map((x) => x.toFixed(2)).join(' / ');
+const day = (iso: string): string => iso.slice(0, 16).replace('T', ' ');
+const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
-export function recordReport(r: Results): void {
-  const args = r.args ?? '';
-  const runs = r.runs;
-  const vEos = runs['vltava-eos-100'];
-  const ratio = (a: RunResult | undefined, b: RunResult | undefined, what: string): BenchRow => {
-    const ok = a && b && a.ok && b.ok;
-    const usable = a && b && a.ok && (b.ok || b.group === 'flow');
-    return {
-      metric: what,
-      value: !a || !b ? 'not measured' : usable ? `${ok ? '' : '≈ '}${(a.wordsPerSec / b.wordsPerSec).toFixed(2)}×` : 'no figure (a run did not finish)',
-      note: a && b ? `${a.ok ? fmt(a.wordsPerSec) : 'unfinished'} vs ${b.ok || b.group === 'flow' ? fmt(b.wordsPerSec) : 'unfinished'} words/s, end to end${ok ? '' : ' (a run did not finish: see the table)'}` : '',
-    };
-  };
-  const txn = r.ceilings['ceiling-produce-txn'];
-  const vFix = runs['vltava-fix-eos-100'];
-  const rows: BenchRow[] = [
-    ratio(vEos, runs['kstreams-eos'], 'Vltava / Kafka Streams, EOS, 100 ms (target ≥ 1×)'),
-    ratio(runs['vltava-alos-100'], runs['kstreams-alos'], 'Vltava / Kafka Streams, at-least-once, 100 ms'),
-    ratio(vEos, runs['flow-eos'], 'Vltava / @kafkats/flow, EOS, 100 ms (target ≥ 2×)'),
-    ...(vFix
-      ? [
-          ratio(vFix, runs['kstreams-eos'], 'Vltava + O(n) kafkajs grouping / Kafka Streams, EOS, 100 ms'),
-          ratio(vFix, runs['flow-eos'], 'Vltava + O(n) kafkajs grouping / @kafkats/flow, EOS, 100 ms'),
-        ]
-      : []),
-    ...([
-      ['Vltava EOS', vEos],
-      ['Vltava + O(n) kafkajs grouping, EOS', vFix],
-      ['Kafka Streams EOS (for reference)', runs['kstreams-eos']],
-    ] as const)
-      .filter(([, x]) => x !== undefined)
-      .map(([name, x]) => ({
-        metric: `${name} input records/s / broker transactional produce ceiling${name === 'Vltava EOS' ? ' (target ≥ 50%)' : ''}`,
-        value: txn && x!.ok ? `${((100 * x!.linesPerSec) / txn.recordsPerSec).toFixed(1)}%` : 'not measured',
-        note: txn ? `${fmt(x!.linesPerSec)} lines/s vs ${fmt(txn.recordsPerSec)} records/s` : '',
-      })),
-  ];
-  for (const c of Object.values(r.ceilings)) rows.push({ metric: c.label, value: `${fmt(c.recordsPerSec)} records/s`, note: `${c.note}; load ${ld(c.load)}` });
-  for (const rec of Object.values(r.recovery).sort((a, b) => a.label.localeCompare(b.label)))
-    rows.push({ metric: rec.label, value: rec.ok ? ms(rec.resumeMs) : 'FAILED', note: `restored ${fmt(rec.restoredRecords)} changelog records (longest restore ${ms(rec.restoreMs)}); ${rec.note}; load ${ld(rec.load)}` });
-
-  const order = ['kstreams-eos', 'kstreams-alos', 'flow-eos', 'vltava-eos-100', 'vltava-eos-1000', 'vltava-alos-100', 'vltava-alos-1000', 'vltava-fix-eos-100', 'vltava-fix-eos-1000', 'vltava-fix-alos-100', 'vltava-fix-alos-1000'];
-  const table = [
-    '| run | correct | input lines/s | words/s | words/s after 1st output | e2e p50 | e2e p99 | peak RSS | seconds | load avg 1/5/15 | note |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |',
-    ...order
-      .filter((id) => runs[id])
-      .map((id) => {
-        const x = runs[id]!;
-        return `| ${x.label} | ${x.ok ? 'yes' : '**NO**'} | ${rate(x, x.linesPerSec)} | ${rate(x, x.wordsPerSec)} | ${Number.isFinite(x.steadyWordsPerSec) ? fmt(x.steadyWordsPerSec) : '–'} | ${ms(x.p50Ms)} | ${ms(x.p99Ms)} | ${x.peakRssMb.toFixed(0)} MiB | ${x.seconds.toFixed(1)} | ${ld(x.load)} | ${x.note} |`;
-      }),
-  ].join('\n');
-
-  const bars: Bar[] = [
-    ...Object.entries(r.ceilings).map(([, c]) => ({ label: c.label.replace('broker ceiling: ', 'broker: '), value: c.recordsPerSec, group: 'ceiling' as const })),
-    ...order
-      .filter((id) => runs[id])
-      .map((id) => {
-        const x = runs[id]!;
-        const estimate = !x.ok && x.group === 'flow';
-        return { label: x.label, value: x.ok || estimate ? x.linesPerSec : 0, group: x.group, failed: !x.ok, ...(x.ok ? {} : { tag: estimate ? 'estimate, did not finish' : 'did not finish or wrong' }) };
-      }),
-  ];
-  writeFileSync(
-    fileURLToPath(new URL('benchmarks-compare.svg', docsDir)),
-    barChartSvg('Word count, input records/s (higher is better)', `input lines/s (${r.spec}); broker rows: records/s of ProducerPerformance / ConsumerPerformance`, bars, `${r.machine}, load avg ${ld(loadavg())} at write time; noisy: re-measure on an idle machine`),
-  );
-
-  const versions = Object.entries(r.versions).map(([k, v]) => `${k} ${v}`).join(', ');
-  const notes = [
-    `**Noisy figures:** measured on a shared 2-core box while other engineers ran test suites (the load average is recorded per run). They must be re-measured on an idle machine before anyone quotes them.`,
-    '',
-    `Dataset: ${r.spec} (\`pnpm bench:compare ${args.split(' | ').join('` and `pnpm bench:compare ')}\`). Machine: ${r.machine}. Versions: ${versions}. One local KRaft broker on a free port, started for the run; every system reads the same input topic and writes its own output topic with the same partition count; internal topics \`<appId>-counts-repartition\` / \`-changelog\`.`,
-    '',
-    table,
-    '',
-    '![word count, input records/s](benchmarks-compare.svg)',
-    '',
-    'How it is measured: a read_committed kafkajs consumer in the harness reads each output topic and keeps the latest count per word. **Throughput** = input lines (words) / time from spawning the process to the committed output that made every count equal the reference (a run whose counts never match, or overshoot, is marked NO). It includes process start and group join (the "first output after" note). **Latency** is measured afterwards, with the app caught up: lines with a unique marker word are produced at a steady rate, and the latency is from the send to the committed count update of that marker arriving at the harness. **Peak RSS** is the process VmHWM. Kafka Streams runs one stream thread with `-Xmx1g`; all apps use a 10 s session timeout.',
-    'Targets (issue 8): Vltava EOS ≥ Kafka Streams EOS throughput; ≥ 2× @kafkats/flow; ≥ 50% of the broker transactional produce ceiling (input records/s against ProducerPerformance records/s); recovery time flat as the state grows. What holds stock Vltava back is one kafkajs function (profile section below); the rows “Vltava + O(n) kafkajs grouping” run the same, unchanged runtime with only that function replaced in the app process (`--kafkajs-fix`, a `--require` preload), to show what the runtime fix would buy. Against the broker ceiling, note that even Kafka Streams reaches only a few percent of it here: a word count writes ~2 records per word (repartition + changelog/output) for each input line of 10 words, on 2 shared cores.',
-    '@kafkats/flow 0.12.0: its `groupBy` re-keys without repartitioning (and `through()` forwards in process), so a `groupBy().count()` counts per input partition; the bench writes the words to a repartition topic with `to()` and counts them from a second `stream()` (bench/src/compare/flowApp.ts).',
-    'Crash recovery: a store of N distinct words is filled under EOS, the process is killed with SIGKILL 3 s after the last count is committed, restarted on the same state directory, and one probe line per partition is sent: "resume" is the time from the restart to the last probe count committed. It includes process start and the dead member leaving the group (6 s session timeout, the broker minimum), the same for both; the restore itself is in the note.',
-  ].join('\n');
-  recordSection('compare', 'Side by side: Kafka Streams, @kafkats/flow, the broker ceiling and Vltava (word count)', 'pnpm bench:compare', rows, notes);
-
-  for (const [key, p] of [['profile', r.profile], ['profileFixed', r.profileFixed]] as const) {
-    if (!p) continue;
-    const fixed = key === 'profileFixed';
-    const prow: BenchRow[] = [
-      ...p.areas.map((a) => ({ metric: `area: ${a.name}`, value: `${a.selfPct.toFixed(1)}%`, note: 'self time' })),
-      ...p.top.map((t) => ({ metric: `\`${t.name}\``, value: `${t.selfPct.toFixed(1)}%`, note: `\`${t.where}\`` })),
-    ];
-    recordSection(
-      fixed ? 'compare-profile-fixed' : 'compare-profile',
-      fixed ? 'Where Vltava spends its time once kafkajs groups in O(n) (word count, EOS, 100 ms commits)' : 'Where Vltava spends its time (word count, EOS, 100 ms commits)',
-      fixed ? 'pnpm bench:compare --only vltava-fix-eos-100 --kafkajs-fix --profile' : 'pnpm bench:compare --only vltava-eos-100 --profile',
-      prow,
-      [
-        `\`node --cpu-prof\` of the Vltava process over the whole run (${(p.totalMs / 1000).toFixed(1)} s of samples, idle excluded; ${fmt(p.wordsPerSec)} words/s with the profiler on; load avg ${ld(p.load)}). Self time per area, then the top functions.`,
-        '',
-        fixed
-          ? "**Reading it.** Same run with kafkajs' grouping replaced by an O(n) version in the app process only (`--kafkajs-fix`, a `--require` preload; nothing in the runtime changed): what remains is what the runtime's next fixes should aim at."
-          : "**Reading it.** If the top function is kafkajs' `groupMessagesPerPartition`, the producer's grouping of a `sendBatch` by partition dominates: it copies the partition's array for every message (`[...current, message]`), so a send of n records to one partition costs O(n²) (kafkajs PR tulios/kafkajs#1576, still open). A commit after a large fetch sends tens of thousands of repartition records in one `sendBatch`; the event loop then blocks for tens of seconds, kafkajs misses its heartbeats, the member is expelled and rejoins (`The coordinator is not aware of this member`), and at-least-once offset commits fail. That is the long “first output after” of the Vltava runs above and the failed at-least-once runs. Cheap fixes, for the runtime: send at most ~1,000 records per topic per `sendBatch` call within the transaction, or patch kafkajs' grouping to push in place (pnpm `patchedDependencies`). What remains after that is GC and kafkajs' record encoding (Long arithmetic, Buffer copies); beyond, a faster client behind the client port.",
-      ].join('\n'),
-    );
-  }
+/** Replaces `<!-- bench:NAME:start -->…<!-- bench:NAME:end -->` in `path` (appends it when missing). */
+export function writeSection(path: string, name: string, body: string): void {
+  const block = `<!-- bench:${name}:start -->\n${body.trimEnd()}\n<!-- bench:${name}:end -->`;
+  let doc = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n';
+  const re = new RegExp(`<!-- bench:${name}:start -->[\\s\\S]*?<!-- bench:${name}:end -->`);
+  doc = re.test(doc) ? doc.replace(re, () => block) : `${doc.trimEnd()}\n\n${block}\n`;
+  writeFileSync(path, doc);
 }
+
+/** Letters for the invocations shown, oldest first: each row says which one produced it. */
+function invocationLegend(results: ResultsFile, used: Iterable<string>): { tag: (id: string) => string; legend: string } {
+  const ids = [...new Set(used)].sort((a, b) => (results.invocations[a]?.date ?? '').localeCompare(results.invocations[b]?.date ?? ''));
+  const name = (i: number): string => (i < 26 ? String.fromCharCode(65 + i) : `Z${i - 25}`);
+  const tags = new Map(ids.map((id, i) => [id, name(i)]));
+  const legend = ids
+    .map((id) => {
+      const inv: Invocation | undefined = results.invocations[id];
+      return inv ? `- **[${tags.get(id)}]** ${day(inv.date)} UTC, git ${inv.commit}: \`${inv.command}\` (${inv.machine}; ${Object.entries(inv.versions).map(([k, v]) => `${k} ${v}`).join(', ')})` : `- **[${tags.get(id)}]** ${id}`;
+    })
+    .join('\n');
+  return { tag: (id) => `[${tags.get(id) ?? '?'}]`, legend };
+}
+
+/** The `bench:driver` figure (test driver words/s) and its date, read from the markdown's driver section. */
+function driverFigure(markdown: string): { value: number; date: string; note: string } | undefined {
+  if (!existsSync(markdown)) return undefined;
+  const sec = /<!-- bench:driver:start -->([\s\S]*?)<!-- bench:driver:end -->/.exec(readFileSync(markdown, 'utf8'))?.[1];
+  if (!sec) return undefined;
+  const date = /measured (\d{4}-\d{2}-\d{2})/.exec(sec)?.[1] ?? '?';
+  const rows = [...sec.matchAll(/^\| ([^|]+) \| ([\d,]+) words\/s \|/gm)].map((m) => ({ metric: m[1]!.trim(), value: Number(m[2]!.replace(/,/g, '')) }));
+  const best = rows.sort((a, b) => b.value - a.value)[0];
+  return best ? { value: best.value, date, note: `best row of the bench:driver section: ${best.metric}` } : undefined;
+}
+
+export function recordReport(results: ResultsFile, target: ReportTarget): void {
+  const all = Object.values(results.results);
+  const datasets = [...new Set(all.filter((x) => x.kind !== 'soak').map((x) => x.dataset))].sort((a, b) => (a === target.dataset ? -1 : b === target.dataset ? 1 : a.localeCompare(b)));
+  const order = RUNS.map((r) => r.id);
+  const rank = (id: string): number => {
+    const i = order.findIndex((o) => id === o || id.startsWith(`${o}-`));
+    return i < 0 ? order.length : i;
+  };
+  const usedInv: string[] = [];
+  const parts: string[] = [];
+  const lines: string[] = [];
+  const ratios = Object.values(results.ratios);
+  for (const ds of datasets) for (const r of ratios.filter((x) => x.dataset === ds)) usedInv.push(r.invocation);
+  for (const x of all.filter((y) => y.kind !== 'soak' && y.kind !== 'profile')) usedInv.push(x.invocation);
+  const { tag, legend } = invocationLegend(results, usedInv);
+
+  parts.push('### Side by side: Kafka Streams, @kafkats/flow, the broker ceiling and Vltava (word count)', '');
+  parts.push(
+    'Generated by `pnpm bench:compare` from `bench/results/compare.json`: every invocation merges its results into it (the latest result of each run id per dataset wins; runs it did not make keep their figures) and this section is rewritten from the merged file. Each figure shows the date, git commit and load average (1 / 5 / 15 min) of the run that produced it; **[A]**, **[B]**, … name the invocation (its command line is listed below). A ratio is computed only from two runs of the same invocation, and the table shows the latest such pair.',
+    '',
+  );
+  for (const ds of datasets) {
+    parts.push(`#### Dataset: ${ds}${ds === target.dataset ? ' (the default)' : ''}`, '');
+    const rs = ratios.filter((x) => x.dataset === ds);
+    const ratioRows = rs.sort((a, b) => a.ratioId.localeCompare(b.ratioId)).map((r) => ratioRow(r, tag, commitOf(results, r.invocation)));
+    const inDs = all.filter((x) => x.dataset === ds);
+    const runs = inDs.filter((x): x is StoredResult<'wordcount'> => x.kind === 'wordcount').sort((a, b) => rank(a.runId) - rank(b.runId));
+    // The latency bound of the issue: p99 ≤ (hops + 1) × commit interval + 50 ms, for the Vltava EOS runs.
+    for (const x of runs.filter((y) => y.result.group === 'vltava' && y.result.guarantee === 'exactly-once')) {
+      const bound = latencyBoundMs(x.result.commitMs);
+      const okp = Number.isFinite(x.result.p99Ms) && x.result.p99Ms <= bound;
+      ratioRows.push(`| ${x.result.label}: p99 latency within (1 hop + 1) × ${x.result.commitMs} ms + 50 ms | ${ms(x.result.p99Ms)} | ≤ ${bound} ms | ${Number.isFinite(x.result.p99Ms) ? (okp ? 'yes' : '**no**') : '–'} | p50 ${ms(x.result.p50Ms)}, p999 ${ms(x.result.p999Ms)} over ${x.result.latencySamples ?? '?'} marker lines at ${x.result.latencyRate ?? '?'} lines/s | ${day(x.at)} ${tag(x.invocation)} | ${commitOf(results, x.invocation)} | ${ld(x.result.load)} |`);
+    }
+    const drv = ds === target.dataset ? driverFigure(target.markdown) : undefined;
+    if (drv) ratioRows.push(`| TopologyTestDriver word count, words/s | ${fmt(drv.value)} words/s | ≥ 1,000,000 words/s | ${drv.value >= 1_000_000 ? 'yes' : '**no**'} | ${drv.note} | ${drv.date} (\`pnpm bench:driver\`) | see the driver section | see the driver section |`);
+    if (ratioRows.length > 0)
+      parts.push('| metric | value | target | met | figures | date [run] | commit | load avg |', '| --- | ---: | --- | --- | --- | --- | --- | --- |', ...ratioRows, '');
+    else parts.push('No ratio measured for this dataset yet (a ratio needs both of its runs in one invocation).', '');
+
+    if (runs.length > 0) {
+      parts.push(
+        '| run | correct | words/s | words/s after 1st output | input lines/s | e2e p50 | e2e p99 | e2e p999 | p99 bound | peak RSS | seconds | date [run] | commit | load avg | note |',
+        '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- | --- | --- | --- |',
+        ...runs.map((x) => {
+          const r = x.result;
+          const bound = latencyBoundMs(r.commitMs);
+          const within = Number.isFinite(r.p99Ms) ? (r.p99Ms <= bound ? `≤ ${bound} ms: yes` : `≤ ${bound} ms: **no**`) : '–';
+          return `| ${r.label} | ${r.ok ? 'yes' : '**NO**'} | ${rate(r, r.wordsPerSec)} | ${Number.isFinite(r.steadyWordsPerSec) ? fmt(r.steadyWordsPerSec) : '–'} | ${rate(r, r.linesPerSec)} | ${ms(r.p50Ms)} | ${ms(r.p99Ms)} | ${ms(r.p999Ms)} | ${within} | ${r.peakRssMb.toFixed(0)} MiB | ${r.seconds.toFixed(1)} | ${day(x.at)} ${tag(x.invocation)} | ${commitOf(results, x.invocation)} | ${ld(r.load)} | ${cell(r.note)} |`;
+        }),
+        '',
+      );
+    }
+    const other = inDs.filter((x) => x.kind === 'ceiling' || x.kind === 'recovery').sort((a, b) => rank(a.runId) - rank(b.runId) || a.runId.localeCompare(b.runId));
+    if (other.length > 0) {
+      parts.push('| run | value | date [run] | commit | load avg | note |', '| --- | ---: | --- | --- | --- | --- |');
+      for (const x of other) {
+        if (x.kind === 'ceiling') {
+          const c = x.result as CeilingResult;
+          parts.push(`| ${c.label} | ${fmt(c.recordsPerSec)} records/s | ${day(x.at)} ${tag(x.invocation)} | ${commitOf(results, x.invocation)} | ${ld(c.load)} | ${cell(c.note)} |`);
+        } else {
+          const rec = x.result as RecoveryResult;
+          parts.push(`| ${rec.label} | ${rec.ok ? ms(rec.resumeMs) : 'FAILED'} | ${day(x.at)} ${tag(x.invocation)} | ${commitOf(results, x.invocation)} | ${ld(rec.load)} | restored ${fmt(rec.restoredRecords)} changelog records (longest restore ${ms(rec.restoreMs)}); ${cell(rec.note)} |`);
+        }
+      }
+      parts.push('');
+    }
+    if (ds === target.dataset) lines.push(...chartBars(runs, other));
+  }
+  if (datasets.length === 0) parts.push('No results yet: run `pnpm bench:compare`.', '');
+  parts.push('Runs:', '', legend || '- (none)', '');
+  const svgName = target.svg.split('/').pop()!;
+  if (datasets.length > 0) parts.push(`![word count, input records/s](${svgName})`, '');
+  parts.push(METHOD);
+  writeSection(target.markdown, 'compare', parts.join('\n'));
+  writeFileSync(target.svg, barChartSvg('Word count, input records/s (higher is better)', `input lines/s (${target.dataset}); broker rows: records/s of ProducerPerformance / ConsumerPerformance`, chartFromLines(lines), 'each bar is the latest run of its id; see docs/benchmarks.md for dates and load'));
+
+  for (const [runId, section, title, command] of [
+    ['profile', 'compare-profile', 'Where Vltava spends its time (word count, EOS, 100 ms commits)', 'pnpm bench:compare --only vltava-eos-100 --profile'],
+    ['profile-fixed', 'compare-profile-fixed', 'Where Vltava spends its time once kafkajs groups in O(n) (word count, EOS, 100 ms commits)', 'pnpm bench:compare --only vltava-fix-eos-100 --profile'],
+  ] as const) {
+    const x = all.filter((y) => y.kind === 'profile' && y.runId === runId).sort((a, b) => b.at.localeCompare(a.at))[0];
+    if (x) writeSection(target.markdown, section, profileSection(x.result as Profile, title, command, x, results));
+  }
+  const soaks = all.filter((x): x is StoredResult<'soak'> => x.kind === 'soak').sort((a, b) => a.runId.localeCompare(b.runId));
+  if (soaks.length > 0) writeSection(target.markdown, 'soak', soakSection(soaks, results));
+}
+
+const commitOf = (results: ResultsFile, inv: string): string => results.invocations[inv]?.commit ?? '?';
+
+/** A finished run's rate; an unfinished run's estimate from its count updates; else '–'. */
+const rate = (x: RunResult, v: number): string => (x.ok ? fmt(v) : Number.isFinite(v) && v > 0 ? `≈ ${fmt(v)} (did not finish)` : '– (did not finish)');
+
+function ratioRow(r: StoredRatio, tag: (id: string) => string, commit: string): string {
+  const met = meetsTarget(r);
+  const unitFig = (f: { value: number; ok: boolean }): string => {
+    const v = r.unit === 'peak RSS' ? `${f.value.toFixed(0)} MiB` : r.unit === 'p99' ? ms(f.value) : `${fmt(f.value)} ${r.unit === 'words/s' ? 'words/s' : 'records/s'}`;
+    return f.ok ? v : `${v} (did not finish)`;
+  };
+  const value = r.unit === 'input records/s' ? `${(100 * r.value).toFixed(1)}%` : `${r.value.toFixed(2)}×`;
+  const shown = r.a.ok && r.b.ok ? value : `≈ ${value} (a run did not finish)`;
+  return `| ${r.label} | ${shown} | ${r.target?.text ?? '–'} | ${met === undefined ? '–' : met ? 'yes' : '**no**'} | ${r.a.runId} ${unitFig(r.a)} vs ${r.b.runId} ${unitFig(r.b)} | ${day(r.at)} ${tag(r.invocation)} | ${commit} | ${ld(r.load)} |`;
+}
+
+// The chart: data rows collected as "group\tlabel\tvalue\tfailed\ttag" so the loop above stays flat.
+function chartBars(runs: StoredResult<'wordcount'>[], other: StoredResult[]): string[] {
+  const out: string[] = [];
+  for (const x of other)
+    if (x.kind === 'ceiling') {
+      const c = x.result as CeilingResult;
+      out.push(['ceiling', c.label.replace('broker ceiling: ', 'broker: '), String(c.recordsPerSec), '', ''].join('\t'));
+    }
+  for (const x of runs) {
+    const r = x.result;
+    out.push([r.group, r.label, String(r.ok ? r.linesPerSec : Number.isFinite(r.linesPerSec) ? r.linesPerSec : 0), r.ok ? '' : '1', r.ok ? '' : 'did not finish or wrong'].join('\t'));
+  }
+  return out;
+}
+
+function chartFromLines(lines: string[]): Bar[] {
+  return lines.map((l) => {
+    const [group, label, value, failed, t] = l.split('\t');
+    return { label: label!, value: Number(value), group: group as Bar['group'], ...(failed ? { failed: true, tag: t! } : {}) };
+  });
+}
+
+function profileSection(p: Profile, title: string, command: string, x: StoredResult, results: ResultsFile): string {
+  const inv = results.invocations[x.invocation];
+  const rows = [
+    ...p.areas.map((a) => `| area: ${a.name} | ${a.selfPct.toFixed(1)}% | self time |`),
+    ...p.top.map((t) => `| \`${t.name}\` | ${t.selfPct.toFixed(1)}% | \`${t.where}\` |`),
+  ];
+  return [
+    `### ${title}`,
+    '',
+    `Command: \`${command}\` · run ${day(x.at)} UTC, git ${inv?.commit ?? '?'}, load avg ${ld(p.load)}${inv ? ` (\`${inv.command}\`)` : ''}`,
+    '',
+    '| metric | value | note |',
+    '| --- | ---: | --- |',
+    ...rows,
+    '',
+    `\`node --cpu-prof\` of the Vltava process over the whole run (${(p.totalMs / 1000).toFixed(1)} s of samples, idle excluded; ${fmt(p.wordsPerSec)} words/s with the profiler on). Self time per area, then the top functions.`,
+  ].join('\n');
+}
+
+function soakSection(soaks: StoredResult<'soak'>[], results: ResultsFile): string {
+  const { tag, legend } = invocationLegend(results, soaks.map((s) => s.invocation));
+  const rows = soaks.map((x) => {
+    const s = x.result as SoakResult;
+    const flat = Math.abs(s.rssSlopeMbPerMin) <= 5;
+    return `| ${s.label} | ${s.ok ? 'yes' : '**NO**'} | ${fmt(s.linesPerSec * s.wordsPerLine)} words/s for ${(s.seconds / 60).toFixed(1)} min | ${fmt(s.keys)} | ${s.rssWarmMb.toFixed(0)} MiB | ${s.rssMaxMb.toFixed(0)} MiB | ${s.rssSlopeMbPerMin.toFixed(1)} MiB/min${flat ? ' (flat)' : ''} | ${s.heapWarmMb.toFixed(0)} / ${s.heapMaxMb.toFixed(0)} MiB, ${s.heapSlopeMbPerMin.toFixed(1)} MiB/min | ${ms(s.p99Ms)} | ${s.drainSeconds.toFixed(1)} s | ${day(x.at)} ${tag(x.invocation)} | ${commitOf(results, x.invocation)} | ${ld(s.load)} | ${cell(s.note)} |`;
+  });
+  return [
+    '### Soak: Vltava EOS word count at a steady rate (memory stays bounded)',
+    '',
+    'Generated by `pnpm bench:soak` (`pnpm bench:compare --soak`, options `--soak-minutes`, `--soak-rate`) from `bench/results/compare.json`.',
+    '',
+    '| run | counts correct | input | distinct words | RSS at warm-up end | RSS max | RSS slope, steady part | heap used (warm-up end / max, slope) | p99 latency | drain after input stops | date [run] | commit | load avg | note |',
+    '| --- | --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- | --- | --- | --- |',
+    ...rows,
+    '',
+    'Runs:',
+    '',
+    legend,
+    '',
+    'How it is measured: the harness produces lines at a fixed rate (10 words each) into a 4-partition topic on its own broker while the Vltava app (exactly-once, 100 ms commits, one process) counts them; the process RSS (`/proc/<pid>/status` VmRSS) and the app\'s V8 heap used (printed by the app every second) are sampled every second. The first 20% of the run (at least 20 s) is the warm-up; the slope is the least-squares fit of RSS (heap) over the rest, in MiB per minute: a slope near zero means memory is bounded. The second variant draws words uniformly from a vocabulary of 1,000,000, so the store grows to about a million keys during the run: LevelDB holds the state on disk, so memory should not follow it. At the end the input stops and every count is checked against the reference with a read_committed consumer.',
+  ].join('\n');
+}
+
+const METHOD = [
+  'How it is measured: one local KRaft broker on a free port, started by the harness; every system reads the same input topic (written once, round-robin over the partitions, by an idempotent kafkajs producer) and writes its own output topic with the same partition count; internal topics `<appId>-counts-repartition` / `-changelog`. A read_committed kafkajs consumer in the harness reads each output topic and keeps the latest count per word. **Throughput** = input lines (words) / time from spawning the process to the committed output that made every count equal the reference (a run whose counts never match, or overshoot, is marked NO); it includes process start and group join ("words/s after 1st output" leaves them out). **Latency** is measured afterwards, with the app caught up: lines with a unique marker word are produced at a steady, moderate rate, and the latency is from the send to the committed count update of that marker arriving at the harness (which polls with a 50 ms max wait). The bound is the issue\'s: (repartition hops + 1) × commit interval + 50 ms (word count: 1 hop, 100 ms → 250 ms). **Peak RSS** is the process VmHWM (the JVM\'s too; with worker threads the process total). Kafka Streams runs with `-Xmx1g`; all apps use a 10 s session timeout; "2 stream threads" is `num.stream.threads=2` for Kafka Streams and `KafkaStreams.fromModule(..., { numStreamThreads: 2 })` for Vltava.',
+  '',
+  '@kafkats/flow 0.12.0 (`--only flow-eos`, not in the default set: it is far slower, its rate is estimated from the count updates it wrote by `--flow-timeout-sec`): its `groupBy` re-keys without repartitioning, so the bench writes the words to a repartition topic with `to()` and counts them from a second `stream()` (bench/src/compare/flowApp.ts).',
+  '',
+  'Crash recovery: a store of N distinct words is filled under EOS, the process is killed with SIGKILL 3 s after the last count is committed, restarted on the same state directory, and one probe line per partition is sent: "resume" is the time from the restart to the last probe count committed. It includes process start and the dead member leaving the group (6 s session timeout, the broker minimum), the same for both; the restore itself is in the note.',
+].join('\n');

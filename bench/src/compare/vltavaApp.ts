@@ -1,13 +1,18 @@
 /**
- * Vltava word count as its own process, for `pnpm bench:compare`: the examples/word-count topology
- * on KafkaStreams. Prints `STATE <state>` and `RESTORED <store> <task> <records> <ms>` lines.
+ * Vltava word count as its own process, for `pnpm bench:compare` and `pnpm bench:soak`: the
+ * examples/word-count topology (bench/src/compare/wordCountTopology.ts) on KafkaStreams; with
+ * `threads` > 1 through `KafkaStreams.fromModule`, whose stream threads import that module.
+ * Prints `STATE <state>`, `RESTORED <store> <task> <records> <ms>` and, with memSampleMs,
+ * `MEM <rss> <heapUsed>` lines.
  */
-import { buildWordCountTopology } from '@vltava/example-word-count';
-import { KafkaStreams } from '@vltava/runtime';
+import { KafkaStreams, type StreamsConfig } from '@vltava/runtime';
 import { readAppConfig } from './appConfig.js';
+import { INPUT_ENV, OUTPUT_ENV, topology } from './wordCountTopology.js';
 
 const cfg = readAppConfig();
-const app = new KafkaStreams(buildWordCountTopology({ inputTopic: cfg.inputTopic, outputTopic: cfg.outputTopic }), {
+process.env[INPUT_ENV] = cfg.inputTopic;
+process.env[OUTPUT_ENV] = cfg.outputTopic;
+const config: StreamsConfig = {
   applicationId: cfg.applicationId,
   brokers: [cfg.brokers],
   processingGuarantee: cfg.guarantee,
@@ -15,7 +20,19 @@ const app = new KafkaStreams(buildWordCountTopology({ inputTopic: cfg.inputTopic
   stateDir: cfg.stateDir,
   sessionTimeoutMs: cfg.sessionTimeoutMs,
   heartbeatIntervalMs: 1_000,
-});
+};
+const threads = cfg.threads ?? 1;
+
+/** KafkaStreams.fromModule (stream threads), looked up at run time so the bench builds before it lands. */
+type FromModule = (specifier: string | URL, config: StreamsConfig & { numStreamThreads: number }, options?: { exportName?: string }) => Promise<KafkaStreams>;
+async function create(): Promise<KafkaStreams> {
+  if (threads <= 1) return new KafkaStreams(topology(), config);
+  const fromModule = (KafkaStreams as unknown as { fromModule?: FromModule }).fromModule;
+  if (typeof fromModule !== 'function') throw new Error(`threads: ${threads} needs KafkaStreams.fromModule (stream threads) in @vltava/runtime, which this build does not have`);
+  return fromModule.call(KafkaStreams, new URL('./wordCountTopology.js', import.meta.url), { ...config, numStreamThreads: threads }, { exportName: 'topology' });
+}
+
+const app = await create();
 const restoreStart = new Map<string, number>();
 app.on('app.state', ({ to }) => console.log(`STATE ${to}`));
 app.on('task.restore.start', (p) => restoreStart.set(`${p.taskId}/${p.store}`, performance.now()));
@@ -24,6 +41,12 @@ app.on('task.restore.end', (p) => {
   console.log(`RESTORED ${p.store} ${p.taskId} ${p.restored} ${t0 === undefined ? -1 : Math.round(performance.now() - t0)}`);
 });
 app.on('error', ({ error, taskId }) => console.error(`ERROR ${taskId ?? ''} ${error.stack ?? error.message}`));
+if (cfg.memSampleMs) {
+  setInterval(() => {
+    const m = process.memoryUsage();
+    console.log(`MEM ${m.rss} ${m.heapUsed}`);
+  }, cfg.memSampleMs).unref();
+}
 const stop = (): void => {
   void app.close({ timeoutMs: 10_000 }).finally(() => process.exit(0));
 };
