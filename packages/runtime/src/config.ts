@@ -94,6 +94,14 @@ export interface StreamsConfig {
   readonly maxTaskIdleMs?: number;
   /** Records buffered per input partition before fetching it pauses (buffered.records.per.partition). Default 1 000. */
   readonly bufferedRecordsPerPartition?: number;
+  /**
+   * Most bytes one fetch returns per partition (the consumer's max.partition.fetch.bytes). Fetched
+   * records are decoded in memory before they are processed, so this and fetchMaxBytes bound the
+   * fetch side of the app's memory. Default 256 KiB.
+   */
+  readonly maxPartitionFetchBytes?: number;
+  /** Most bytes one fetch returns over all its partitions (fetch.max.bytes). Default 1 MiB. */
+  readonly fetchMaxBytes?: number;
   /** How often records of repartition topics below the committed offsets are deleted (Kafka Streams' repartition.purge.interval.ms). Default 30 000 ms. */
   readonly repartitionPurgeIntervalMs?: number;
   /** Delay before directories of tasks no longer owned are deleted. Default 600 000 ms. */
@@ -105,6 +113,13 @@ export interface StreamsConfig {
    * heartbeat errors) is logged at debug.
    */
   readonly logLevel?: LogLevel;
+  /**
+   * Stream threads of this process (Kafka Streams' num.stream.threads): each is a Node worker thread
+   * with its own group member, producers and tasks, sharing the stateDir. Default 1 (no worker: the
+   * app runs on the calling thread). Above 1, create the app with `KafkaStreams.fromModule(...)`:
+   * every thread imports the topology itself (docs/runtime.md, "Stream threads").
+   */
+  readonly numStreamThreads?: number;
   /** Injected wall clock (ms). Default Date.now. */
   readonly clock?: () => number;
   /** Test hook: called between the steps of every commit; throw or kill the process to inject a fault. */
@@ -156,12 +171,26 @@ function positiveInt(name: string, v: number | undefined, dflt: number, min = 1)
   return x;
 }
 
+/** More stream threads than this is a mistake: each is a worker with its own heap and connections. */
+export const MAX_STREAM_THREADS = 64;
+
+function streamThreads(v: number | undefined): number {
+  const n = v ?? 1;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_STREAM_THREADS) {
+    throw new ConfigError(
+      `numStreamThreads must be an integer from 1 to ${MAX_STREAM_THREADS} (one worker thread per core is usual: os.availableParallelism()); got ${String(v)}.`,
+    );
+  }
+  return n;
+}
+
 /** Every key of StreamsConfig: anything else is a mistake (a typo silently ignored would run with the default). */
 const KNOWN_KEYS: readonly (keyof StreamsConfig)[] = [
   'applicationId', 'brokers', 'kafka', 'processingGuarantee', 'commitIntervalMs', 'stateDir', 'transactionTimeoutMs',
   'cacheMaxBytesPerTask', 'maxPendingBytes', 'replicationFactor', 'sessionTimeoutMs', 'heartbeatIntervalMs',
   'autoOffsetReset', 'deserializationExceptionHandler', 'processingExceptionHandler', 'productionExceptionHandler', 'brokerRetryTimeoutMs',
   'repartitionPurgeIntervalMs', 'maxTaskIdleMs', 'bufferedRecordsPerPartition', 'stateCleanupDelayMs', 'logger', 'logLevel', 'clock', 'faultInjection', 'uncaughtExceptionHandler', 'applicationServer', 'numStandbyReplicas',
+  'numStreamThreads', 'maxPartitionFetchBytes', 'fetchMaxBytes',
 ];
 
 function editDistance(a: string, b: string): number {
@@ -259,8 +288,11 @@ export function resolveConfig(c: StreamsConfig): ResolvedConfig {
     productionExceptionHandler: prodh,
     brokerRetryTimeoutMs: positiveInt('brokerRetryTimeoutMs', c.brokerRetryTimeoutMs, 60_000),
     numStandbyReplicas: positiveInt('numStandbyReplicas', c.numStandbyReplicas, 0, 0),
+    numStreamThreads: streamThreads(c.numStreamThreads),
     maxTaskIdleMs: positiveInt('maxTaskIdleMs', c.maxTaskIdleMs, 0, -1),
     bufferedRecordsPerPartition: positiveInt('bufferedRecordsPerPartition', c.bufferedRecordsPerPartition, 1_000),
+    maxPartitionFetchBytes: positiveInt('maxPartitionFetchBytes', c.maxPartitionFetchBytes, 256 * 1024, 1024),
+    fetchMaxBytes: positiveInt('fetchMaxBytes', c.fetchMaxBytes, 1024 * 1024, 1024),
     repartitionPurgeIntervalMs: positiveInt('repartitionPurgeIntervalMs', c.repartitionPurgeIntervalMs, 30_000),
     stateCleanupDelayMs: positiveInt('stateCleanupDelayMs', c.stateCleanupDelayMs, 600_000, 0),
     logLevel,

@@ -11,6 +11,8 @@ export {
   type KafkajsFixOptions,
 } from './kafka/kafkajsFixes.js';
 export { KafkaStreams, StreamsEventNames, exitOnError, type StreamsState, type StreamsEvents, type StreamsMetrics, type StreamsHealth, type StreamsMetadata, type KeyQueryMetadata } from './kafkaStreams.js';
+export { MAX_STREAM_THREADS } from './config.js';
+export type { ThreadMetadata } from './streamThreads.js';
 export { TASK_TRANSITIONS, IllegalTaskTransitionError, type TaskState, type TaskMover, type OffsetReset } from './kafka/activeTask.js';
 export { ProductionError, type TopicLimits } from './kafka/productionGuard.js';
 export {

@@ -29,11 +29,15 @@ import { readTopicLimits, type TopicLimits } from './kafka/productionGuard.js';
 import { TaskManager, type TaskManagerHost } from './kafka/taskManager.js';
 import { StandbyTask } from './kafka/standbyTask.js';
 
+/** The period of the commit/punctuation tick: a tenth of the commit interval, between 5 and 100 ms. */
+export const tickIntervalMs = (commitIntervalMs: number): number => Math.max(5, Math.min(100, Math.floor(commitIntervalMs / 10)));
+
 /** How often a standby task replays its changelogs' new records. */
 const STANDBY_POLL_MS = 500;
 import { decodeMemberInfo, taskAssignor } from './kafka/taskAssignor.js';
 import { taskIdOf, type RecordDroppedEvent } from '@vltava/executor';
 import { GlobalStateManager } from './kafka/globalState.js';
+import { STREAM_THREADS, StreamThreads, loadTopology, moduleHref, threadName, type TaskClaim, type ThreadMetadata, type ThreadsInternal } from './streamThreads.js';
 
 /** kafkajs' Batch has `fetchedOffset` (the offset the fetch asked for) but its typings omit it. */
 const fetchedOffsetOf = (batch: EachBatchPayload['batch']): number => Number((batch as unknown as { fetchedOffset: string }).fetchedOffset);
@@ -64,7 +68,8 @@ export interface StreamsEvents {
   'task.restore.start': RestoreProgress;
   'task.restore.progress': RestoreProgress;
   'task.restore.end': RestoreProgress;
-  error: { readonly error: Error; readonly taskId?: string };
+  /** `threadId`: with numStreamThreads > 1, the stream thread it happened in (`<applicationId>-StreamThread-<n>`). */
+  error: { readonly error: Error; readonly taskId?: string; readonly threadId?: string };
 }
 
 /** The event names, as constants: `app.on(StreamsEventNames.TASK_COMMITTED, ...)`. */
@@ -209,12 +214,65 @@ export class KafkaStreams {
   /** close() began: no more processing, the final commits are under way. */
   private closingDown = false;
   private unregisterOutOfRange: (() => void) | undefined;
+  /** numStreamThreads > 1: this object is a shell over worker threads (streamThreads.ts). */
+  private readonly threads: StreamThreads | undefined;
+  /** Set when this app is the inner app of one stream thread. */
+  private readonly asThread: Extract<ThreadsInternal, { kind: 'worker' }> | undefined;
+  /** Each task instance's directory claim (stream threads), until the instance released everything. */
+  private readonly claims = new Map<string, TaskClaim>();
+
+  /**
+   * Creates an app from a module that exports the topology, for `numStreamThreads` > 1 (with 1 it is
+   * `new KafkaStreams(topology, config)`): a Topology holds closures, which cannot be sent to a worker
+   * thread, so every stream thread imports the module itself (the main thread too, for describe(),
+   * store names and key routing). The export (default `topology`) is a Topology or a function
+   * returning one (or a Promise of one); it must build the same topology each time.
+   *
+   *   const app = await KafkaStreams.fromModule(new URL('./topology.js', import.meta.url), { ...config, numStreamThreads: 2 });
+   */
+  static async fromModule(specifier: string | URL, config: StreamsConfig, options: { readonly exportName?: string } = {}): Promise<KafkaStreams> {
+    const resolved = resolveConfig(config);
+    const href = moduleHref(specifier);
+    const exportName = options.exportName ?? 'topology';
+    const topology = await loadTopology(href, exportName);
+    if (resolved.numStreamThreads === 1) return new KafkaStreams(topology, config);
+    const internal: ThreadsInternal = { kind: 'shell', href, exportName };
+    return new KafkaStreams(topology, { ...config, [STREAM_THREADS]: internal } as StreamsConfig);
+  }
 
   constructor(
     readonly topology: Topology,
     config: StreamsConfig,
   ) {
     this.config = resolveConfig(config);
+    const internal = (config as { readonly [STREAM_THREADS]?: ThreadsInternal })[STREAM_THREADS];
+    this.asThread = internal?.kind === 'worker' ? internal : undefined;
+    if (this.config.numStreamThreads > 1) {
+      if (internal?.kind !== 'shell') {
+        const n = this.config.numStreamThreads;
+        throw new ConfigError(
+          `numStreamThreads ${n} runs the topology in ${n} worker threads, and a Topology object cannot be sent to a worker (it holds your functions). ` +
+            `Create the app with await KafkaStreams.fromModule(new URL('./topology.js', import.meta.url), config), where that module exports \`topology\` (a Topology or a function returning one): each thread imports it.`,
+        );
+      }
+      const { href, exportName } = internal;
+      this.threads = new StreamThreads({
+        config: this.config,
+        rawConfig: config,
+        topology,
+        href,
+        exportName,
+        state: () => this.current,
+        setState: (to) => this.setState(to),
+        emit: (event, payload) => this.emit(event as keyof StreamsEvents, () => payload as never),
+        fail: (error, emitted) => {
+          this.fatalError = error;
+          this.config.logger.error(`stopping: ${error.message}`);
+          this.setState('ERROR');
+          if (!emitted) this.emit('error', () => ({ error }));
+        },
+      });
+    }
     this.budget = new MemoryBudget(this.config.maxPendingBytes);
     const logger = this.config.logger;
     const threshold = this.config.logLevel;
@@ -248,7 +306,8 @@ export class KafkaStreams {
   /** Subscribes to an event; returns the function that unsubscribes. */
   on<E extends keyof StreamsEvents>(event: E, listener: (payload: StreamsEvents[E]) => void): () => void {
     this.emitter.on(event, listener);
-    return () => void this.emitter.off(event, listener);
+    this.threads?.listen(event, this.emitter.listenerCount(event));
+    return () => void this.off(event, listener);
   }
 
   /**
@@ -266,6 +325,8 @@ export class KafkaStreams {
     if (spec.kind !== 'keyValue' || spec.versionedHistoryRetentionMs !== undefined) {
       throw new StreamsError(`store("${name}"): interactive queries serve key-value stores for now; "${name}" is a ${spec.versionedHistoryRetentionMs !== undefined ? 'versioned' : spec.kind} store.`);
     }
+    // Several stream threads: each answers for its own tasks, over a synchronous message round trip.
+    if (this.threads !== undefined) return this.threads.store<K, V>(name);
     const timestamped = spec.timestamped === true;
     const parts = (): ReadOnlyKeyValueStore<K, unknown>[] => {
       const out: ReadOnlyKeyValueStore<K, unknown>[] = [];
@@ -302,6 +363,10 @@ export class KafkaStreams {
    * from the group coordinator (describeGroups), so any instance can answer for all of them.
    */
   async allMetadata(): Promise<StreamsMetadata[]> {
+    if (this.threads !== undefined) {
+      if (this.current === 'CREATED') throw new StreamsError('allMetadata(): the app has not started');
+      return this.threads.allMetadata();
+    }
     const admin = this.admin;
     if (admin === undefined || this.layout === undefined) throw new StreamsError('allMetadata(): the app has not started');
     const { groups } = await admin.describeGroups([this.config.applicationId]);
@@ -327,12 +392,25 @@ export class KafkaStreams {
   async queryMetadataForKey<K>(storeName: string, key: K, keySerde: Serde<K>): Promise<KeyQueryMetadata> {
     const sub = this.topology.subtopologies.findIndex((s) => s.stores.includes(storeName));
     if (sub < 0) throw new StreamsError(`queryMetadataForKey: the topology has no store "${storeName}".`);
+    if (this.threads !== undefined) {
+      if (this.current === 'CREATED') throw new StreamsError('queryMetadataForKey(): the app has not started');
+      return this.threads.queryMetadataForKey(storeName, keySerde.serialize(key, `${this.config.applicationId}-${storeName}-changelog`));
+    }
     const taskCount = this.layout?.taskCounts[sub];
     if (taskCount === undefined) throw new StreamsError('queryMetadataForKey(): the app has not started');
     const partition = defaultPartition(keySerde.serialize(key, `${this.config.applicationId}-${storeName}-changelog`), taskCount);
     const taskId = taskIdOf(this.topology.subtopologies[sub]!.id, partition);
     const owner = (await this.allMetadata()).find((m) => m.tasks.includes(taskId));
     return { partition, taskId, activeHost: owner?.applicationServer, activeMemberId: owner?.memberId };
+  }
+
+  /**
+   * This process's stream threads (Kafka Streams' metadataForLocalThreads): one with
+   * numStreamThreads 1 (this event loop), else one per worker thread, with its state and tasks.
+   */
+  metadataForLocalThreads(): ThreadMetadata[] {
+    if (this.threads !== undefined) return this.threads.metadataForLocalThreads();
+    return [{ threadName: threadName(this.config.applicationId, 0), threadState: this.current, activeTasks: this.manager.ids().sort(), standbyTasks: [...this.standbys.keys()].sort() }];
   }
 
   /** Liveness and readiness, for a health endpoint or a supervisor. */
@@ -347,6 +425,7 @@ export class KafkaStreams {
 
   off<E extends keyof StreamsEvents>(event: E, listener: (payload: StreamsEvents[E]) => void): this {
     this.emitter.off(event, listener);
+    this.threads?.listen(event, this.emitter.listenerCount(event));
     return this;
   }
 
@@ -368,6 +447,7 @@ export class KafkaStreams {
     if (this.current !== 'CREATED') {
       throw new StreamsError(`start() can be called once, on a CREATED app; this app is ${this.current}. Create a new KafkaStreams to start again.`);
     }
+    if (this.threads !== undefined) return this.startThreads(this.threads);
     const cfg = this.config;
     // Exactly-once needs kafkajs' read_committed fixes in effect (the runtime applies them itself, so
     // npm installs have them too): refuse to run on a client without them.
@@ -441,11 +521,30 @@ export class KafkaStreams {
     }
     this.unregisterOutOfRange = onOffsetOutOfRange(cfg.applicationId, (topic, partition) => this.onOutOfRange(topic, partition));
     await this.startConsumer();
-    this.timer = setInterval(() => void this.tick(), Math.max(10, Math.floor(cfg.commitIntervalMs / 2)));
-    this.cleanupTimer = setInterval(() => void this.cleanStateDirs(), Math.max(1_000, Math.min(cfg.stateCleanupDelayMs, 60_000)));
-    this.cleanupTimer.unref();
+    // Fine-grained, so a task commits within a few ms of its interval (a coarse tick adds up to one
+    // tick to every hop's latency); a tick with nothing due is a loop over the running tasks.
+    this.timer = setInterval(() => void this.tick(), tickIntervalMs(cfg.commitIntervalMs));
+    // A stream thread leaves this to the shell, which knows the tasks of every thread.
+    if (this.asThread === undefined) {
+      this.cleanupTimer = setInterval(() => void this.cleanStateDirs(), Math.max(1_000, Math.min(cfg.stateCleanupDelayMs, 60_000)));
+      this.cleanupTimer.unref();
+    }
     this.purgeTimer = setInterval(() => void this.purgeRepartitionTopics(), cfg.repartitionPurgeIntervalMs);
     this.purgeTimer.unref();
+  }
+
+  /** numStreamThreads > 1: starts the worker threads; resolves once each has joined the group. */
+  private async startThreads(threads: StreamThreads): Promise<void> {
+    this.startedAt = this.config.clock();
+    this.setState('REBALANCING');
+    try {
+      await threads.start();
+    } catch (e) {
+      this.fatalError = e as Error;
+      this.setState('ERROR');
+      await threads.close(10_000);
+      throw e;
+    }
   }
 
   /** The TaskManager's view of this app. */
@@ -467,6 +566,8 @@ export class KafkaStreams {
       emitMigrated: (id, reason) => this.emit('task.migrated', () => ({ taskId: id, reason })),
       emitError: (err, id) => this.emit('error', () => ({ error: err as Error, taskId: id })),
       beforeStart: async (id) => {
+        // A stream thread waits until no sibling thread holds the task's directory.
+        await this.claims.get(id)?.granted;
         const s = this.standbys.get(id);
         if (s === undefined) return;
         this.standbys.delete(id);
@@ -494,6 +595,8 @@ export class KafkaStreams {
       heartbeatInterval: cfg.heartbeatIntervalMs,
       rebalanceTimeout: Math.max(cfg.sessionTimeoutMs, 30_000),
       maxWaitTimeInMs: Math.min(cfg.commitIntervalMs, 500),
+      maxBytesPerPartition: cfg.maxPartitionFetchBytes,
+      maxBytes: Math.max(cfg.fetchMaxBytes, cfg.maxPartitionFetchBytes),
       allowAutoTopicCreation: false,
       partitionAssigners: [
         taskAssignor({
@@ -723,6 +826,14 @@ export class KafkaStreams {
       },
     });
     task.onClosed = this.budget.register(task);
+    if (this.asThread !== undefined) {
+      const claim = this.asThread.claim(id);
+      this.claims.set(id, claim);
+      void task.closed.finally(() => {
+        claim.release();
+        if (this.claims.get(id) === claim) this.claims.delete(id);
+      });
+    }
     return task;
   }
 
@@ -940,8 +1051,13 @@ export class KafkaStreams {
     this.closingDown = true;
     this.setState('PENDING_SHUTDOWN');
     this.stopTimers();
+    const timeoutMs = opts.timeoutMs ?? 30_000;
     const work = (async () => {
       if (!wasStarted) return;
+      if (this.threads !== undefined) {
+        await this.threads.close(timeoutMs);
+        return;
+      }
       if (this.disconnected !== undefined) {
         await this.disconnected; // failed: nothing to commit, connections are closing
         return;
@@ -960,7 +1076,6 @@ export class KafkaStreams {
       await this.global?.close();
       await this.admin?.disconnect().catch(() => undefined);
     })();
-    const timeoutMs = opts.timeoutMs ?? 30_000;
     let timer: NodeJS.Timeout | undefined;
     work.catch((e: unknown) => this.config.logger.warn(`close: ${(e as Error).message}`)); // never an unhandled rejection, even after the timeout
     await Promise.race([work.catch(() => undefined), new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
@@ -977,6 +1092,7 @@ export class KafkaStreams {
   }
 
   metrics(): StreamsMetrics {
+    if (this.threads !== undefined) return this.threads.metrics(this.current);
     const now = this.config.clock();
     const samples = this.rateSamples;
     samples.push([now, this.processedTotal]);

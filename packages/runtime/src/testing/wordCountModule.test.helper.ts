@@ -1,0 +1,18 @@
+/**
+ * Test support: the word-count topology as a module for KafkaStreams.fromModule (numStreamThreads):
+ * the topics come from the module URL's query, `...wordCountModule.test.helper.js?input=a&output=b`,
+ * so that every test imports its own instance.
+ */
+import { wordCountTopology } from './wordCount.test.helper.js';
+
+const params = new URL(import.meta.url).searchParams;
+
+export function topology(): ReturnType<typeof wordCountTopology> {
+  const input = params.get('input');
+  const output = params.get('output');
+  if (input === null || output === null) throw new Error('wordCountModule: import it as ...?input=<topic>&output=<topic>');
+  return wordCountTopology(input, output);
+}
+
+/** A differently named export, for the exportName option. */
+export const wordCount = topology;
