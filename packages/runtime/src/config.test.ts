@@ -1,6 +1,7 @@
 import test from 'ava';
 import { ConfigError } from '@vltava/dsl';
 import { consoleLogger, resolveConfig, type StreamsConfig } from './config.js';
+import { tickIntervalMs } from './kafkaStreams.js';
 
 const base: StreamsConfig = { applicationId: 'app', brokers: ['127.0.0.1:9092'] };
 
@@ -41,4 +42,19 @@ test('consoleLogger drops what is below its level and keeps structured fields as
   }
   t.deepEqual(lines, ['[vltava] WARN w {"broker":"b:1","retry":2}', '[vltava] ERROR e']);
   t.throws(() => resolveConfig({ ...base, logLevel: 'verbose' as never }), { instanceOf: ConfigError, message: /logLevel must be/ });
+});
+
+test('fetch sizes bound the fetch side of memory: defaults, and bad values are errors naming the key', (t) => {
+  const c = resolveConfig(base);
+  t.is(c.maxPartitionFetchBytes, 256 * 1024);
+  t.is(c.fetchMaxBytes, 1024 * 1024);
+  t.is(resolveConfig({ ...base, maxPartitionFetchBytes: 65_536 }).maxPartitionFetchBytes, 65_536);
+  t.throws(() => resolveConfig({ ...base, maxPartitionFetchBytes: 0 }), { instanceOf: ConfigError, message: /maxPartitionFetchBytes must be an integer >= 1024/ });
+  t.throws(() => resolveConfig({ ...base, fetchMaxBytes: 1.5 as never }), { instanceOf: ConfigError, message: /fetchMaxBytes must be an integer >= 1024/ });
+});
+
+test('the commit tick is a tenth of the commit interval, 5 to 100 ms (a coarse tick adds up to one tick to each hop)', (t) => {
+  t.is(tickIntervalMs(100), 10);
+  t.is(tickIntervalMs(10), 5);
+  t.is(tickIntervalMs(30_000), 100);
 });

@@ -480,6 +480,9 @@ export class ActiveTask {
 
   async commit(commitConsumerOffsets = this.deps.commitConsumerOffsets): Promise<CommitResult> {
     const task = this.task!;
+    // The interval runs from commit start to commit start (Kafka Streams' lastCommitMs), so a commit's
+    // own duration does not stretch the time a record waits for the next one.
+    const startedAt = this.deps.config.clock();
     let offsets = new Map<string, number>();
     const result = await commitTask({
       taskId: this.id,
@@ -513,7 +516,7 @@ export class ActiveTask {
     task.markCommitted();
     this.lastCommitted = offsets;
     for (const [topic, offset] of offsets) this.committedPosition.set(topic, offset);
-    this.lastCommitAt = this.deps.config.clock();
+    this.lastCommitAt = startedAt;
     this.deps.onCommitted(this, result);
     return result;
   }

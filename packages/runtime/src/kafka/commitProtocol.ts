@@ -65,9 +65,9 @@ export interface CommitResult {
   readonly latencyMs: number;
 }
 
-function toTopicMessages(records: readonly CollectedRecord[], partitions: readonly (number | undefined)[]): TopicMessages[] {
+function toTopicMessages(records: readonly CollectedRecord[], partitions: readonly (number | undefined)[], from: number, to: number): TopicMessages[] {
   const byTopic = new Map<string, Message[]>();
-  for (let k = 0; k < records.length; k++) {
+  for (let k = from; k < to; k++) {
     const r = records[k]!;
     let list = byTopic.get(r.topic);
     if (list === undefined) byTopic.set(r.topic, (list = []));
@@ -77,7 +77,9 @@ function toTopicMessages(records: readonly CollectedRecord[], partitions: readon
     if (r.headers !== undefined) m.headers = r.headers as Message['headers'];
     list.push(m);
   }
-  return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+  const out: TopicMessages[] = [];
+  for (const [topic, messages] of byTopic) out.push({ topic, messages });
+  return out;
 }
 
 /** Records per sendBatch call, and bytes: keeps every produce request small and kafkajs' per-call work short. */
@@ -101,34 +103,46 @@ async function sendChunked(
   maxBatchBytes: CommitContext['maxBatchBytes'],
 ): Promise<Map<string, number>> {
   const lastOffsets = new Map<string, number>();
-  const partitions = records.map((r) => r.partition ?? partitionFor(r.topic, r.key));
-  const batchBytes = new Map<string, number>();
-  for (let i = 0; i < records.length; ) {
+  const n = records.length;
+  const partitions: (number | undefined)[] = new Array(n);
+  // Per topic: its batch limit and, per partition, the bytes of the chunk's batch so far (reset per
+  // chunk by bumping `epoch`), so the per-record loop does one Map lookup and no string building.
+  const topics = new Map<string, { readonly limit: number; bytes: number[]; epochs: number[] }>();
+  let epoch = 0;
+  for (let i = 0; i < n; ) {
+    epoch++;
     let bytes = 0;
     let j = i;
-    batchBytes.clear();
-    while (j < records.length && j - i < CHUNK_RECORDS) {
+    while (j < n && j - i < CHUNK_RECORDS) {
       const r = records[j]!;
+      let p = partitions[j];
+      if (p === undefined) p = partitions[j] = r.partition ?? partitionFor(r.topic, r.key);
+      let acc = topics.get(r.topic);
+      if (acc === undefined) topics.set(r.topic, (acc = { limit: maxBatchBytes(r.topic), bytes: [], epochs: [] }));
+      const slot = p ?? 0x7fffffff;
       const size = recordBatchBytes(r) - BATCH_HEADER_BYTES;
-      const tp = `${r.topic}\u0000${partitions[j] ?? -1}`;
-      const batch = batchBytes.get(tp) ?? BATCH_HEADER_BYTES;
-      if (j > i && (bytes + size > CHUNK_BYTES || batch + size > maxBatchBytes(r.topic))) break;
-      batchBytes.set(tp, batch + size);
+      const batch = acc.epochs[slot] === epoch ? acc.bytes[slot]! : BATCH_HEADER_BYTES;
+      if (j > i && (bytes + size > CHUNK_BYTES || batch + size > acc.limit)) break;
+      acc.epochs[slot] = epoch;
+      acc.bytes[slot] = batch + size;
       bytes += size;
       j++;
     }
-    const chunk = records.slice(i, j);
-    const results = await send(toTopicMessages(chunk, partitions.slice(i, j)));
+    const results = await send(toTopicMessages(records, partitions, i, j));
+    let counts: Map<string, number> | undefined;
+    for (let k = i; k < j; k++) {
+      const topic = records[k]!.topic;
+      if (changelogStores.has(topic)) (counts ??= new Map()).set(topic, (counts.get(topic) ?? 0) + 1);
+    }
     i = j;
-    const counts = new Map<string, number>();
-    for (const r of chunk) if (changelogStores.has(r.topic)) counts.set(r.topic, (counts.get(r.topic) ?? 0) + 1);
-    for (const [topic, n] of counts) {
+    if (counts === undefined) continue;
+    for (const [topic, count] of counts) {
       const hits = results.filter((m) => m.topicName === topic && m.partition === partition);
       if (hits.length === 0) continue;
       const base = Math.min(...hits.map((h) => Number(h.baseOffset)));
       // One batch per partition per call: exact. Should kafkajs ever split it, base - 1 is a safe
       // lower bound (a checkpoint too low replays a little more; one too high would lose data).
-      const last = hits.length === 1 ? base + n - 1 : base - 1;
+      const last = hits.length === 1 ? base + count - 1 : base - 1;
       const store = changelogStores.get(topic)!;
       lastOffsets.set(store, Math.max(lastOffsets.get(store) ?? -1, last));
     }

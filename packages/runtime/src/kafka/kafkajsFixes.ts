@@ -31,6 +31,12 @@
  *    partitions and throws `TypeError: Cannot destructure property 'partitions' of 'low.pop(...)'`.
  *    Every admin created by kafkajs' `Kafka.admin()` gets a `fetchTopicOffsets` (and
  *    `...ByTimestamp`) that retries that case and finally throws a retriable {@link KafkaMetadataRaceError}.
+ * 5. **Produce encoding cost** (not a correctness fix): kafkajs encodes every record into Buffers of
+ *    its own (a Buffer per varint, Long objects for every timestamp delta, copies per record, per
+ *    batch and per request). The produce request encoder v3 (v4–v7 build on it) is replaced by one
+ *    that writes the whole request into one buffer sized up front ({@link encodeProduceRequest} in
+ *    recordBatchEncoder.ts), byte for byte what kafkajs writes; inputs it does not take (compression,
+ *    unusual types) go to kafkajs' own encoder. `VLTAVA_KAFKAJS_FAST_ENCODER=off` keeps kafkajs' encoder.
  *
  * `checkKafkajsFixes()` proves in-process (no broker, ~1 ms) that the fixes are in effect on the live
  * code paths: it decodes a crafted fetch response through the real fetch response module and
@@ -43,6 +49,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { StreamsError } from '@vltava/dsl';
+import { encodeProduceRequest, type ProduceRequestInput } from './recordBatchEncoder.js';
 
 // Symbol.for: two copies of this module (two @vltava/runtime versions in one app) agree on the marker.
 const FIXED = Symbol.for('vltava.kafkajsFixes');
@@ -70,7 +77,7 @@ export interface KafkajsFixOptions {
   readonly kafkajsDir?: string;
 }
 
-export type KafkajsFixName = 'read-committed' | 'null-header-values' | 'producer-grouping' | 'admin-topic-offsets';
+export type KafkajsFixName = 'read-committed' | 'null-header-values' | 'producer-grouping' | 'admin-topic-offsets' | 'fast-produce-encoder';
 
 export interface KafkajsFixCheck {
   readonly name: KafkajsFixName;
@@ -142,6 +149,7 @@ export function applyKafkajsFixes(opts: KafkajsFixOptions = {}): boolean {
   const grouping = fixProducerGrouping(t);
   fixReadCommitted(t);
   fixNullHeaderValues(t);
+  fixProduceEncoder(t);
   fixAdminTopicOffsets(t);
   applied.set(t.dir, grouping);
   return true;
@@ -280,6 +288,53 @@ function fixNullHeaderValues(t: Target): void {
   const requests = [3, 4, 5, 6, 7].map((v) => t.resolve(`src/protocol/requests/produce/v${v}/request.js`));
   for (const p of requests) if (t.req.cache[p] && !(t.req.cache[p]!.exports as AnyFn)[FIXED]) delete t.req.cache[p];
   for (const p of requests) (t.req(p) as AnyFn)[FIXED] = true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. the produce request encoder
+
+/** On the fast v3 request factory: kafkajs' own (with the null-header fix), for the self-check. */
+const KAFKAJS_ENCODER = Symbol.for('vltava.kafkajsFixes.kafkajsProduceEncoder');
+/** On an Encoder returned by the fast encoder. */
+const FAST_ENCODED = Symbol.for('vltava.kafkajsFixes.fastEncoded');
+
+export function fastEncoderDisabled(): boolean {
+  return process.env.VLTAVA_KAFKAJS_FAST_ENCODER === 'off';
+}
+
+function fixProduceEncoder(t: Target): void {
+  if (fastEncoderDisabled()) return;
+  const v3Path = t.resolve('src/protocol/requests/produce/v3/request.js');
+  t.req(v3Path);
+  const cached = t.req.cache[v3Path]!;
+  const original = cached.exports as AnyFn & { [KAFKAJS_ENCODER]?: AnyFn };
+  if (original[KAFKAJS_ENCODER]) return;
+  const Encoder = t.load('src/protocol/encoder.js') as { prototype: object };
+  // kafkajs' connection wraps the payload with `writeEncoder(payload)`, which takes an Encoder
+  // (`buf` and `buffer`): an Encoder over our buffer, without allocating another one.
+  const asEncoder = (buf: Buffer): object => {
+    const e = Object.create(Encoder.prototype) as { buf: Buffer; offset: number; [FAST_ENCODED]?: true };
+    e.buf = buf;
+    e.offset = buf.length;
+    e[FAST_ENCODED] = true;
+    return e;
+  };
+  const fast: AnyFn & { [KAFKAJS_ENCODER]?: AnyFn } = (args: ProduceRequestInput) => {
+    const request = original(args) as { encode: () => Promise<unknown> };
+    const kafkajsEncode = request.encode;
+    request.encode = async () => {
+      const buf = encodeProduceRequest(args);
+      return buf === undefined ? kafkajsEncode() : asEncoder(buf);
+    };
+    return request;
+  };
+  fast[FIXED] = true;
+  fast[KAFKAJS_ENCODER] = original;
+  cached.exports = fast;
+  // v4 builds on v3, v5 on v3, v6 on v5, v7 on v6, each captured at load: evaluate them again, in order.
+  const later = [4, 5, 6, 7].map((v) => t.resolve(`src/protocol/requests/produce/v${v}/request.js`));
+  for (const p of later) delete t.req.cache[p];
+  for (const p of later) (t.req(p) as AnyFn)[FIXED] = true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -546,6 +601,59 @@ async function checkNullHeaders(t: Target): Promise<KafkajsFixCheck> {
   return { name, ok, requiredFor: 'none', detail: ok ? 'a header with a null value encodes as length -1' : `sending a null header value fails: ${failures.join('; ')}` };
 }
 
+async function checkProduceEncoder(t: Target): Promise<KafkajsFixCheck> {
+  const name = 'fast-produce-encoder';
+  if (fastEncoderDisabled()) return { name, ok: false, requiredFor: 'none', detail: "not applied (VLTAVA_KAFKAJS_FAST_ENCODER=off): kafkajs' own produce encoder is used" };
+  try {
+    const v3 = t.load('src/protocol/requests/produce/v3/request.js') as { [KAFKAJS_ENCODER]?: AnyFn };
+    const kafkajsV3 = v3[KAFKAJS_ENCODER];
+    if (kafkajsV3 === undefined) return { name, ok: false, requiredFor: 'none', detail: "not applied: kafkajs' own produce encoder is used" };
+    const produce = t.load('src/protocol/requests/produce/index.js');
+    const input = {
+      acks: -1,
+      timeout: 1000,
+      compression: 0,
+      transactionalId: 'vltava-check',
+      producerId: '4711',
+      producerEpoch: 3,
+      topicData: [
+        {
+          topic: 't',
+          partitions: [
+            {
+              partition: 1,
+              firstSequence: 7,
+              messages: [
+                { key: 'k', value: Buffer.from([1, 2, 3, 4, 5, 6, 7, 8]), timestamp: '1700000000123' },
+                { key: null, value: 'v', timestamp: '1700000000001', headers: { h: 'x', n: null, a: [Buffer.from('y'), 'z'] } },
+                { key: Buffer.alloc(0), value: null, timestamp: '-1' },
+              ],
+            },
+          ],
+        },
+      ],
+    };
+    const failures: string[] = [];
+    const expected = ((await kafkajsV3(input).encode()) as { buffer: Buffer }).buffer;
+    for (let version = 3; version <= 7; version++) {
+      const { request } = produce.protocol({ version })(input);
+      const encoded = (await request.encode()) as { buffer: Buffer; [FAST_ENCODED]?: true };
+      if (request.apiVersion !== version) failures.push(`v${version}: apiVersion ${request.apiVersion}`);
+      else if (encoded[FAST_ENCODED] !== true) failures.push(`v${version}: kafkajs' encoder ran`);
+      else if (!encoded.buffer.equals(expected)) failures.push(`v${version}: the bytes differ from kafkajs' encoder`);
+    }
+    const ok = failures.length === 0;
+    return {
+      name,
+      ok,
+      requiredFor: 'none',
+      detail: ok ? "produce requests v3–v7 are encoded into one buffer, byte for byte what kafkajs' encoder writes" : `the fast produce encoder is not in effect: ${failures.join('; ')}`,
+    };
+  } catch (e) {
+    return { name, ok: false, requiredFor: 'none', detail: `the check itself failed: ${(e as Error).stack ?? String(e)}` };
+  }
+}
+
 /** Runs the in-process checks on a kafkajs copy (default: the runtime's own). No broker involved. */
 export async function checkKafkajsFixes(opts: KafkajsFixOptions = {}): Promise<KafkajsFixReport> {
   const t = target(opts);
@@ -554,6 +662,7 @@ export async function checkKafkajsFixes(opts: KafkajsFixOptions = {}): Promise<K
   const checks: KafkajsFixCheck[] = [
     await checkReadCommitted(t),
     await checkNullHeaders(t),
+    await checkProduceEncoder(t),
     {
       name: 'producer-grouping',
       ok: state?.groupingEffective ?? false,

@@ -148,6 +148,7 @@ test('the self-check fails on upstream kafkajs and passes with the fixes, in-pro
   t.false(rc.ok);
   t.regex(rc.detail, /read_committed as \[x, zero, b, c, d, e\]/);
   t.false(before.checks.find((c) => c.name === 'null-header-values')!.ok);
+  t.false(before.checks.find((c) => c.name === 'fast-produce-encoder')!.ok);
 
   const started = performance.now();
   const after = await checkKafkajsFixes({ kafkajsDir: fixed });
@@ -157,6 +158,7 @@ test('the self-check fails on upstream kafkajs and passes with the fixes, in-pro
     [
       ['read-committed', true],
       ['null-header-values', true],
+      ['fast-produce-encoder', true],
       ['producer-grouping', true],
       ['admin-topic-offsets', true],
     ],
