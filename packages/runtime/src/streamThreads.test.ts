@@ -65,7 +65,7 @@ const bothThreadsHaveTasks = (app: KafkaStreams): boolean => {
   return app.state === 'RUNNING' && threads.every((t) => t.activeTasks.length > 0) && threads.reduce((n, t) => n + t.activeTasks.length, 0) === 8;
 };
 
-test('[broker] numStreamThreads 2: a word count over 4 partitions is exact (kcat), tasks are spread over both threads, store() reads counts of either thread, close() stops every thread', async (t) => {
+test('[broker] numStreamThreads 2: a word count over 4 partitions is exact (kcat), tasks are spread over both threads, close() stops every thread', async (t) => {
   const k = kafka();
   const [input, output] = await k.createTopics([{ prefix: 'thr-in', partitions: 4 }, { prefix: 'thr-out', partitions: 4 }]);
   const lines = corpus(3_000, 150, 5);
@@ -93,21 +93,9 @@ test('[broker] numStreamThreads 2: a word count over 4 partitions is exact (kcat
   const members = await app.allMetadata();
   t.is(members.length, 2);
   t.is(new Set(members.map((m) => m.memberId)).size, 2);
+  t.deepEqual(members.map((m) => m.applicationServer), ['thr.example:9000', 'thr.example:9000']);
 
-  // Interactive queries reach the thread that owns the key's partition, whichever it is.
   const reference = referenceCounts(lines);
-  const store = app.store<string, number>('counts');
-  t.deepEqual(sorted(new Map([...store.all()].map(({ key, value }) => [key, value]))), sorted(reference));
-  const threadsSeen = new Set<string>();
-  for (const w of [...reference.keys()].slice(0, 40)) {
-    const meta = await app.queryMetadataForKey('counts', w, Serdes.string());
-    t.is(meta.activeHost, 'thr.example:9000');
-    threadsSeen.add(owner.get(meta.taskId)!);
-    t.is(store.get(w), reference.get(w), `${w} (${meta.taskId} on ${owner.get(meta.taskId)})`);
-  }
-  t.is(threadsSeen.size, 2, 'the keys read live in both threads');
-  t.is(store.approximateNumEntries(), reference.size);
-
   await app.close();
   t.is(app.state, 'NOT_RUNNING');
   t.deepEqual(app.metadataForLocalThreads().map((x) => x.threadState), ['NOT_RUNNING', 'NOT_RUNNING']);
@@ -116,6 +104,43 @@ test('[broker] numStreamThreads 2: a word count over 4 partitions is exact (kcat
   const out = await readCommittedKcat(k.brokers, output!);
   t.deepEqual(sorted(finalCounts(out)), sorted(reference), 'kcat: exact counts');
   t.deepEqual(nonIncreasing(out), [], 'no count update is repeated');
+});
+
+test('[broker] numStreamThreads 2: store() reads a count that lives in either thread; queryMetadataForKey routes to the owning task', async (t) => {
+  const k = kafka();
+  const [input, output] = await k.createTopics([{ prefix: 'thrq-in', partitions: 4 }, { prefix: 'thrq-out', partitions: 4 }]);
+  const words = corpus(1_500, 120, 13).flatMap((l) => l.split(' '));
+  const producer = k.client().producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  for (let i = 0; i < words.length; i += 500) await producer.send({ topic: input!, messages: words.slice(i, i + 500).map((w) => ({ key: w, value: 'x' })) });
+  await producer.disconnect();
+  const applicationId = k.uniqueName('thrq-app');
+  // One sub-topology: its 4 tasks are all stateful, 2 on each thread.
+  const app = await KafkaStreams.fromModule(moduleUrl(input!, output!), config(k, applicationId, { applicationServer: 'thrq.example:9000' }), { exportName: 'keyCount' });
+  t.teardown(() => app.close());
+  await app.start();
+  await until(() => app.state === 'RUNNING' && app.metadataForLocalThreads().every((x) => x.activeTasks.length === 2), 'two tasks on each thread');
+  await awaitCaughtUp(k.admin, applicationId, input!, 60_000);
+  const owner = new Map(app.metadataForLocalThreads().flatMap((x) => x.activeTasks.map((id) => [id, x.threadName] as const)));
+  const reference = new Map<string, number>();
+  for (const w of words) reference.set(w, (reference.get(w) ?? 0) + 1);
+  // Committed state: wait until every thread has committed what it processed.
+  const store = app.store<string, number>('counts');
+  await until(() => store.approximateNumEntries() === reference.size && [...store.all()].every(({ key, value }) => value === reference.get(key)), 'every count committed');
+  t.deepEqual(sorted(new Map([...store.all()].map(({ key, value }) => [key, value]))), sorted(reference));
+  const threadsSeen = new Set<string>();
+  for (const w of [...reference.keys()].slice(0, 40)) {
+    const meta = await app.queryMetadataForKey('counts', w, Serdes.string());
+    t.is(meta.activeHost, 'thrq.example:9000');
+    threadsSeen.add(owner.get(meta.taskId)!);
+    t.is(store.get(w), reference.get(w), `${w} (${meta.taskId} on ${owner.get(meta.taskId)})`);
+  }
+  t.is(threadsSeen.size, 2, 'the keys read live in both threads');
+  t.is(store.get('no-such-word'), undefined);
+  const w0 = [...reference.keys()].sort()[0]!;
+  t.deepEqual([...store.range(w0, w0)], [{ key: w0, value: reference.get(w0) }]);
+  t.deepEqual([...store.prefixScan(w0, Serdes.string())].map((e) => e.key).sort(), [...reference.keys()].filter((w) => w.startsWith(w0)).sort());
+  t.throws(() => app.store('nope'), { message: /no store "nope"; its stores are: counts/ });
 });
 
 test('[broker] numStreamThreads 2 under exactly-once: a stream thread killed mid-stream is replaced (REPLACE_THREAD); nothing lost or duplicated (kcat)', async (t) => {

@@ -3,6 +3,7 @@
  * the topics come from the module URL's query, `...wordCountModule.test.helper.js?input=a&output=b`,
  * so that every test imports its own instance.
  */
+import { Serdes, StreamsBuilder, type Topology } from '@vltava/dsl';
 import { wordCountTopology } from './wordCount.test.helper.js';
 
 const params = new URL(import.meta.url).searchParams;
@@ -16,3 +17,17 @@ export function topology(): ReturnType<typeof wordCountTopology> {
 
 /** A differently named export, for the exportName option. */
 export const wordCount = topology;
+
+/** Counts per record key, in one sub-topology: every task is stateful (a store "counts"). */
+export function keyCount(): Topology {
+  const input = params.get('input');
+  const output = params.get('output');
+  if (input === null || output === null) throw new Error('wordCountModule: import it as ...?input=<topic>&output=<topic>');
+  const b = new StreamsBuilder();
+  b.stream(input, { keySerde: Serdes.string(), valueSerde: Serdes.string(), name: 'words' })
+    .groupByKey()
+    .count({ name: 'counts' })
+    .toStream({ name: 'updates' })
+    .to(output, { keySerde: Serdes.string(), valueSerde: Serdes.int64(), name: 'out' });
+  return b.build();
+}
