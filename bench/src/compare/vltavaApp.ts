@@ -23,13 +23,9 @@ const config: StreamsConfig = {
 };
 const threads = cfg.threads ?? 1;
 
-/** KafkaStreams.fromModule (stream threads), looked up at run time so the bench builds before it lands. */
-type FromModule = (specifier: string | URL, config: StreamsConfig & { numStreamThreads: number }, options?: { exportName?: string }) => Promise<KafkaStreams>;
 async function create(): Promise<KafkaStreams> {
   if (threads <= 1) return new KafkaStreams(topology(), config);
-  const fromModule = (KafkaStreams as unknown as { fromModule?: FromModule }).fromModule;
-  if (typeof fromModule !== 'function') throw new Error(`threads: ${threads} needs KafkaStreams.fromModule (stream threads) in @vltava/runtime, which this build does not have`);
-  return fromModule.call(KafkaStreams, new URL('./wordCountTopology.js', import.meta.url), { ...config, numStreamThreads: threads }, { exportName: 'topology' });
+  return KafkaStreams.fromModule(new URL('./wordCountTopology.js', import.meta.url), { ...config, numStreamThreads: threads }, { exportName: 'topology' });
 }
 
 const app = await create();
