@@ -265,11 +265,11 @@ export class KafkaStreams {
         state: () => this.current,
         setState: (to) => this.setState(to),
         emit: (event, payload) => this.emit(event as keyof StreamsEvents, () => payload as never),
-        fail: (error, emitted) => {
+        fail: (error, emitted, threadId) => {
           this.fatalError = error;
-          this.config.logger.error(`stopping: ${error.message}`);
+          this.config.logger.error(`stopping: ${error.message}`, { thread: threadId });
           this.setState('ERROR');
-          if (!emitted) this.emit('error', () => ({ error }));
+          if (!emitted) this.emit('error', () => ({ error, threadId }));
         },
       });
     }

@@ -4,7 +4,7 @@
  * read_committed reader: the final count of every word equals the reference and each word's count
  * updates strictly increase (a duplicate would repeat a count).
  */
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -60,9 +60,9 @@ function nonIncreasing(records: readonly ReadRecord[]): string[] {
   return [...bad];
 }
 
-const bothThreadsHaveTasks = (app: KafkaStreams): boolean => {
+const bothThreadsHaveTasks = (app: KafkaStreams, tasks = 8): boolean => {
   const threads = app.metadataForLocalThreads();
-  return app.state === 'RUNNING' && threads.every((t) => t.activeTasks.length > 0) && threads.reduce((n, t) => n + t.activeTasks.length, 0) === 8;
+  return app.state === 'RUNNING' && threads.every((t) => t.activeTasks.length > 0) && threads.reduce((n, t) => n + t.activeTasks.length, 0) === tasks;
 };
 
 test('[broker] numStreamThreads 2: a word count over 4 partitions is exact (kcat), tasks are spread over both threads, close() stops every thread', async (t) => {
@@ -71,7 +71,9 @@ test('[broker] numStreamThreads 2: a word count over 4 partitions is exact (kcat
   const lines = corpus(3_000, 150, 5);
   await produce(k, input!, lines);
   const applicationId = k.uniqueName('thr-app');
-  const app = await KafkaStreams.fromModule(moduleUrl(input!, output!), config(k, applicationId, { applicationServer: 'thr.example:9000' }));
+  // stateCleanupDelayMs 0: every unowned task directory is removed at the next cleanup (each second).
+  const cfg = config(k, applicationId, { applicationServer: 'thr.example:9000', stateCleanupDelayMs: 0 });
+  const app = await KafkaStreams.fromModule(moduleUrl(input!, output!), cfg);
   t.teardown(() => app.close());
   const states: string[] = [];
   app.on('app.state', ({ to }) => states.push(to));
@@ -94,6 +96,12 @@ test('[broker] numStreamThreads 2: a word count over 4 partitions is exact (kcat
   t.is(members.length, 2);
   t.is(new Set(members.map((m) => m.memberId)).size, 2);
   t.deepEqual(members.map((m) => m.applicationServer), ['thr.example:9000', 'thr.example:9000']);
+
+  // The threads share one state directory: the cleanup must never remove a sibling thread's task
+  // directories. No event marks a cleanup pass, so this waits for a few of them (one a second).
+  await new Promise((r) => setTimeout(r, 2_500));
+  for (const id of ['1_0', '1_1', '1_2', '1_3']) t.true(existsSync(join(cfg.stateDir!, applicationId, id, 'vltava.lock')), `${id} (on ${owner.get(id)}) keeps its locked directory`);
+  t.true(bothThreadsHaveTasks(app));
 
   const reference = referenceCounts(lines);
   await app.close();
@@ -179,6 +187,26 @@ test('[broker] numStreamThreads 2 under exactly-once: a stream thread killed mid
   const out = await readCommittedKcat(k.brokers, output!);
   t.deepEqual(sorted(finalCounts(out)), sorted(referenceCounts(lines)), 'kcat: exact counts');
   t.deepEqual(nonIncreasing(out), [], 'no count update is repeated');
+});
+
+test('[broker] numStreamThreads 2, SHUTDOWN_CLIENT (the default handler): a dead thread stops the app in ERROR; close() ends every thread', async (t) => {
+  const k = kafka();
+  const [input, output] = await k.createTopics([{ prefix: 'thrs-in', partitions: 2 }, { prefix: 'thrs-out', partitions: 2 }]);
+  const applicationId = k.uniqueName('thrs-app');
+  const app = await KafkaStreams.fromModule(moduleUrl(input!, output!), config(k, applicationId));
+  t.teardown(() => app.close());
+  const errors: (string | undefined)[] = [];
+  app.on('error', ({ threadId }) => errors.push(threadId));
+  await app.start();
+  await until(() => bothThreadsHaveTasks(app, 4), 'both threads running tasks');
+  await terminateStreamThreadForTesting(app, 0);
+  await until(() => app.state === 'ERROR', 'ERROR');
+  t.deepEqual(errors, [`${applicationId}-StreamThread-1`]);
+  t.false(app.health().live);
+  t.regex(app.health().error!.message, /StreamThread-1 stopped unexpectedly/);
+  await app.close();
+  t.is(app.state, 'NOT_RUNNING');
+  t.deepEqual(app.metadataForLocalThreads().map((x) => x.threadState), ['NOT_RUNNING', 'NOT_RUNNING']);
 });
 
 test('numStreamThreads: a Topology object is refused with the way to fromModule; bad values name the key', async (t) => {

@@ -206,8 +206,8 @@ export interface ShellHost {
   setState(to: StreamsState): void;
   /** Emits to the app's listeners (only if any). */
   emit(event: string, payload: unknown): void;
-  /** The app goes to ERROR with this error (SHUTDOWN_CLIENT); `errorEmitted`: a thread already sent the error event. */
-  fail(error: Error, errorEmitted: boolean): void;
+  /** The app goes to ERROR with this error of thread `threadId` (SHUTDOWN_CLIENT); `errorEmitted`: the thread already sent the error event. */
+  fail(error: Error, errorEmitted: boolean, threadId: string): void;
 }
 
 /** How long a synchronous read waits for a thread (it waits at most for the thread's current batch). */
@@ -431,7 +431,7 @@ export class StreamThreads {
       void this.replace(th);
       return;
     }
-    this.host.fail(error, errorEmitted);
+    this.host.fail(error, errorEmitted, th.name);
     this.stopped = this.stopAll(30_000);
   }
 
