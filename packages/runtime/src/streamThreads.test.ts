@@ -209,6 +209,32 @@ test('[broker] numStreamThreads 2, SHUTDOWN_CLIENT (the default handler): a dead
   t.deepEqual(app.metadataForLocalThreads().map((x) => x.threadState), ['NOT_RUNNING', 'NOT_RUNNING']);
 });
 
+test('[broker] numStreamThreads 2: a processing error in one thread (handler "fail", SHUTDOWN_CLIENT) stops the app in ERROR with that error and its thread', async (t) => {
+  const k = kafka();
+  const [input, output] = await k.createTopics([{ prefix: 'thrp-in', partitions: 2 }, { prefix: 'thrp-out', partitions: 2 }]);
+  const applicationId = k.uniqueName('thrp-app');
+  const handled: string[] = [];
+  const app = await KafkaStreams.fromModule(moduleUrl(input!, output!), config(k, applicationId, { uncaughtExceptionHandler: (e) => (handled.push(e.message), 'SHUTDOWN_CLIENT') }), { exportName: 'poison' });
+  t.teardown(() => app.close());
+  const errors: { message: string; threadId: string | undefined }[] = [];
+  app.on('error', ({ error, threadId }) => errors.push({ message: error.message, threadId }));
+  await app.start();
+  await until(() => bothThreadsHaveTasks(app, 2), 'both threads running tasks');
+  const boomTask = app.metadataForLocalThreads()[1]!.activeTasks[0]!;
+  const producer = k.client().producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  await producer.send({ topic: input!, messages: [{ key: 'k', value: 'boom', partition: Number(boomTask.split('_')[1]) }] });
+  await producer.disconnect();
+  await until(() => app.state === 'ERROR', 'ERROR');
+  t.is(handled.length, 1);
+  t.regex(handled[0]!, /boom: a poison record/);
+  t.regex(app.health().error!.message, /boom: a poison record/);
+  await until(() => errors.length > 0, 'the error event');
+  t.is(errors[0]!.threadId, `${applicationId}-StreamThread-2`);
+  await app.close();
+  t.deepEqual(app.metadataForLocalThreads().map((x) => x.threadState), ['NOT_RUNNING', 'NOT_RUNNING']);
+});
+
 test('numStreamThreads: a Topology object is refused with the way to fromModule; bad values name the key', async (t) => {
   const base = { applicationId: 'thr-config', brokers: ['127.0.0.1:9092'], logger: quiet };
   const topology = wordCountTopology('in', 'out');
@@ -221,8 +247,9 @@ test('numStreamThreads: a Topology object is refused with the way to fromModule;
   const one = await KafkaStreams.fromModule(moduleUrl('in', 'out'), base);
   t.deepEqual(one.metadataForLocalThreads().map((x) => [x.threadName, x.threadState]), [['thr-config-StreamThread-1', 'CREATED']]);
   const url = moduleUrl('in', 'out');
-  await t.throwsAsync(KafkaStreams.fromModule(url, { ...base, numStreamThreads: 2 }, { exportName: 'nope' }), { instanceOf: ConfigError, message: /has no export "nope" \(its exports: topology, wordCount\)/ });
+  await t.throwsAsync(KafkaStreams.fromModule(url, { ...base, numStreamThreads: 2 }, { exportName: 'nope' }), { instanceOf: ConfigError, message: /has no export "nope" \(its exports: keyCount, poison, topology, wordCount\)/ });
   await t.throwsAsync(KafkaStreams.fromModule('./does-not-exist.js', base), { instanceOf: ConfigError, message: /could not import/ });
+  await t.throwsAsync(KafkaStreams.fromModule('some-package', base), { instanceOf: ConfigError, message: /import\.meta\.resolve\('some-package'\)/ });
   await t.throwsAsync(KafkaStreams.fromModule(url, { ...base, numStreamThreads: 2, clock: () => 0 }), { instanceOf: ConfigError, message: /^clock cannot be used with numStreamThreads 2/ });
   await t.throwsAsync(KafkaStreams.fromModule(url, { ...base, numStreamThreads: 2, numStandbyReplicas: 1 }), { instanceOf: ConfigError, message: /^numStandbyReplicas cannot be used with numStreamThreads 2/ });
   await t.throwsAsync(KafkaStreams.fromModule(url, { ...base, numStreamThreads: 2, kafka: { socketFactory: (() => undefined) as never } }), { instanceOf: ConfigError, message: /^kafka cannot be sent to the stream threads/ });

@@ -126,7 +126,7 @@ export interface SyncReply {
 
 // ---- loading the topology module ----------------------------------------------------------------
 
-/** The module's URL: a URL as is, a path against the working directory, a package name as this package resolves it. */
+/** The module's URL: a URL as is, a path against the working directory; a bare package name is refused (it would resolve from here). */
 export function moduleHref(specifier: string | URL): string {
   if (specifier instanceof URL) return specifier.href;
   if (typeof specifier !== 'string' || specifier.length === 0) {
@@ -134,7 +134,9 @@ export function moduleHref(specifier: string | URL): string {
   }
   if (specifier.startsWith('.') || isAbsolute(specifier)) return pathToFileURL(resolve(specifier)).href;
   if (/^[a-z][a-z0-9+.-]+:/i.test(specifier)) return new URL(specifier).href;
-  return import.meta.resolve(specifier);
+  throw new ConfigError(
+    `KafkaStreams.fromModule: "${specifier}" is a package name, which would resolve from @vltava/runtime rather than from your code. Pass import.meta.resolve('${specifier}') (it resolves from your module), a URL such as new URL('./topology.js', import.meta.url), or a file path.`,
+  );
 }
 
 const isTopology = (x: unknown): x is Topology =>

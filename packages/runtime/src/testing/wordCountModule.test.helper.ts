@@ -31,3 +31,18 @@ export function keyCount(): Topology {
     .to(output, { keySerde: Serdes.string(), valueSerde: Serdes.int64(), name: 'out' });
   return b.build();
 }
+
+/** Copies values to the output and throws on the value "boom": a processing error inside a stream thread. */
+export function poison(): Topology {
+  const input = params.get('input');
+  const output = params.get('output');
+  if (input === null || output === null) throw new Error('wordCountModule: import it as ...?input=<topic>&output=<topic>');
+  const b = new StreamsBuilder();
+  b.stream(input, { keySerde: Serdes.string(), valueSerde: Serdes.string(), name: 'in' })
+    .mapValues((v) => {
+      if (v === 'boom') throw new Error('boom: a poison record');
+      return v;
+    }, { name: 'check' })
+    .to(output, { keySerde: Serdes.string(), valueSerde: Serdes.string(), name: 'out' });
+  return b.build();
+}
