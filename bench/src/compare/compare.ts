@@ -14,6 +14,7 @@
  *   --latency-rate N     lines/s in the latency phase (default 200)   --latency-seconds N (default 10)
  *   --timeout-sec N      give up on a word-count run after N s (default: 60 + words / --min-words-per-sec)
  *   --min-words-per-sec N  the slowest rate the default timeout allows (default 20,000)
+ *   --stall-sec N        give up on a run whose output made no progress for N s (default 90)
  *   --flow-timeout-sec N (default 240): @kafkats/flow is far slower; its rate is estimated from the count updates by then
  *   --profile            also run Vltava EOS 100 ms under node --cpu-prof and print the top costs
  *   --kafkajs-fix        add the vltava-fix-* runs (kafkajs' O(n²) producer grouping replaced by an O(n) one in the app process)
@@ -21,6 +22,7 @@
  *                        report goes to FILE with .md instead of docs/benchmarks.md (scratch runs)
  *   --no-record          write neither the results file nor the report
  *   --report-only        only rewrite the report and the chart from the results file
+ *   --estimate           only print the selected runs and the time estimate
  *   --soak               the soak instead of the comparison: --soak-minutes N (3), --soak-rate lines/s (1,000),
  *                        --soak-vocab N,M (10000,1000000: the second draws uniformly, so the store reaches ~1M keys)
  */
@@ -54,6 +56,7 @@ const { values: opt } = parseArgs({
     'latency-seconds': { type: 'string', default: '10' },
     'timeout-sec': { type: 'string' },
     'min-words-per-sec': { type: 'string', default: '20000' },
+    'stall-sec': { type: 'string', default: '90' },
     'flow-timeout-sec': { type: 'string', default: '240' },
     profile: { type: 'boolean', default: false },
     results: { type: 'string' },
@@ -61,6 +64,7 @@ const { values: opt } = parseArgs({
     'report-only': { type: 'boolean', default: false },
     'kafkajs-fix': { type: 'boolean', default: false },
     soak: { type: 'boolean', default: false },
+    estimate: { type: 'boolean', default: false },
     'soak-minutes': { type: 'string', default: '3' },
     'soak-rate': { type: 'string', default: '1000' },
     'soak-vocab': { type: 'string', default: '10000,1000000' },
@@ -77,6 +81,7 @@ const SESSION_MS = 10_000;
 /** The broker's minimum: after kill -9 the dead member leaves the group only after it. */
 const RECOVERY_SESSION_MS = 6_000;
 const CEILING_TIMEOUT_MS = 180_000;
+const STALL_MS = num(opt['stall-sec']) * 1000;
 const LATENCY_DRAIN_MS = 60_000;
 const version = process.env.KAFKA_VERSION ?? DEFAULT_KAFKA_VERSION;
 const log = (m: string): void => console.log(`[${new Date().toISOString().slice(11, 19)}] ${m}`);
@@ -148,14 +153,16 @@ const words = spec.lines * spec.wordsPerLine;
 const known = loadResults(resultsPath, legacyDate);
 function estimateSeconds(r: RunDef): number {
   if (r.kind === 'ceiling') return Math.max(1_000_000, spec.lines) / 150_000 + 10;
+  if (r.kind === 'floor') return LAT_SECONDS + 10;
   if (r.kind === 'recovery') return recoveryKeys.reduce((s, k) => s + k / 20_000 + 30, 0);
-  // The latest figure of this run on a dataset of at least 100k lines, else the catalogue's assumption.
+  // The latest finished run of this id (any dataset): its start-up (to the first output) plus this
+  // dataset's words at its rate after the first output; else the catalogue's assumed rate.
   const prev = Object.values(known.results)
-    .filter((x): x is StoredResult<'wordcount'> => x.kind === 'wordcount' && x.runId === r.id && x.result.ok && x.result.lines >= 100_000)
-    .sort((a, b) => b.at.localeCompare(a.at))[0];
-  const wps = prev?.result.wordsPerSec ?? r.assumedWordsPerSec ?? 20_000;
-  const base = r.group === 'flow' ? Math.min(TIMEOUT_MS / 1000, num(opt['flow-timeout-sec'])) : Math.min(TIMEOUT_MS / 1000, words / wps);
-  return base + 15 + LAT_SECONDS + 5;
+    .filter((x): x is StoredResult<'wordcount'> => x.kind === 'wordcount' && x.runId === r.id && x.result.ok && Number.isFinite(x.result.steadyWordsPerSec))
+    .sort((a, b) => b.at.localeCompare(a.at))[0]?.result;
+  const run = prev ? Math.max(0, prev.seconds - prev.words / prev.steadyWordsPerSec) + words / prev.steadyWordsPerSec : 10 + words / (r.assumedWordsPerSec ?? 20_000);
+  const base = r.group === 'flow' ? Math.min(TIMEOUT_MS / 1000, num(opt['flow-timeout-sec'])) : Math.min(TIMEOUT_MS / 1000, run);
+  return base + 5 + LAT_SECONDS + 5;
 }
 if (opt.soak) {
   const variants = opt['soak-vocab'].split(',').map(num).filter((n) => n > 0);
@@ -164,8 +171,9 @@ if (opt.soak) {
   const est = selection.map((r) => [r.id, estimateSeconds(r)] as const);
   const total = est.reduce((s, [, x]) => s + x, 0) + spec.lines / 40_000 + 20;
   log(`runs (${selection.length}): ${selection.map((r) => r.id).join(', ')}`);
-  log(`estimate: about ${Math.ceil(total / 60)} min (${est.map(([id, x]) => `${id} ${Math.round(x)} s`).join(', ')}, input ${Math.round(spec.lines / 40_000)} s); word-count runs time out after ${Math.round(TIMEOUT_MS / 1000)} s, ceilings after ${CEILING_TIMEOUT_MS / 1000} s`);
+  log(`estimate: about ${Math.ceil(total / 60)} min (${est.map(([id, x]) => `${id} ${Math.round(x)} s`).join(', ')}, input ${Math.round(spec.lines / 40_000)} s; rates from the latest results of ${resultsPath} where there are some); word-count runs time out after ${Math.round(TIMEOUT_MS / 1000)} s, ceilings after ${CEILING_TIMEOUT_MS / 1000} s`);
 }
+if (opt.estimate) process.exit(0);
 
 // ---- the broker --------------------------------------------------------------------------------
 const work = mkdtempSync(join(tmpdir(), 'vltava-compare-'));
@@ -257,6 +265,46 @@ await ceiling('ceiling-consume', 'ConsumerPerformance, read_committed', () => {
   const c = consumerPerf(kafkaLib, brokers, txnTopic, n, work, CEILING_TIMEOUT_MS);
   return { label: 'broker ceiling: consume, read_committed', recordsPerSec: c.recordsPerSec, load: load(), note: `${n} transactional records of ${txnTopic}; ${c.mbPerSec} MB/s; ${Math.round(c.fetchRecordsPerSec)} records/s excluding the group join` };
 });
+
+// ---- the harness's own latency: the same producer and reader, no app in between ----------------
+if (selected('latency-floor')) {
+  const topic = 'latency-floor';
+  await newTopics(topic);
+  const verifier = new CountsVerifier(new Map());
+  await verifier.start(kafka, topic);
+  const one = Buffer.alloc(8);
+  one.writeBigInt64BE(1n);
+  try {
+    // A first record read back: the reader has joined its group before the clock runs.
+    verifier.expect('zfwarm', 1);
+    await producer.send({ topic, acks: -1, messages: [{ key: 'zfwarm', value: one, partition: 0 }] });
+    if (!(await verifier.until(30_000))) throw new Error('the floor reader did not read its first record in 30 s');
+    const total = Math.round(LAT_RATE * LAT_SECONDS);
+    const t0 = performance.now();
+    let sent = 0;
+    while (sent < total) {
+      const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * LAT_RATE) + 1);
+      const msgs: { key: string; value: Buffer; partition: number }[] = [];
+      for (; sent < due; sent++) {
+        const w = `zf${sent}`;
+        verifier.expect(w, 1);
+        verifier.markerSentAt(w, performance.now());
+        msgs.push({ key: w, value: one, partition: sent % PARTITIONS });
+      }
+      if (msgs.length) await producer.send({ topic, acks: -1, messages: msgs });
+      await sleep(10);
+    }
+    const done = await verifier.until(LATENCY_DRAIN_MS);
+    const lat = [...verifier.latencies].sort((a, b) => a - b);
+    const f = { label: "the harness's own latency: produce → read_committed read, no app", p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99), p999Ms: percentile(lat, 99.9), samples: lat.length, rate: LAT_RATE, load: load(), note: `${lat.length} marker records at ${LAT_RATE}/s, the latency phase's producer (idempotent, acks=all) and reader (kafkajs, read_committed, 50 ms max wait)${done ? '' : '; NOT all read back'}` };
+    record('floor', 'latency-floor', f);
+    log(`${f.label}: p50 ${f.p50Ms.toFixed(0)} ms, p99 ${f.p99Ms.toFixed(0)} ms, p999 ${f.p999Ms.toFixed(0)} ms`);
+  } catch (e) {
+    log(`latency floor failed: ${(e as Error).message}`);
+  } finally {
+    await verifier.stop();
+  }
+}
 
 // ---- (b), (c), (d): word count ---------------------------------------------------------------
 let runNo = 0;
@@ -378,10 +426,27 @@ async function wordCount(r: RunDef, profileDir?: string): Promise<RunResult> {
   const progress = setInterval(() => log(`  ${r.id}: ${verifier.outputs} outputs read, ${verifier.remaining} words not yet at their final count, RSS ${(child.peakRss() / 2 ** 20).toFixed(0)} MiB`), 15_000);
   try {
     const timeoutMs = r.group === 'flow' ? Math.min(TIMEOUT_MS, num(opt['flow-timeout-sec']) * 1000) : TIMEOUT_MS;
-    const done = await Promise.race([verifier.until(timeoutMs), child.exited.then(() => false)]);
+    // A hung run must not eat the budget: it ends at its timeout or after STALL_MS without new output.
+    let stalled = false;
+    let seen = -1;
+    let since = performance.now();
+    let stallTimer: NodeJS.Timeout | undefined;
+    const stall = new Promise<boolean>((resolve) => {
+      stallTimer = setInterval(() => {
+        if (verifier.outputs !== seen) {
+          seen = verifier.outputs;
+          since = performance.now();
+        } else if (performance.now() - since > STALL_MS && performance.now() - t0 > 60_000) {
+          stalled = true;
+          resolve(false);
+        }
+      }, 1_000);
+    });
+    const done = await Promise.race([verifier.until(timeoutMs), child.exited.then(() => false), stall]);
+    clearInterval(stallTimer);
     const seconds = ((done ? verifier.lastOutputAt : performance.now()) - t0) / 1000;
     if (!done) {
-      const why = child.proc.exitCode !== null ? `process exited (${child.proc.exitCode}): ${child.lines.slice(-5).join(' | ')}` : `stopped after ${timeoutMs / 1000} s`;
+      const why = child.proc.exitCode !== null ? `process exited (${child.proc.exitCode}): ${child.lines.slice(-5).join(' | ')}` : stalled ? `no new output for ${STALL_MS / 1000} s (stopped after ${seconds.toFixed(0)} s)` : `stopped after ${timeoutMs / 1000} s`;
       // Not finished: estimate the rate from the count updates read (one per input word when the app has no cache).
       const wps = verifier.outputs / seconds;
       let stage1 = '';

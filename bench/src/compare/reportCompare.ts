@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fmt } from '../report.js';
 import { barChartSvg, type Bar } from './chart.js';
-import { latencyBoundMs, meetsTarget, type CeilingResult, type Invocation, type Profile, type RecoveryResult, type ResultsFile, type RunResult, type SoakResult, type StoredRatio, type StoredResult } from './results.js';
+import { latencyBoundMs, meetsTarget, type CeilingResult, type FloorResult, type Invocation, type Profile, type RecoveryResult, type ResultsFile, type RunResult, type SoakResult, type StoredRatio, type StoredResult } from './results.js';
 import { RUNS } from './runs.js';
 
 export interface ReportTarget {
@@ -109,13 +109,16 @@ export function recordReport(results: ResultsFile, target: ReportTarget): void {
         '',
       );
     }
-    const other = inDs.filter((x) => x.kind === 'ceiling' || x.kind === 'recovery').sort((a, b) => rank(a.runId) - rank(b.runId) || a.runId.localeCompare(b.runId));
+    const other = inDs.filter((x) => x.kind === 'ceiling' || x.kind === 'floor' || x.kind === 'recovery').sort((a, b) => rank(a.runId) - rank(b.runId) || a.runId.localeCompare(b.runId));
     if (other.length > 0) {
       parts.push('| run | value | date [run] | commit | load avg | note |', '| --- | ---: | --- | --- | --- | --- |');
       for (const x of other) {
         if (x.kind === 'ceiling') {
           const c = x.result as CeilingResult;
           parts.push(`| ${c.label} | ${fmt(c.recordsPerSec)} records/s | ${day(x.at)} ${tag(x.invocation)} | ${commitOf(results, x.invocation)} | ${ld(c.load)} | ${cell(c.note)} |`);
+        } else if (x.kind === 'floor') {
+          const f = x.result as FloorResult;
+          parts.push(`| ${f.label} | p50 ${ms(f.p50Ms)}, p99 ${ms(f.p99Ms)}, p999 ${ms(f.p999Ms)} | ${day(x.at)} ${tag(x.invocation)} | ${commitOf(results, x.invocation)} | ${ld(f.load)} | ${cell(f.note)} |`);
         } else {
           const rec = x.result as RecoveryResult;
           parts.push(`| ${rec.label} | ${rec.ok ? ms(rec.resumeMs) : 'FAILED'} | ${day(x.at)} ${tag(x.invocation)} | ${commitOf(results, x.invocation)} | ${ld(rec.load)} | restored ${fmt(rec.restoredRecords)} changelog records (longest restore ${ms(rec.restoreMs)}); ${cell(rec.note)} |`);
@@ -135,7 +138,7 @@ export function recordReport(results: ResultsFile, target: ReportTarget): void {
 
   for (const [runId, section, title, command] of [
     ['profile', 'compare-profile', 'Where Vltava spends its time (word count, EOS, 100 ms commits)', 'pnpm bench:compare --only vltava-eos-100 --profile'],
-    ['profile-fixed', 'compare-profile-fixed', 'Where Vltava spends its time once kafkajs groups in O(n) (word count, EOS, 100 ms commits)', 'pnpm bench:compare --only vltava-fix-eos-100 --profile'],
+    ['profile-fixed', 'compare-profile-fixed', 'Where Vltava spends its time once kafkajs groups in O(n) (word count, EOS, 100 ms commits)', 'pnpm bench:compare --only vltava-fix-eos-100 --kafkajs-fix --profile'],
   ] as const) {
     const x = all.filter((y) => y.kind === 'profile' && y.runId === runId).sort((a, b) => b.at.localeCompare(a.at))[0];
     if (x) writeSection(target.markdown, section, profileSection(x.result as Profile, title, command, x, results));
@@ -221,12 +224,12 @@ function soakSection(soaks: StoredResult<'soak'>[], results: ResultsFile): strin
     '',
     legend,
     '',
-    'How it is measured: the harness produces lines at a fixed rate (10 words each) into a 4-partition topic on its own broker while the Vltava app (exactly-once, 100 ms commits, one process) counts them; the process RSS (`/proc/<pid>/status` VmRSS) and the app\'s V8 heap used (printed by the app every second) are sampled every second. The first 20% of the run (at least 20 s) is the warm-up; the slope is the least-squares fit of RSS (heap) over the rest, in MiB per minute: a slope near zero means memory is bounded. The second variant draws words uniformly from a vocabulary of 1,000,000, so the store grows to about a million keys during the run: LevelDB holds the state on disk, so memory should not follow it. At the end the input stops and every count is checked against the reference with a read_committed consumer.',
+    'How it is measured: the harness produces lines at a fixed rate (10 words each) into a 4-partition topic on its own broker while the Vltava app (exactly-once, 100 ms commits, one process) counts them; the process RSS (`/proc/<pid>/status` VmRSS) and the app\'s V8 heap used (printed by the app every second) are sampled every second. The first 30% of the run (at least 30 s) is the warm-up; the slope is the least-squares fit of RSS (heap) over the rest, in MiB per minute: a slope near zero means memory is bounded. The second variant draws words uniformly from a vocabulary of 1,000,000, so the store grows to about a million keys during the run: LevelDB holds the state on disk, so memory should not follow it. At the end the input stops and every count is checked against the reference with a read_committed consumer.',
   ].join('\n');
 }
 
 const METHOD = [
-  'How it is measured: one local KRaft broker on a free port, started by the harness; every system reads the same input topic (written once, round-robin over the partitions, by an idempotent kafkajs producer) and writes its own output topic with the same partition count; internal topics `<appId>-counts-repartition` / `-changelog`. A read_committed kafkajs consumer in the harness reads each output topic and keeps the latest count per word. **Throughput** = input lines (words) / time from spawning the process to the committed output that made every count equal the reference (a run whose counts never match, or overshoot, is marked NO); it includes process start and group join ("words/s after 1st output" leaves them out). **Latency** is measured afterwards, with the app caught up: lines with a unique marker word are produced at a steady, moderate rate, and the latency is from the send to the committed count update of that marker arriving at the harness (which polls with a 50 ms max wait). The bound is the issue\'s: (repartition hops + 1) × commit interval + 50 ms (word count: 1 hop, 100 ms → 250 ms). **Peak RSS** is the process VmHWM (the JVM\'s too; with worker threads the process total). Kafka Streams runs with `-Xmx1g`; all apps use a 10 s session timeout; "2 stream threads" is `num.stream.threads=2` for Kafka Streams and `KafkaStreams.fromModule(..., { numStreamThreads: 2 })` for Vltava.',
+  'How it is measured: one local KRaft broker on a free port, started by the harness; every system reads the same input topic (written once, round-robin over the partitions, by an idempotent kafkajs producer) and writes its own output topic with the same partition count; internal topics `<appId>-counts-repartition` / `-changelog`. A read_committed kafkajs consumer in the harness reads each output topic and keeps the latest count per word. **Throughput** = input lines (words) / time from spawning the process to the committed output that made every count equal the reference (a run whose counts never match, or overshoot, is marked NO); it includes process start and group join ("words/s after 1st output" leaves them out). **Latency** is measured afterwards, with the app caught up: lines with a unique marker word are produced at a steady, moderate rate, and the latency is from the send to the committed count update of that marker arriving at the harness (which polls with a 50 ms max wait). The harness\'s own share is measured by the `latency-floor` run (the same producer and reader with no app in between: its p50/p99 are part of every app\'s figures). The bound is the issue\'s: (repartition hops + 1) × commit interval + 50 ms (word count: 1 hop, 100 ms → 250 ms). **Peak RSS** is the process VmHWM (the JVM\'s too; with worker threads the process total). Kafka Streams runs with `-Xmx1g`; all apps use a 10 s session timeout; "2 stream threads" is `num.stream.threads=2` for Kafka Streams and `KafkaStreams.fromModule(..., { numStreamThreads: 2 })` for Vltava.',
   '',
   '@kafkats/flow 0.12.0 (`--only flow-eos`, not in the default set: it is far slower, its rate is estimated from the count updates it wrote by `--flow-timeout-sec`): its `groupBy` re-keys without repartitioning, so the bench writes the words to a repartition topic with `to()` and counts them from a second `stream()` (bench/src/compare/flowApp.ts).',
   '',

@@ -45,6 +45,18 @@ export interface CeilingResult {
   readonly note: string;
 }
 
+/** The harness's own end-to-end latency: marker records produced and read back read_committed, no app in between. */
+export interface FloorResult {
+  readonly label: string;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly p999Ms: number;
+  readonly samples: number;
+  readonly rate: number;
+  readonly load: readonly number[];
+  readonly note: string;
+}
+
 export interface RecoveryResult {
   readonly label: string;
   readonly keys: number;
@@ -94,8 +106,8 @@ export interface Invocation {
   readonly versions: Record<string, string>;
 }
 
-export type ResultKind = 'wordcount' | 'ceiling' | 'recovery' | 'soak' | 'profile';
-type ResultOf<K extends ResultKind> = K extends 'wordcount' ? RunResult : K extends 'ceiling' ? CeilingResult : K extends 'recovery' ? RecoveryResult : K extends 'soak' ? SoakResult : Profile;
+export type ResultKind = 'wordcount' | 'ceiling' | 'floor' | 'recovery' | 'soak' | 'profile';
+type ResultOf<K extends ResultKind> = K extends 'wordcount' ? RunResult : K extends 'ceiling' ? CeilingResult : K extends 'floor' ? FloorResult : K extends 'recovery' ? RecoveryResult : K extends 'soak' ? SoakResult : Profile;
 
 interface StoredOne<K extends ResultKind> {
   readonly runId: string;

@@ -18,6 +18,7 @@ test('every selected Kafka Streams run is marked as needing the jars (kstreams-e
 test('a prefix selects only when written as prefix*', (t) => {
   t.deepEqual(ids('kstreams-*'), ['kstreams-eos', 'kstreams-alos', 'kstreams-eos-2t']);
   t.deepEqual(ids('ceiling*'), ['ceiling-produce', 'ceiling-produce-txn', 'ceiling-consume']);
+  t.deepEqual(ids('latency-floor'), ['latency-floor']);
   const e = t.throws(() => ids('kstreams'), { instanceOf: SelectionError });
   t.regex(e!.message, /"kstreams\*"/);
   t.regex(e!.message, /Valid ids: ceiling-produce, /);

@@ -6,7 +6,7 @@
  * listing the valid ids, before a broker is started.
  */
 
-export type RunKind = 'ceiling' | 'wordcount' | 'recovery';
+export type RunKind = 'ceiling' | 'floor' | 'wordcount' | 'recovery';
 export type SystemGroup = 'kstreams' | 'flow' | 'vltava';
 
 export interface RunDef {
@@ -46,6 +46,7 @@ export const RUNS: readonly RunDef[] = [
   { id: 'ceiling-produce', kind: 'ceiling', label: 'broker ceiling: produce, plain', inDefault: true },
   { id: 'ceiling-produce-txn', kind: 'ceiling', label: 'broker ceiling: produce, transactional (100 ms transactions)', inDefault: true },
   { id: 'ceiling-consume', kind: 'ceiling', label: 'broker ceiling: consume, read_committed', inDefault: true },
+  { id: 'latency-floor', kind: 'floor', label: "the harness's own latency: produce → read_committed read, no app", inDefault: true },
   wc('kstreams-eos', 'Kafka Streams, exactly_once_v2, 100 ms', 'kstreams', 'exactly-once', 100, true, 30_000),
   wc('kstreams-alos', 'Kafka Streams, at_least_once, 100 ms', 'kstreams', 'at-least-once', 100, true, 40_000),
   wc('kstreams-eos-2t', 'Kafka Streams, exactly_once_v2, 100 ms, 2 stream threads', 'kstreams', 'exactly-once', 100, true, 35_000, { threads: 2 }),

@@ -125,7 +125,7 @@ export async function runSoak(ctx: SoakContext, o: SoakOptions): Promise<SoakRes
     const stable = drained && (await verifier.stable(1_000));
     clearInterval(sampler);
     const seconds = (inputEnd - t0) / 1000;
-    const warm = Math.max(20, seconds * 0.2);
+    const warm = Math.max(30, seconds * 0.3);
     const steady = samples.filter(([t]) => t >= warm && t <= seconds);
     const warmSample = steady[0] ?? samples.at(-1) ?? [0, 0, 0];
     const lat = [...verifier.latencies].sort((a, b) => a - b);
