@@ -22,6 +22,8 @@ export class CommittedStore implements Omit<BytesLayer, 'put'> {
    * reflects this changelog offset, and `restore` must bring it up to date before any range scan.
    */
   indexBehind: number | undefined;
+  /** Point reads of this store's keys. */
+  readonly get: (key: string) => Buffer | undefined;
 
   constructor(
     readonly storeName: string,
@@ -30,6 +32,7 @@ export class CommittedStore implements Omit<BytesLayer, 'put'> {
     indexed: boolean,
   ) {
     this.sorted = indexed ? new SortedKeys() : null;
+    this.get = db.reader?.(prefix) ?? ((key) => db.get(prefix, key));
   }
 
   /** The key index, built now if it is built on demand; null for point-only stores. */
@@ -109,10 +112,6 @@ export class CommittedStore implements Omit<BytesLayer, 'put'> {
     if (this.sorted === null) return;
     if (this.db.get(this.prefix, key) === undefined) this.sorted.delete(key);
     else this.sorted.add(key);
-  }
-
-  get(key: string): Buffer | undefined {
-    return this.db.get(this.prefix, key);
   }
 
   *range(from?: string, to?: string): Generator<readonly [string, Buffer], void, undefined> {

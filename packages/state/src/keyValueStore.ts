@@ -1,9 +1,23 @@
-import type { CacheFlushListener, FlushListenable, KeyValue, KeyValueStore, Serde } from '@vltava/dsl';
+import { Serdes, type CacheFlushListener, type FlushListenable, type KeyValue, type KeyValueStore, type Serde } from '@vltava/dsl';
 import type { StoreStack } from './storeStack.js';
+
+const STRING_SERDE: Serde<unknown> = Serdes.string() as Serde<unknown>;
+
+/**
+ * The bytes-level key of an ASCII string under the built-in string serde, without a Buffer: its
+ * UTF-8 bytes are its chars, so its latin1 byte string is the string itself. Undefined otherwise.
+ */
+function asciiKey(key: unknown): string | undefined {
+  if (typeof key !== 'string') return undefined;
+  for (let i = 0; i < key.length; i++) if (key.charCodeAt(i) > 0x7f) return undefined;
+  return key;
+}
 
 /** The typed facade of a key-value store: serdes over the bytes stack. */
 export class TypedKeyValueStore<K, V> implements KeyValueStore<K, V>, FlushListenable<K, V> {
   private readonly topic: string;
+  /** The built-in string serde: ASCII keys skip the Buffer (see asciiKey). */
+  private readonly stringKeys: boolean;
 
   constructor(
     private readonly stack: StoreStack,
@@ -12,6 +26,7 @@ export class TypedKeyValueStore<K, V> implements KeyValueStore<K, V>, FlushListe
     private readonly now: () => number,
   ) {
     this.topic = stack.changelogTopic;
+    this.stringKeys = (keySerde as Serde<unknown>) === STRING_SERDE;
   }
 
   get name(): string {
@@ -19,7 +34,26 @@ export class TypedKeyValueStore<K, V> implements KeyValueStore<K, V>, FlushListe
   }
 
   private k(key: K): string {
+    if (this.stringKeys) {
+      const a = asciiKey(key);
+      if (a !== undefined) return a;
+    }
     return this.keySerde.serialize(key, this.topic).toString('latin1');
+  }
+
+  /** The key's byte string, and its bytes when they had to be built anyway (else the layers build them if needed). */
+  private kb: Buffer | undefined;
+  private kWithBytes(key: K): string {
+    if (this.stringKeys) {
+      const a = asciiKey(key);
+      if (a !== undefined) {
+        this.kb = undefined;
+        return a;
+      }
+    }
+    const kb = this.keySerde.serialize(key, this.topic);
+    this.kb = kb;
+    return kb.toString('latin1');
   }
 
   private v(b: Buffer): V {
@@ -37,14 +71,15 @@ export class TypedKeyValueStore<K, V> implements KeyValueStore<K, V>, FlushListe
 
   /** `null` or `undefined` deletes, as in Kafka Streams. */
   put(key: K, value: V): void {
-    const kb = this.keySerde.serialize(key, this.topic);
+    const k = this.kWithBytes(key);
+    const kb = this.kb;
     const v = value === null || value === undefined ? null : this.valueSerde.serialize(value, this.topic);
-    this.stack.top.put(kb.toString('latin1'), v, this.now(), kb);
+    this.stack.top.put(k, v, this.now(), kb);
   }
 
   putIfAbsent(key: K, value: V): V | undefined {
-    const kb = this.keySerde.serialize(key, this.topic);
-    const k = kb.toString('latin1');
+    const k = this.kWithBytes(key);
+    const kb = this.kb;
     const old = this.stack.top.get(k);
     if (old !== undefined) return this.v(old);
     this.stack.top.put(k, this.valueSerde.serialize(value, this.topic), this.now(), kb);
@@ -56,8 +91,8 @@ export class TypedKeyValueStore<K, V> implements KeyValueStore<K, V>, FlushListe
   }
 
   delete(key: K): V | undefined {
-    const kb = this.keySerde.serialize(key, this.topic);
-    const k = kb.toString('latin1');
+    const k = this.kWithBytes(key);
+    const kb = this.kb;
     const old = this.stack.top.get(k);
     if (old === undefined) return undefined;
     this.stack.top.put(k, null, this.now(), kb);

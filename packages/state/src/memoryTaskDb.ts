@@ -18,6 +18,11 @@ export class MemoryTaskDb implements TaskDb {
     return this.maps.get(prefix)?.get(key);
   }
 
+  reader(prefix: string): (key: string) => Buffer | undefined {
+    const m = this.map(prefix);
+    return (key) => m.get(key);
+  }
+
   write(ops: readonly DbOp[]): Promise<void> {
     this.writeSync(ops);
     return Promise.resolve();
@@ -41,6 +46,7 @@ export class MemoryTaskDb implements TaskDb {
   }
 
   close(): Promise<void> {
+    for (const m of this.maps.values()) m.clear(); // readers hold their map
     this.maps.clear();
     return Promise.resolve();
   }

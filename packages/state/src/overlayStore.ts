@@ -8,9 +8,21 @@ import { SortedKeys } from './sortedKeys.js';
  * it wrote (a newer write made meanwhile stays); `clear()` (abort) drops everything and leaves the
  * database untouched.
  */
+/** A pending write; `value` null: deleted. Rewrites of a key update its entry in place. */
+export interface OverlayEntry {
+  value: Buffer | null;
+}
+
 export class OverlayStore implements BytesLayer {
-  /** key -> pending value (`null`: deleted). */
-  private readonly writes = new Map<string, Buffer | null>();
+  /** key -> pending write. */
+  private readonly writes = new Map<string, OverlayEntry>();
+  /**
+   * The key of the last get or put and its entry then (undefined: not pending): an update reads the
+   * key and then writes it, and the write finds the entry without a second lookup. Reset whenever
+   * entries are removed.
+   */
+  private lastKey: string | undefined;
+  private lastEntry: OverlayEntry | undefined;
   /** Sorted pending keys, built at the first range scan and maintained from then on. */
   private keys: SortedKeys | null = null;
   private bytes = 0;
@@ -20,26 +32,33 @@ export class OverlayStore implements BytesLayer {
   constructor(readonly committed: CommittedStore) {}
 
   get(key: string): Buffer | undefined {
-    const w = this.writes.get(key);
-    if (w !== undefined) return w === null ? undefined : w;
+    const e = this.writes.get(key);
+    this.lastKey = key;
+    this.lastEntry = e;
+    if (e !== undefined) return e.value === null ? undefined : e.value;
     return this.committed.get(key);
   }
 
   put(key: string, value: Buffer | null): void {
-    const prev = this.writes.get(key);
-    if (prev === undefined) {
+    const e = key === this.lastKey ? this.lastEntry : this.writes.get(key);
+    if (e === undefined) {
       this.keys?.add(key);
       this.bytes += entryBytes(key, value);
+      const entry: OverlayEntry = { value };
+      this.writes.set(key, entry);
+      this.lastKey = key;
+      this.lastEntry = entry;
     } else {
+      const prev = e.value;
       this.bytes += (value === null ? 0 : value.length) - (prev === null ? 0 : prev.length);
+      e.value = value;
     }
-    this.writes.set(key, value);
     this.writesSincePending++;
   }
 
   range(from?: string, to?: string): Iterable<readonly [string, Buffer]> {
     if (this.writes.size === 0) return this.committed.range(from, to);
-    return mergeRange(this.sortedKeys().range(from, to), (k) => this.writes.get(k) ?? null, this.committed.range(from, to));
+    return mergeRange(this.sortedKeys().range(from, to), (k) => this.writes.get(k)?.value ?? null, this.committed.range(from, to));
   }
 
   private sortedKeys(): SortedKeys {
@@ -53,7 +72,7 @@ export class OverlayStore implements BytesLayer {
   /** Committed count plus the pending net additions (computed on demand: O(pending)). */
   approximateCount(): number {
     let net = 0;
-    for (const [k, v] of this.writes) net += (v === null ? 0 : 1) - (this.committed.hasKey(k) ? 1 : 0);
+    for (const [k, e] of this.writes) net += (e.value === null ? 0 : 1) - (this.committed.hasKey(k) ? 1 : 0);
     return Math.max(0, this.committed.approximateCount() + net);
   }
 
@@ -65,8 +84,8 @@ export class OverlayStore implements BytesLayer {
     return this.writes.size;
   }
 
-  /** The pending writes (in no particular order). Starts a commit: see `release`. */
-  pending(): IterableIterator<[string, Buffer | null]> {
+  /** The pending writes (in no particular order; read `value` at once, a later put changes it). Starts a commit: see `release`. */
+  pending(): IterableIterator<[string, OverlayEntry]> {
     this.writesSincePending = 0;
     return this.writes.entries();
   }
@@ -81,9 +100,11 @@ export class OverlayStore implements BytesLayer {
       this.clear();
       return;
     }
+    this.lastKey = undefined;
+    this.lastEntry = undefined;
     for (const { key, value } of written) {
-      const v = this.writes.get(key);
-      if (v === undefined || v !== value) continue; // absent, or written again since: stays pending
+      const e = this.writes.get(key);
+      if (e === undefined || e.value !== value) continue; // absent, or written again since: stays pending
       this.writes.delete(key);
       this.keys?.delete(key);
       this.bytes -= entryBytes(key, value);
@@ -92,6 +113,8 @@ export class OverlayStore implements BytesLayer {
   }
 
   clear(): void {
+    this.lastKey = undefined;
+    this.lastEntry = undefined;
     this.writes.clear();
     this.keys?.clear();
     this.bytes = 0;

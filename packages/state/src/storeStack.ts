@@ -106,8 +106,8 @@ export class StoreStack {
     }
     const bound = this.segments?.expiredBound();
     const start = ops.length;
-    for (const [k, v] of this.overlay.pending()) {
-      if (bound === undefined || k >= bound) ops.push(this.committed.toDbOp(k, v)); // else: expired segment, never written
+    for (const [k, e] of this.overlay.pending()) {
+      if (bound === undefined || k >= bound) ops.push(this.committed.toDbOp(k, e.value)); // else: expired segment, never written
     }
     const apply = ops.slice(start);
     if (bound !== undefined) {

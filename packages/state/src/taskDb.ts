@@ -20,6 +20,8 @@ export interface TaskDb {
   readonly persistent: boolean;
   /** Synchronous point read of a committed value. */
   get(prefix: string, key: string): Buffer | undefined;
+  /** A point reader bound to one prefix (`get(prefix, key)` without the prefix lookup), if the backend has one. */
+  reader?(prefix: string): (key: string) => Buffer | undefined;
   /** Applies the operations atomically: all or none. */
   write(ops: readonly DbOp[]): Promise<void>;
   /** Calls `onKeys` with the keys under `prefix` (prefix stripped), ascending, in batches. */
