@@ -26,7 +26,6 @@ import {
   GlobalStateTask,
   StreamTask,
   type DeserializationExceptionHandler,
-  type InputRecord,
   type ProcessingExceptionHandler,
   type RecordDroppedEvent,
   type TaskLogger,
@@ -82,9 +81,23 @@ interface DriverTask {
 /** `TopicState.reader` of a global table's topic. */
 const GLOBAL = -1;
 
-/** A record waiting to be processed by the task of its partition. */
-interface Pending extends InputRecord {
-  readonly reader: number;
+/** The fields of a record waiting to be processed (the rest is in the queue's parallel arrays). */
+interface PendingRecord {
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  readonly timestamp: number;
+  readonly headers?: RecordHeaders | undefined;
+}
+
+/** A mutable InputRecord: the driver hands one object to every task.process call (none keeps it). */
+interface ScratchRecord {
+  topic: string;
+  partition: number;
+  offset: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  timestamp: number;
+  headers: RecordHeaders | undefined;
 }
 
 export class TopologyTestDriver {
@@ -93,8 +106,18 @@ export class TopologyTestDriver {
   private readonly topics = new Map<string, TopicState>();
   /** tasks[subtopology][partition] */
   private readonly tasks: DriverTask[][] = [];
-  private pending: Pending[] = [];
+  /**
+   * Records waiting to be processed, in order: parallel arrays (no object per record beyond the
+   * collected one), `pendingLength` entries from `pendingPos`.
+   */
+  private pendingRecords: PendingRecord[] = [];
+  private pendingTopics: TopicState[] = [];
+  private pendingPartitions: number[] = [];
+  private pendingOffsets: number[] = [];
+  private pendingLength = 0;
   private pendingPos = 0;
+  private draining = false;
+  private readonly scratch: ScratchRecord = { topic: '', partition: 0, offset: 0, key: null, value: null, timestamp: 0, headers: undefined };
   private wallClockMs: number;
   private depth = 0;
   private closed = false;
@@ -204,10 +227,23 @@ export class TopologyTestDriver {
     const partition = this.partitionFor(t, r.key, r.partition);
     const offset = t.nextOffset[partition]!++;
     t.produced++;
-    if (t.reader !== undefined) {
-      this.pending.push({ reader: t.reader, topic: t.name, partition, offset, key: r.key, value: r.value, timestamp: r.timestamp, headers: r.headers });
-    }
+    if (t.reader !== undefined) this.enqueue(t, partition, offset, r);
     t.captured?.push(r, partition, offset);
+  }
+
+  private enqueue(t: TopicState, partition: number, offset: number, r: PendingRecord): void {
+    const i = this.pendingLength++;
+    this.pendingRecords[i] = r;
+    this.pendingTopics[i] = t;
+    this.pendingPartitions[i] = partition;
+    this.pendingOffsets[i] = offset;
+  }
+
+  private clearPending(): void {
+    // keep the arrays' capacity; drop the references to processed records
+    this.pendingRecords.fill(undefined as unknown as PendingRecord, 0, this.pendingLength);
+    this.pendingLength = 0;
+    this.pendingPos = 0;
   }
 
   private checkOpen(): void {
@@ -215,20 +251,43 @@ export class TopologyTestDriver {
   }
 
   private drain(): void {
-    while (this.pendingPos < this.pending.length) {
-      const p = this.pending[this.pendingPos++]!;
-      if (p.reader === GLOBAL) {
-        this.global!.task.process(p);
-        continue;
+    // A nested drain (user code piping input from inside a processor) must not reuse the record
+    // the outer one is processing.
+    const nested = this.draining;
+    this.draining = true;
+    try {
+      while (this.pendingPos < this.pendingLength) {
+        const i = this.pendingPos++;
+        const t = this.pendingTopics[i]!;
+        const r = this.pendingRecords[i]!;
+        const partition = this.pendingPartitions[i]!;
+        const rec: ScratchRecord = nested ? { topic: '', partition: 0, offset: 0, key: null, value: null, timestamp: 0, headers: undefined } : this.scratch;
+        rec.topic = t.name;
+        rec.partition = partition;
+        rec.offset = this.pendingOffsets[i]!;
+        rec.key = r.key;
+        rec.value = r.value;
+        rec.timestamp = r.timestamp;
+        rec.headers = r.headers;
+        if (t.reader === GLOBAL) {
+          this.global!.task.process(rec);
+          continue;
+        }
+        const task = this.tasks[t.reader!]![partition];
+        if (task === undefined) {
+          throw new ConfigError(`No task for ${t.name} partition ${partition}: the topic has more partitions than its sub-topology's tasks.`);
+        }
+        task.task.process(rec);
       }
-      const task = this.tasks[p.reader]![p.partition];
-      if (task === undefined) {
-        throw new ConfigError(`No task for ${p.topic} partition ${p.partition}: the topic has more partitions than its sub-topology's tasks.`);
+    } finally {
+      this.draining = nested;
+      if (!nested) {
+        this.scratch.key = null;
+        this.scratch.value = null;
+        this.scratch.headers = undefined;
       }
-      task.task.process(p);
     }
-    this.pending = [];
-    this.pendingPos = 0;
+    this.clearPending();
   }
 
   /** Flushes caches and commits every task with pending work, until nothing is left to process. */
@@ -254,7 +313,7 @@ export class TopologyTestDriver {
         }
       }
       if (this.global !== undefined) this.global.stores.commitSync(new Map());
-      if (!any && this.pendingPos >= this.pending.length) return;
+      if (!any && this.pendingPos >= this.pendingLength) return;
     }
     throw new ConfigError('TopologyTestDriver: commits keep producing records to process (a cycle through topics?).');
   }
@@ -267,7 +326,7 @@ export class TopologyTestDriver {
       }
       const partition = this.partitionFor(t, key, undefined);
       const offset = t.nextOffset[partition]!++;
-      this.pending.push({ reader: t.reader, topic, partition, offset, key, value, timestamp, headers });
+      this.enqueue(t, partition, offset, { key, value, timestamp, headers });
       this.drain();
     },
     batch: (fn) => {
@@ -276,8 +335,7 @@ export class TopologyTestDriver {
       try {
         fn();
       } catch (err) {
-        this.pending = [];
-        this.pendingPos = 0;
+        this.clearPending();
         throw err;
       } finally {
         this.depth--;
