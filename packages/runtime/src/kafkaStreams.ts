@@ -601,7 +601,10 @@ export class KafkaStreams {
       partitionAssigners: [
         taskAssignor({
           tasks: () => layout.tasks,
-          ownedTasks: () => this.manager.ids(),
+          // By partition, then sub-topology: a member over its quota keeps its first tasks, which then
+          // mix every sub-topology (else a member that joins later, e.g. a second stream thread, would
+          // get all of the stateful sub-topology's tasks and the first none).
+          ownedTasks: () => byPartition(this.manager.ids()),
           ...(cfg.applicationServer === undefined ? {} : { applicationServer: cfg.applicationServer }),
           standbyReplicas: cfg.numStandbyReplicas,
           statefulTasks: () => layout.tasks.map((t) => t.id).filter((id) => this.isStateful(id)),
@@ -1133,6 +1136,19 @@ export function exitOnError(app: KafkaStreams, opts: { exit?: (code: number) => 
     offState();
     for (const s of signals) process.off(s, onSignal);
   };
+}
+
+/** Task ids ordered by partition, then sub-topology: 0_0 1_0 0_1 1_1 ... */
+function byPartition(ids: readonly string[]): string[] {
+  const key = (id: string): [number, number] => {
+    const [sub, partition] = id.split('_');
+    return [Number(partition), Number(sub)];
+  };
+  return [...ids].sort((a, b) => {
+    const [pa, sa] = key(a);
+    const [pb, sb] = key(b);
+    return pa - pb || sa - sb;
+  });
 }
 
 /** admin.connect(), bounded: kafkajs' own retries would otherwise decide how long start() waits. */

@@ -85,9 +85,11 @@ test('[broker] numStreamThreads 2: a word count over 4 partitions is exact (kcat
   await awaitCaughtUp(k.admin, applicationId, `${applicationId}-counts-repartition`, 60_000);
 
   const threads = app.metadataForLocalThreads();
+  t.log(threads.map((x) => `${x.threadName}: ${x.activeTasks.join(' ')}`).join('; '));
   t.deepEqual(threads.map((x) => x.threadName), [`${applicationId}-StreamThread-1`, `${applicationId}-StreamThread-2`]);
   const owner = new Map(threads.flatMap((x) => x.activeTasks.map((id) => [id, x.threadName] as const)));
   t.is(owner.size, 8, 'every task on exactly one thread');
+  for (const x of threads) t.true(x.activeTasks.some((id) => id.startsWith('1_')), `${x.threadName} counts too: the stateful sub-topology is spread over the threads`);
   t.deepEqual(app.metrics().tasks, [...owner.keys()].sort());
   t.true(committedBy.size > 0, 'task.committed events reach the main thread');
 

@@ -331,15 +331,18 @@ export class StreamThreads {
     return th;
   }
 
-  /** Starts thread 1 (it creates the internal topics), then the others together. */
+  /**
+   * Starts every thread at once (creating the internal topics concurrently is safe: an existing topic
+   * is not an error). Joining together, they can share the first generation, whose assignment
+   * interleaves the sub-topologies' tasks; a thread joining after another that already owns every
+   * task gets the tasks that one does not keep (the assignor keeps its first ones).
+   */
   async start(): Promise<void> {
     const cfg = this.cfg;
     this.cleanupTimer = setInterval(() => void this.cleanStateDirs(), Math.max(1_000, Math.min(cfg.stateCleanupDelayMs, 60_000)));
     this.cleanupTimer.unref();
     for (let i = 0; i < cfg.numStreamThreads; i++) this.threads.push(this.spawn(i));
-    const [first, ...rest] = this.threads;
-    await this.startThread(first!);
-    await Promise.all(rest.map((th) => this.startThread(th)));
+    await Promise.all(this.threads.map((th) => this.startThread(th)));
   }
 
   private async startThread(th: Thread): Promise<void> {
