@@ -72,3 +72,20 @@ test('windowed serde: key bytes then big-endian start and end, sorted by start w
     .map((b) => w.deserialize(b).window.start);
   t.deepEqual(sorted, [...starts].sort((a, b) => a - b));
 });
+
+test('string serde: every length of the short-string fast paths, with a non-ASCII char at each position, round-trips', (t) => {
+  const s = Serdes.string();
+  for (let n = 0; n <= 20; n++) {
+    const ascii = 'abcdefghijklmnopqrstuvwxyz'.slice(0, n);
+    t.is(s.deserialize(s.serialize(ascii)), ascii, `ascii length ${n}`);
+    t.is(s.deserialize(Buffer.from(ascii, 'latin1')), ascii, `ascii bytes length ${n}`);
+    for (let i = 0; i < n; i++) {
+      const mixed = ascii.slice(0, i) + 'é' + ascii.slice(i + 1);
+      t.is(s.deserialize(s.serialize(mixed)), mixed, `é at ${i} of ${n}`);
+      // a byte above 127 that is not valid UTF-8 decodes as U+FFFD, as Buffer#toString does
+      const raw = Buffer.from(ascii, 'latin1');
+      raw[i] = 0xff;
+      t.is(s.deserialize(raw), raw.toString('utf8'), `0xff at ${i} of ${n}`);
+    }
+  }
+});

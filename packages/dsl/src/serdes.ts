@@ -40,9 +40,18 @@ function readInt64(buf: Buffer, offset: number): number {
   return hi * TWO_32 + lo;
 }
 
-/** UTF-8 decode; short ASCII strings (most keys) are built directly, which is faster than toString. */
+/**
+ * UTF-8 decode; short ASCII strings (most keys) are built directly, which is faster than toString:
+ * up to 8 bytes with one String.fromCharCode call (one string, no intermediate ones), up to 16 char
+ * by char. Anything else, or any byte above 127, goes through Buffer#toString('utf8').
+ */
 function decodeUtf8(data: Buffer): string {
   const n = data.length;
+  if (n <= 8) {
+    const s = asciiUpTo8(data, n);
+    if (s !== undefined) return s;
+    return data.toString('utf8');
+  }
   if (n > 16) return data.toString('utf8');
   let s = '';
   for (let i = 0; i < n; i++) {
@@ -51,6 +60,46 @@ function decodeUtf8(data: Buffer): string {
     s += String.fromCharCode(c);
   }
   return s;
+}
+
+function asciiUpTo8(d: Buffer, n: number): string | undefined {
+  const f = String.fromCharCode;
+  switch (n) {
+    case 0:
+      return '';
+    case 1: {
+      const a = d[0]!;
+      return a < 128 ? f(a) : undefined;
+    }
+    case 2: {
+      const a = d[0]!, b = d[1]!;
+      return (a | b) < 128 ? f(a, b) : undefined;
+    }
+    case 3: {
+      const a = d[0]!, b = d[1]!, c = d[2]!;
+      return (a | b | c) < 128 ? f(a, b, c) : undefined;
+    }
+    case 4: {
+      const a = d[0]!, b = d[1]!, c = d[2]!, e = d[3]!;
+      return (a | b | c | e) < 128 ? f(a, b, c, e) : undefined;
+    }
+    case 5: {
+      const a = d[0]!, b = d[1]!, c = d[2]!, e = d[3]!, g = d[4]!;
+      return (a | b | c | e | g) < 128 ? f(a, b, c, e, g) : undefined;
+    }
+    case 6: {
+      const a = d[0]!, b = d[1]!, c = d[2]!, e = d[3]!, g = d[4]!, h = d[5]!;
+      return (a | b | c | e | g | h) < 128 ? f(a, b, c, e, g, h) : undefined;
+    }
+    case 7: {
+      const a = d[0]!, b = d[1]!, c = d[2]!, e = d[3]!, g = d[4]!, h = d[5]!, i = d[6]!;
+      return (a | b | c | e | g | h | i) < 128 ? f(a, b, c, e, g, h, i) : undefined;
+    }
+    default: {
+      const a = d[0]!, b = d[1]!, c = d[2]!, e = d[3]!, g = d[4]!, h = d[5]!, i = d[6]!, j = d[7]!;
+      return (a | b | c | e | g | h | i | j) < 128 ? f(a, b, c, e, g, h, i, j) : undefined;
+    }
+  }
 }
 
 const stringSerde: Serde<string> = {
