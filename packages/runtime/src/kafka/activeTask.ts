@@ -96,6 +96,13 @@ export interface OffsetReset {
   readonly policy: 'earliest' | 'latest';
 }
 
+/**
+ * What one buffered output record costs on the heap besides the bytes of its key and value: the
+ * record object and its two Buffer views (298 bytes measured on Node 24 with --expose-gc over
+ * 200,000 records), rounded up.
+ */
+const RECORD_OVERHEAD_BYTES = 300;
+
 export class ActiveTask {
   readonly id: string;
   readonly partition: number;
@@ -119,6 +126,8 @@ export class ActiveTask {
   private stores: TaskStores | undefined;
   private task: StreamTask | undefined;
   private readonly buffer: CollectedRecord[] = [];
+  /** Bytes of `buffer`: keys, values and a per-record overhead (for maxPendingBytes). */
+  private bufferBytes = 0;
   private readonly changelogStores = new Map<string, string>();
   private readonly changelogTopicSet = new Set<string>();
   /** Input topics, and their end offsets as last seen (at start, then each fetch's high watermark). */
@@ -190,7 +199,12 @@ export class ActiveTask {
     // 2. Only now read the committed input offsets: a zombie's pending transaction has been finished.
     const sub = topology.subtopologies[this.subtopology]!;
     const specs = sub.stores.map((name) => topology.stores.get(name)!);
-    const collector: RecordCollector = { send: (r) => void this.buffer.push(r) };
+    const collector: RecordCollector = {
+      send: (r) => {
+        this.buffer.push(r);
+        this.bufferBytes += RECORD_OVERHEAD_BYTES + (r.key?.length ?? 0) + (r.value?.length ?? 0);
+      },
+    };
     this.stores = await openTaskStores({
       applicationId: config.applicationId,
       taskId: this.id,
@@ -475,7 +489,8 @@ export class ActiveTask {
   /** Overlays and caches, plus an estimate of the buffered output records, for the memory cap. */
   pendingBytes(): number {
     if (this.current === 'closed') return 0;
-    return (this.stores?.pendingBytes() ?? 0) + this.buffer.length * 128;
+    if (this.buffer.length === 0) this.bufferBytes = 0; // taken by a commit, or dropped by an abort
+    return (this.stores?.pendingBytes() ?? 0) + this.bufferBytes;
   }
 
   async commit(commitConsumerOffsets = this.deps.commitConsumerOffsets): Promise<CommitResult> {
