@@ -143,7 +143,7 @@ mine.invocations[invocation.id] = invocation;
 function record<K extends ResultKind>(kind: K, runId: string, result: StoredResult<K>['result'], dataset = specKey): void {
   const at = new Date().toISOString();
   mine.results[resultKey(dataset, runId)] = { runId, dataset, kind, invocation: invocation.id, at, result } as StoredResult;
-  for (const r of ratiosOf(mine, invocation.id, at)) mine.ratios[resultKey(r.dataset, r.ratioId)] = r;
+  for (const r of ratiosOf(mine, invocation.id)) mine.ratios[resultKey(r.dataset, r.ratioId)] = r;
   if (!opt['no-record']) saveMerged(resultsPath, mine, legacyDate);
 }
 

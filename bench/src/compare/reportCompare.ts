@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fmt } from '../report.js';
 import { barChartSvg, type Bar } from './chart.js';
-import { latencyBoundMs, meetsTarget, type CeilingResult, type FloorResult, type Invocation, type Profile, type RecoveryResult, type ResultsFile, type RunResult, type SoakResult, type StoredRatio, type StoredResult } from './results.js';
+import { latencyBoundMs, meetsTarget, RATIOS, type CeilingResult, type FloorResult, type Invocation, type Profile, type RecoveryResult, type ResultsFile, type RunResult, type SoakResult, type StoredRatio, type StoredResult } from './results.js';
 import { RUNS } from './runs.js';
 
 export interface ReportTarget {
@@ -81,7 +81,12 @@ export function recordReport(results: ResultsFile, target: ReportTarget): void {
   for (const ds of datasets) {
     parts.push(`#### Dataset: ${ds}${ds === target.dataset ? ' (the default)' : ''}`, '');
     const rs = ratios.filter((x) => x.dataset === ds);
-    const ratioRows = rs.sort((a, b) => a.ratioId.localeCompare(b.ratioId)).map((r) => ratioRow(r, tag, commitOf(results, r.invocation)));
+    const ratioRows = RATIOS.flatMap((d) => {
+      const r = rs.find((x) => x.ratioId === d.id);
+      if (r) return [ratioRow(r, tag, commitOf(results, r.invocation))];
+      // The default dataset lists every target, measured or not.
+      return ds === target.dataset && d.target ? [`| ${d.label} | not measured | ${d.target.text} | – | needs ${d.a} and ${d.b} in one invocation: \`pnpm bench:compare --only ${d.a},${d.b}\` | – | – | – |`] : [];
+    });
     const inDs = all.filter((x) => x.dataset === ds);
     const runs = inDs.filter((x): x is StoredResult<'wordcount'> => x.kind === 'wordcount').sort((a, b) => rank(a.runId) - rank(b.runId));
     // The latency bound of the issue: p99 ≤ (hops + 1) × commit interval + 50 ms, for the Vltava EOS runs.

@@ -18,7 +18,7 @@ function invocationWith(id: string, runs: Record<string, RunResult>): ResultsFil
   const f = emptyResults();
   f.invocations[id] = inv(id);
   for (const [runId, r] of Object.entries(runs)) f.results[resultKey(DS, runId)] = { runId, dataset: DS, kind: 'wordcount', invocation: id, at: '2026-12-01T10:00:00Z', result: r };
-  for (const r of ratiosOf(f, id, '2026-12-01T10:00:00Z')) f.ratios[resultKey(r.dataset, r.ratioId)] = r;
+  for (const r of ratiosOf(f, id)) f.ratios[resultKey(r.dataset, r.ratioId)] = r;
   return f;
 }
 

@@ -261,7 +261,7 @@ function figure(x: StoredResult | undefined, unit: StoredRatio['unit']): RatioFi
 }
 
 /** The ratios whose two runs are both in `mine` (one invocation), per dataset. */
-export function ratiosOf(mine: ResultsFile, invocation: string, at: string): StoredRatio[] {
+export function ratiosOf(mine: ResultsFile, invocation: string): StoredRatio[] {
   const out: StoredRatio[] = [];
   const datasets = new Set(Object.values(mine.results).map((x) => x.dataset));
   for (const dataset of datasets)
@@ -274,6 +274,8 @@ export function ratiosOf(mine: ResultsFile, invocation: string, at: string): Sto
       if (!a || !b) continue;
       const la = (ra.result as { load: readonly number[] }).load;
       const lb = (rb.result as { load: readonly number[] }).load;
+      // Dated by the later of its two runs; its load is the higher of theirs.
+      const at = ra.at > rb.at ? ra.at : rb.at;
       out.push({ ratioId: d.id, dataset, label: d.label, unit: d.unit, value: a.value / b.value, ...(d.target ? { target: d.target } : {}), a, b, invocation, at, load: la.map((x, i) => Math.max(x, lb[i] ?? 0)) });
     }
   return out;
