@@ -24,7 +24,7 @@
  *   --report-only        only rewrite the report and the chart from the results file
  *   --estimate           only print the selected runs and the time estimate
  *   --soak               the soak instead of the comparison: --soak-minutes N (3), --soak-rate lines/s (1,000),
- *                        --soak-vocab N,M (10000,1000000: the second draws uniformly, so the store reaches ~1M keys)
+ *                        --soak-vocab N,M (10000,1000000: a vocabulary of 100,000 or more is sent word after word, so the store reaches 1M keys)
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
