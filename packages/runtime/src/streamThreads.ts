@@ -214,6 +214,8 @@ export interface ShellHost {
 
 /** How long a synchronous read waits for a thread (it waits at most for the thread's current batch). */
 const SYNC_TIMEOUT_MS = 10_000;
+/** sync()'s answer for a thread whose worker has stopped. */
+const GONE: unique symbol = Symbol('gone');
 const MAX_REPLACEMENTS = 10;
 
 interface Deferred {
@@ -266,10 +268,12 @@ export class StreamThreads {
   private seq = 0;
   private closing = false;
   private readonly asks = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
-  /** Task directory claims: the holder of each task, and every claim by `<threadId>:<token>`. */
+  /** Task directory claims: the holder of each task, and every claim by `<worker serial>:<token>`. */
   private readonly holders = new Map<string, { owner: Worker; count: number }>();
   private readonly claims = new Map<string, Claim>();
   private waiting: string[] = [];
+  private readonly serials = new WeakMap<Worker, number>();
+  private nextSerial = 0;
   private cleaning = false;
   private cleanupTimer: NodeJS.Timeout | undefined;
   /** Set when the app failed: resolves when every thread has stopped. */
@@ -463,14 +467,22 @@ export class StreamThreads {
   // ---- task directory claims ----
 
   private claim(owner: Worker, token: number, taskId: string): void {
-    this.claims.set(`${owner.threadId}:${token}`, { owner, token, taskId, granted: false });
-    this.waiting.push(`${owner.threadId}:${token}`);
+    const key = `${this.serialOf(owner)}:${token}`;
+    this.claims.set(key, { owner, token, taskId, granted: false });
+    this.waiting.push(key);
     this.grantWaiting();
   }
 
   private release(owner: Worker, token: number): void {
-    this.dropClaim(`${owner.threadId}:${token}`);
+    this.dropClaim(`${this.serialOf(owner)}:${token}`);
     this.grantWaiting();
+  }
+
+  /** A number per worker (its threadId turns -1 when it stops, before its exit event). */
+  private serialOf(worker: Worker): number {
+    let n = this.serials.get(worker);
+    if (n === undefined) this.serials.set(worker, (n = ++this.nextSerial));
+    return n;
   }
 
   private dropClaim(key: string): void {
@@ -538,7 +550,9 @@ export class StreamThreads {
 
   // ---- synchronous reads ----
 
+  /** A synchronous request to a thread; `GONE` if its worker has stopped (it holds no tasks any more). */
   private sync(th: Thread, req: SyncRequest): unknown {
+    if (th.worker.threadId === -1) return GONE;
     Atomics.store(th.signal, 0, 0);
     th.port.postMessage(req);
     const deadline = Date.now() + SYNC_TIMEOUT_MS;
@@ -550,6 +564,7 @@ export class StreamThreads {
         if (!r.ok) throw fromWire(r.error!);
         return r.value;
       }
+      if (th.worker.threadId === -1) return GONE; // stopped before it answered (its exit event is still queued)
       const left = deadline - Date.now();
       if (left <= 0) throw new StreamsError(`stream thread ${th.name} did not answer within ${SYNC_TIMEOUT_MS} ms (it may be stuck or exiting); try again`, { retriable: true });
       Atomics.wait(th.signal, 0, 0, Math.min(left, 50));
@@ -564,20 +579,28 @@ export class StreamThreads {
   /** A read-only view over every thread's tasks (each answers for the tasks it runs). */
   store<K, V>(name: string): ReadOnlyKeyValueStore<K, V> {
     const call = (th: Thread, method: 'get' | 'range' | 'all' | 'prefixScan' | 'approximateNumEntries', args: readonly unknown[]): unknown => this.sync(th, { id: ++this.seq, op: 'store', name, method, args });
-    const every = (method: 'range' | 'all' | 'prefixScan', args: readonly unknown[]): KeyValue<K, V>[] => this.live().flatMap((th) => call(th, method, args) as KeyValue<K, V>[]);
+    const every = (method: 'range' | 'all' | 'prefixScan', args: readonly unknown[]): KeyValue<K, V>[] =>
+      this.live().flatMap((th) => {
+        const r = call(th, method, args);
+        return r === GONE ? [] : (r as KeyValue<K, V>[]);
+      });
     return {
       name,
       get: (key) => {
         for (const th of this.live()) {
           const v = call(th, 'get', [key]);
-          if (v !== undefined) return v as V;
+          if (v !== undefined && v !== GONE) return v as V;
         }
         return undefined;
       },
       range: (from, to) => every('range', [from, to]),
       all: () => every('all', []),
       prefixScan: <P>(prefix: P, serde: Serde<P>) => every('prefixScan', [serde.serialize(prefix, `${this.cfg.applicationId}-${name}-changelog`)]),
-      approximateNumEntries: () => this.live().reduce((n, th) => n + (call(th, 'approximateNumEntries', []) as number), 0),
+      approximateNumEntries: () =>
+        this.live().reduce((n, th) => {
+          const r = call(th, 'approximateNumEntries', []);
+          return n + (r === GONE ? 0 : (r as number));
+        }, 0),
     };
   }
 
@@ -586,7 +609,8 @@ export class StreamThreads {
     for (const th of this.threads) {
       if (th.alive && th.ready) {
         try {
-          th.lastMetrics = this.sync(th, { id: ++this.seq, op: 'metrics' }) as StreamsMetrics;
+          const m = this.sync(th, { id: ++this.seq, op: 'metrics' });
+          if (m !== GONE) th.lastMetrics = m as StreamsMetrics;
         } catch {
           /* stuck or exiting: its last metrics */
         }
@@ -625,10 +649,12 @@ export class StreamThreads {
       let m: StreamsMetrics | undefined;
       if (th.alive && th.ready) {
         try {
-          m = th.lastMetrics = this.sync(th, { id: ++this.seq, op: 'metrics' }) as StreamsMetrics;
+          const r = this.sync(th, { id: ++this.seq, op: 'metrics' });
+          if (r !== GONE) th.lastMetrics = r as StreamsMetrics;
         } catch {
-          m = th.lastMetrics;
+          /* stuck: its last metrics */
         }
+        m = th.lastMetrics;
       }
       return { threadName: th.name, threadState: th.state, activeTasks: th.alive ? (m?.tasks ?? []) : [], standbyTasks: th.alive ? (m?.standbyTasks ?? []) : [] };
     });
