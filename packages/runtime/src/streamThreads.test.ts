@@ -237,6 +237,41 @@ test('[broker] numStreamThreads 2: a processing error in one thread (handler "fa
   t.deepEqual(app.metadataForLocalThreads().map((x) => x.threadState), ['NOT_RUNNING', 'NOT_RUNNING']);
 });
 
+test('[broker] numStreamThreads 2, REPLACE_THREAD after a processing error: the thread is replaced, its aborted transaction is redone once; every record exactly once (kcat)', async (t) => {
+  const k = kafka();
+  const [input, output] = await k.createTopics([{ prefix: 'thrr-in', partitions: 2 }, { prefix: 'thrr-out', partitions: 2 }]);
+  const applicationId = k.uniqueName('thrr-app');
+  const marker = join(mkdtempSync(join(tmpdir(), 'vltava-thrr-')), 'thrown');
+  const url = new URL(`./testing/wordCountModule.test.helper.js?input=${input}&output=${output}&marker=${encodeURIComponent(marker)}`, import.meta.url);
+  const handled: string[] = [];
+  const app = await KafkaStreams.fromModule(url, config(k, applicationId, { uncaughtExceptionHandler: (e) => (handled.push(e.message), 'REPLACE_THREAD') }), { exportName: 'poisonOnce' });
+  t.teardown(() => app.close());
+  await app.start();
+  await until(() => bothThreadsHaveTasks(app, 2), 'both threads running tasks');
+  const values = Array.from({ length: 400 }, (_, i) => (i === 250 ? 'boom' : `v${i}`));
+  const producer = k.client().producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  for (let i = 0; i < values.length; i += 50) await producer.send({ topic: input!, messages: values.slice(i, i + 50).map((value, j) => ({ key: `k${i + j}`, value })) });
+  await producer.disconnect();
+  await until(() => handled.length > 0, 'the processing error');
+  t.regex(handled[0]!, /boom: a poison record, once/);
+  await until(() => bothThreadsHaveTasks(app, 2), 'the replaced thread running', 50_000);
+  await awaitCaughtUp(k.admin, applicationId, input!, 60_000);
+  t.is(app.state, 'RUNNING');
+  t.is(handled.length, 1);
+  await app.close();
+  const out = await readCommittedKcat(k.brokers, output!);
+  t.deepEqual(out.map((r) => r.value!.toString()).sort(), [...values].sort(), 'kcat: every value once, the poison record too');
+});
+
+test('numStreamThreads: a topology module that creates the app itself when a thread imports it fails start() with what to change', async (t) => {
+  const app = await KafkaStreams.fromModule(new URL('./testing/selfStarting.test.helper.js', import.meta.url), { applicationId: 'thr-self', brokers: ['127.0.0.1:9'], numStreamThreads: 2, logger: quiet });
+  await t.throwsAsync(app.start(), { message: /fromModule was called while stream thread thr-self-StreamThread-\d imported the topology module/ });
+  t.is(app.state, 'ERROR');
+  await app.close();
+  t.deepEqual(app.metadataForLocalThreads().map((x) => x.threadState), ['NOT_RUNNING', 'NOT_RUNNING']);
+});
+
 test('numStreamThreads: a Topology object is refused with the way to fromModule; bad values name the key', async (t) => {
   const base = { applicationId: 'thr-config', brokers: ['127.0.0.1:9092'], logger: quiet };
   const topology = wordCountTopology('in', 'out');

@@ -24,6 +24,9 @@ import { cleanUnownedTaskDirs } from '@vltava/state';
 import type { ResolvedConfig, StreamsConfig } from './config.js';
 import type { KeyQueryMetadata, StreamsMetadata, StreamsMetrics, StreamsState } from './kafkaStreams.js';
 
+/** Set in a stream thread's worker before it imports the topology module: fromModule there is a mistake. */
+export const streamThreadContext: { name: string | undefined } = { name: undefined };
+
 /** Internal config key (a symbol: not a config key users can set) that marks a shell or a worker's inner app. */
 export const STREAM_THREADS = Symbol.for('vltava.streamThreads');
 
@@ -143,12 +146,23 @@ const isTopology = (x: unknown): x is Topology =>
   typeof x === 'object' && x !== null && typeof (x as Topology).describe === 'function' && Array.isArray((x as Topology).subtopologies) && (x as Topology).stores instanceof Map;
 
 /** Imports the module and returns its `exportName` export: a Topology, or a function returning one (or a Promise of one). */
-export async function loadTopology(href: string, exportName: string): Promise<Topology> {
+export async function loadTopology(href: string, exportName: string, warn?: (message: string) => void): Promise<Topology> {
+  const entry = process.argv[1] === undefined ? undefined : pathToFileURL(resolve(process.argv[1])).href;
+  if (href === entry || href.split('?')[0] === entry) {
+    throw new ConfigError(
+      `KafkaStreams.fromModule: ${href} is the program's entry module: importing it from itself waits for itself, and every stream thread would run the program again. Put the topology in a module of its own (export function topology() { ... }) and pass that module.`,
+    );
+  }
+  // A module that imports the module calling fromModule (a cycle) waits forever: say so.
+  const slow = warn === undefined ? undefined : setTimeout(() => warn(`KafkaStreams.fromModule: importing ${href} has taken 10 s; if it (or a module it imports) is the one calling fromModule, the import waits for itself: keep the topology in a module of its own.`), 10_000);
+  slow?.unref();
   let mod: Record<string, unknown>;
   try {
     mod = (await import(href)) as Record<string, unknown>;
   } catch (e) {
     throw new ConfigError(`KafkaStreams.fromModule: could not import ${href}: ${(e as Error).message}`, { cause: e });
+  } finally {
+    clearTimeout(slow);
   }
   if (!(exportName in mod)) {
     throw new ConfigError(

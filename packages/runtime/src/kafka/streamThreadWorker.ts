@@ -7,7 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Serde } from '@vltava/dsl';
 import { KafkaStreams, type Logger, type StreamsConfig, type StreamsEvents } from '../index.js';
-import { STREAM_THREADS, loadTopology, toWire, type FromWorker, type SyncReply, type SyncRequest, type TaskClaim, type ThreadsInternal, type ToWorker, type WorkerInit } from '../streamThreads.js';
+import { STREAM_THREADS, loadTopology, streamThreadContext, toWire, type FromWorker, type SyncReply, type SyncRequest, type TaskClaim, type ThreadsInternal, type ToWorker, type WorkerInit } from '../streamThreads.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
@@ -58,6 +58,7 @@ const bytes = (b: Uint8Array): Serde<unknown> => ({ name: 'bytes', serialize: ()
 
 let app: KafkaStreams | undefined;
 let setupError: unknown;
+streamThreadContext.name = init.threadName;
 try {
   const topology = await loadTopology(init.href, init.exportName);
   const description = String(topology.describe());
