@@ -4,7 +4,7 @@ import { SortedKeys } from './sortedKeys.js';
 
 /**
  * The transactional overlay: writes not yet committed to Kafka stay here, in memory. Reads see
- * them first. A commit writes `pending()` to the database and then `release()`s exactly the entries
+ * them first. A commit writes `forEachPending()` to the database and then `release()`s exactly the entries
  * it wrote (a newer write made meanwhile stays); `clear()` (abort) drops everything and leaves the
  * database untouched.
  */
@@ -26,7 +26,7 @@ export class OverlayStore implements BytesLayer {
   /** Sorted pending keys, built at the first range scan and maintained from then on. */
   private keys: SortedKeys | null = null;
   private bytes = 0;
-  /** Writes since the last `pending()` (a commit with none in between can drop everything at once). */
+  /** Writes since the last `forEachPending()` (a commit with none in between can drop everything at once). */
   private writesSincePending = 0;
 
   constructor(readonly committed: CommittedStore) {}
@@ -84,15 +84,15 @@ export class OverlayStore implements BytesLayer {
     return this.writes.size;
   }
 
-  /** The pending writes (in no particular order; read `value` at once, a later put changes it). Starts a commit: see `release`. */
-  pending(): IterableIterator<[string, OverlayEntry]> {
+  /** Calls `fn` with each pending write (in no particular order). Starts a commit: see `release`. */
+  forEachPending(fn: (value: Buffer | null, key: string) => void): void {
     this.writesSincePending = 0;
-    return this.writes.entries();
+    this.writes.forEach((e, k) => fn(e.value, k));
   }
 
   /**
    * After a commit: drops the entries that were written, unless the key was written again since
-   * (same value object = unchanged). With no write since `pending()`, drops everything at once
+   * (same value object = unchanged). With no write since `forEachPending()`, drops everything at once
    * (entries the commit discarded included).
    */
   release(written: readonly { readonly key: string; readonly value: Buffer | null }[]): void {

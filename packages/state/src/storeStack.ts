@@ -105,11 +105,12 @@ export class StoreStack {
       );
     }
     const bound = this.segments?.expiredBound();
-    const start = ops.length;
-    for (const [k, e] of this.overlay.pending()) {
-      if (bound === undefined || k >= bound) ops.push(this.committed.toDbOp(k, e.value)); // else: expired segment, never written
-    }
-    const apply = ops.slice(start);
+    const committed = this.committed;
+    const apply: DbOp[] = [];
+    this.overlay.forEachPending((value, k) => {
+      if (bound === undefined || k >= bound) apply.push(committed.toDbOp(k, value)); // else: expired segment, never written
+    });
+    for (let i = 0; i < apply.length; i++) ops.push(apply[i]!);
     if (bound !== undefined) {
       const index = this.committed.index;
       if (index !== null) {

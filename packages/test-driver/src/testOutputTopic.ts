@@ -1,22 +1,39 @@
 import type { CollectedRecord, KeyValue, Serde } from '@vltava/dsl';
 import type { TestRecord } from './testRecord.js';
 
-/** @internal A topic's captured records, consumed by output topics in send order. */
+/** Capacity kept across reads (entries); a topic that once held more starts over with small arrays. */
+const KEEP_CAPACITY = 1 << 16;
+
+/**
+ * @internal A topic's captured records, consumed by output topics in send order. The arrays keep
+ * their capacity when everything was read, so a steady produce/read cycle allocates nothing per record
+ * but the record itself.
+ */
 export class CapturedTopic {
-  private records: CollectedRecord[] = [];
-  private partitions: number[] = [];
-  private offsets: number[] = [];
+  private records: (CollectedRecord | undefined)[] = [];
+  private partitions = new Int32Array(64);
+  private offsets = new Float64Array(64);
+  private count = 0;
   private position = 0;
 
   push(r: CollectedRecord, partition: number, offset: number): void {
-    this.records.push(r);
-    this.partitions.push(partition);
-    this.offsets.push(offset);
+    const i = this.count++;
+    if (i === this.partitions.length) {
+      const p = new Int32Array(i * 2);
+      p.set(this.partitions);
+      this.partitions = p;
+      const o = new Float64Array(i * 2);
+      o.set(this.offsets);
+      this.offsets = o;
+    }
+    this.records[i] = r;
+    this.partitions[i] = partition;
+    this.offsets[i] = offset;
   }
 
   /** Index of the next unread record (then call `advance`), or -1. */
   peek(): number {
-    return this.position < this.records.length ? this.position : -1;
+    return this.position < this.count ? this.position : -1;
   }
 
   record(i: number): CollectedRecord {
@@ -30,17 +47,20 @@ export class CapturedTopic {
   }
 
   advance(): void {
-    this.position++;
-    if (this.position === this.records.length) {
-      this.records = [];
-      this.partitions = [];
-      this.offsets = [];
+    this.records[this.position++] = undefined; // read: no longer kept alive
+    if (this.position === this.count) {
       this.position = 0;
+      this.count = 0;
+      if (this.partitions.length > KEEP_CAPACITY) {
+        this.records = [];
+        this.partitions = new Int32Array(64);
+        this.offsets = new Float64Array(64);
+      }
     }
   }
 
   size(): number {
-    return this.records.length - this.position;
+    return this.count - this.position;
   }
 }
 
@@ -110,14 +130,16 @@ export class TestOutputTopic<K, V> {
   }
 
   readRecordsToList(): TestRecord<K, V>[] {
-    const out: TestRecord<K, V>[] = [];
-    while (this.captured.size() > 0) out.push(this.readRecord());
+    const n = this.captured.size();
+    const out = new Array<TestRecord<K, V>>(n);
+    for (let j = 0; j < n; j++) out[j] = this.readRecord();
     return out;
   }
 
   readKeyValuesToList(): KeyValue<K | null, V | null>[] {
-    const out: KeyValue<K | null, V | null>[] = [];
-    while (this.captured.size() > 0) out.push(this.readKeyValue());
+    const n = this.captured.size();
+    const out = new Array<KeyValue<K | null, V | null>>(n);
+    for (let j = 0; j < n; j++) out[j] = this.readKeyValue();
     return out;
   }
 
@@ -136,8 +158,9 @@ export class TestOutputTopic<K, V> {
   }
 
   readValuesToList(): (V | null)[] {
-    const out: (V | null)[] = [];
-    while (this.captured.size() > 0) out.push(this.readValue());
+    const n = this.captured.size();
+    const out = new Array<(V | null)>(n);
+    for (let j = 0; j < n; j++) out[j] = this.readValue();
     return out;
   }
 
