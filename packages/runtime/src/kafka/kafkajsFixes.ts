@@ -37,6 +37,12 @@
  *    that writes the whole request into one buffer sized up front ({@link encodeProduceRequest} in
  *    recordBatchEncoder.ts), byte for byte what kafkajs writes; inputs it does not take (compression,
  *    unusual types) go to kafkajs' own encoder. `VLTAVA_KAFKAJS_FAST_ENCODER=off` keeps kafkajs' encoder.
+ * 6. **Fetch decoding cost** (not a correctness fix): the record batch decoder (two BigInt parses,
+ *    adds and prints per record through Long, a Decoder per record, a spread object per header) is
+ *    replaced by one that builds the very same objects ({@link decodeRecordBatch} in
+ *    recordBatchDecoder.ts); compressed or unusual batches go to kafkajs' decoder. Its callers
+ *    (`fetch/v4/decodeMessages.js`, then the fetch response modules v4–v11) are evaluated again,
+ *    before fix 1 wraps them. `VLTAVA_KAFKAJS_FAST_DECODER=off` keeps kafkajs' decoder.
  *
  * `checkKafkajsFixes()` proves in-process (no broker, ~1 ms) that the fixes are in effect on the live
  * code paths: it decodes a crafted fetch response through the real fetch response module and
@@ -49,6 +55,8 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { StreamsError } from '@vltava/dsl';
+import { isDeepStrictEqual } from 'node:util';
+import { decodeRecordBatch } from './recordBatchDecoder.js';
 import { encodeProduceRequest, type ProduceRequestInput } from './recordBatchEncoder.js';
 
 // Symbol.for: two copies of this module (two @vltava/runtime versions in one app) agree on the marker.
@@ -77,7 +85,7 @@ export interface KafkajsFixOptions {
   readonly kafkajsDir?: string;
 }
 
-export type KafkajsFixName = 'read-committed' | 'null-header-values' | 'producer-grouping' | 'admin-topic-offsets' | 'fast-produce-encoder';
+export type KafkajsFixName = 'read-committed' | 'null-header-values' | 'producer-grouping' | 'admin-topic-offsets' | 'fast-produce-encoder' | 'fast-fetch-decoder';
 
 export interface KafkajsFixCheck {
   readonly name: KafkajsFixName;
@@ -147,6 +155,8 @@ export function applyKafkajsFixes(opts: KafkajsFixOptions = {}): boolean {
   if (applied.has(t.dir)) return true;
   // Grouping first: it only works if kafkajs' producer has not been loaded yet.
   const grouping = fixProducerGrouping(t);
+  // Before the read_committed fix: it re-evaluates the fetch response modules that fix wraps.
+  fixFetchDecoder(t);
   fixReadCommitted(t);
   fixNullHeaderValues(t);
   fixProduceEncoder(t);
@@ -335,6 +345,39 @@ function fixProduceEncoder(t: Target): void {
   const later = [4, 5, 6, 7].map((v) => t.resolve(`src/protocol/requests/produce/v${v}/request.js`));
   for (const p of later) delete t.req.cache[p];
   for (const p of later) (t.req(p) as AnyFn)[FIXED] = true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. the fetch record batch decoder
+
+/** On the fast record batch decoder: kafkajs' own, for the fallback and the self-check. */
+const KAFKAJS_DECODER = Symbol.for('vltava.kafkajsFixes.kafkajsBatchDecoder');
+
+export function fastDecoderDisabled(): boolean {
+  return process.env.VLTAVA_KAFKAJS_FAST_DECODER === 'off';
+}
+
+function fixFetchDecoder(t: Target): void {
+  if (fastDecoderDisabled()) return;
+  const batchPath = t.resolve('src/protocol/recordBatch/v0/decoder.js');
+  t.req(batchPath);
+  const cached = t.req.cache[batchPath]!;
+  const original = cached.exports as AnyFn & { [KAFKAJS_DECODER]?: AnyFn };
+  if (original[KAFKAJS_DECODER]) return;
+  const fast: AnyFn & { [KAFKAJS_DECODER]?: AnyFn } = async (fetchDecoder: { buffer: Buffer; offset: number }) => {
+    const decoded = decodeRecordBatch(fetchDecoder.buffer, fetchDecoder.offset);
+    if (decoded === undefined) return original(fetchDecoder);
+    fetchDecoder.offset = decoded.end;
+    return decoded.batch;
+  };
+  fast[FIXED] = true;
+  fast[KAFKAJS_DECODER] = original;
+  cached.exports = fast;
+  // decodeMessages captured the batch decoder; the fetch responses v4, v5, v7, v8, v11 captured
+  // decodeMessages, v6 re-exports v5, v9 v8 and v10 v9: evaluate them again, in order.
+  const later = ['src/protocol/requests/fetch/v4/decodeMessages.js', ...[4, 5, 6, 7, 8, 9, 10, 11].map((v) => `src/protocol/requests/fetch/v${v}/response.js`)].map((rel) => t.resolve(rel));
+  for (const p of later) delete t.req.cache[p];
+  for (const p of later) t.req(p);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -654,6 +697,47 @@ async function checkProduceEncoder(t: Target): Promise<KafkajsFixCheck> {
   }
 }
 
+async function checkFetchDecoder(t: Target): Promise<KafkajsFixCheck> {
+  const name = 'fast-fetch-decoder';
+  if (fastDecoderDisabled()) return { name, ok: false, requiredFor: 'none', detail: "not applied (VLTAVA_KAFKAJS_FAST_DECODER=off): kafkajs' own record batch decoder is used" };
+  try {
+    const live = t.load('src/protocol/recordBatch/v0/decoder.js') as AnyFn & { [KAFKAJS_DECODER]?: AnyFn };
+    const kafkajsDecoder = live[KAFKAJS_DECODER];
+    if (kafkajsDecoder === undefined) return { name, ok: false, requiredFor: 'none', detail: "not applied: kafkajs' own record batch decoder is used" };
+    const Decoder = t.load('src/protocol/decoder.js');
+    // The self-check's log (data and control batches, transactional and not) plus headers.
+    const Encoder = t.load('src/protocol/encoder.js');
+    const crc32C = t.load('src/protocol/recordBatch/crc32C/index.js') as (b: Buffer) => number;
+    const Record = t.load('src/protocol/recordBatch/record/v0/index.js') as AnyFn;
+    const body = new Encoder().writeInt16(0x10).writeInt32(1).writeInt64(1_700_000_000_000).writeInt64(1_700_000_000_005).writeInt64(7).writeInt16(1).writeInt32(3).writeInt32(2);
+    body.writeEncoder(Record({ offsetDelta: 0, timestampDelta: 5, key: Buffer.from('k'), value: null, headers: { h: ['a', null], x: Buffer.from([1]) } }));
+    body.writeEncoder(Record({ offsetDelta: 1, timestampDelta: -3, key: null, value: Buffer.alloc(0) }));
+    const withHeaders = new Encoder().writeInt64(200).writeBytes(new Encoder().writeInt32(0).writeInt8(2).writeUInt32(crc32C(body.buffer)).writeEncoder(body).buffer).buffer;
+    const log = Buffer.concat([...SELF_CHECK_FETCH.batches.map((b) => encodeRecordBatch(t, b)), withHeaders]);
+    const failures: string[] = [];
+    const a = new Decoder(log);
+    const b = new Decoder(log);
+    for (let i = 0; a.offset < log.length; i++) {
+      const before = a.offset;
+      if (decodeRecordBatch(log, before) === undefined) failures.push(`batch ${i}: not taken by the fast decoder`);
+      const ours = await live(a);
+      const theirs = await kafkajsDecoder(b);
+      if (a.offset === before || a.offset !== b.offset) failures.push(`batch ${i}: the decoder ends at ${a.offset}, kafkajs' at ${b.offset}`);
+      if (!isDeepStrictEqual(ours, theirs)) failures.push(`batch ${i}: the records differ from kafkajs' decoder`);
+      if (failures.length > 0) break;
+    }
+    const ok = failures.length === 0;
+    return {
+      name,
+      ok,
+      requiredFor: 'none',
+      detail: ok ? "fetched record batches are decoded without Long, into exactly the records kafkajs' decoder builds" : `the fast fetch decoder is not in effect: ${failures.join('; ')}`,
+    };
+  } catch (e) {
+    return { name, ok: false, requiredFor: 'none', detail: `the check itself failed: ${(e as Error).stack ?? String(e)}` };
+  }
+}
+
 /** Runs the in-process checks on a kafkajs copy (default: the runtime's own). No broker involved. */
 export async function checkKafkajsFixes(opts: KafkajsFixOptions = {}): Promise<KafkajsFixReport> {
   const t = target(opts);
@@ -663,6 +747,7 @@ export async function checkKafkajsFixes(opts: KafkajsFixOptions = {}): Promise<K
     await checkReadCommitted(t),
     await checkNullHeaders(t),
     await checkProduceEncoder(t),
+    await checkFetchDecoder(t),
     {
       name: 'producer-grouping',
       ok: state?.groupingEffective ?? false,

@@ -149,6 +149,7 @@ test('the self-check fails on upstream kafkajs and passes with the fixes, in-pro
   t.regex(rc.detail, /read_committed as \[x, zero, b, c, d, e\]/);
   t.false(before.checks.find((c) => c.name === 'null-header-values')!.ok);
   t.false(before.checks.find((c) => c.name === 'fast-produce-encoder')!.ok);
+  t.false(before.checks.find((c) => c.name === 'fast-fetch-decoder')!.ok);
 
   const started = performance.now();
   const after = await checkKafkajsFixes({ kafkajsDir: fixed });
@@ -159,6 +160,7 @@ test('the self-check fails on upstream kafkajs and passes with the fixes, in-pro
       ['read-committed', true],
       ['null-header-values', true],
       ['fast-produce-encoder', true],
+      ['fast-fetch-decoder', true],
       ['producer-grouping', true],
       ['admin-topic-offsets', true],
     ],
