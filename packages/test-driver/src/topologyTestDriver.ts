@@ -199,6 +199,11 @@ export class TopologyTestDriver {
   }
 
   private topicState(name: string, partitions?: number, reader?: number): TopicState {
+    // the lookup on its own: the closure below would cost a context allocation on every call
+    return this.topics.get(name) ?? this.newTopicState(name, partitions, reader);
+  }
+
+  private newTopicState(name: string, partitions: number | undefined, reader: number | undefined): TopicState {
     let t = this.topics.get(name);
     if (t === undefined) {
       const n = partitions ?? this.config.partitions?.[name] ?? this.config.defaultPartitions ?? 1;
