@@ -10,7 +10,7 @@ export interface AppConfig {
   readonly sessionTimeoutMs: number;
   /** Stream threads (Kafka Streams' num.stream.threads); default 1. */
   readonly threads?: number;
-  /** When set, the app prints `MEM <rssBytes> <heapUsedBytes>` this often (the soak samples the heap from it). */
+  /** When set, the app prints `MEM <rssBytes> <heapUsedBytes> <externalBytes>` this often (the soak samples the heap from it). */
   readonly memSampleMs?: number;
   /** Only for @kafkats/flow: the topic it repartitions words through (it has no repartition of its own). */
   readonly repartitionTopic?: string;

@@ -69,3 +69,12 @@ test('the legacy file keeps its figures, dated by its last commit', (t) => {
   t.is(merged.invocations[rec.invocation]?.command, 'pnpm bench:compare --only recovery-vltava');
   t.is((JSON.parse(readFileSync(path, 'utf8')) as { schema: number }).schema, 2);
 });
+
+test('the file keeps number arrays on one line and reads back the same', (t) => {
+  const path = join(mkdtempSync(join(tmpdir(), 'bench-results-')), 'compare.json');
+  const f = invocationWith('first', { 'vltava-eos-100': run(60_000, { load: [1.5, 2, 3.25] }) });
+  saveMerged(path, f);
+  const text = readFileSync(path, 'utf8');
+  t.true(text.includes('"load": [1.5, 2, 3.25]'));
+  t.deepEqual(loadResults(path), f);
+});

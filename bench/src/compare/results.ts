@@ -90,7 +90,7 @@ export interface SoakResult {
   readonly p99Ms: number;
   readonly load: readonly number[];
   readonly note: string;
-  /** [seconds since start, RSS MiB, heap used MiB] every second. */
+  /** [seconds since start, RSS MiB, heap used MiB], every 5 s (sampled every second). */
   readonly samples: readonly (readonly [number, number, number])[];
 }
 
@@ -211,12 +211,17 @@ export function mergeResults(into: ResultsFile, mine: ResultsFile): ResultsFile 
   return out;
 }
 
+/** JSON with two-space indent, but arrays of numbers (load averages, soak samples) on one line each. */
+export function formatJson(x: unknown): string {
+  return JSON.stringify(x, null, 2).replace(/\[\s*(-?[\d.e+-]+(?:,\s*-?[\d.e+-]+)*)\s*\]/g, (_m, inner: string) => `[${inner.split(/,\s*/).join(', ')}]`);
+}
+
 /** Re-reads `path`, merges `mine` into it and writes it atomically; returns the merged file. */
 export function saveMerged(path: string, mine: ResultsFile, legacyDate?: () => string): ResultsFile {
   const merged = mergeResults(loadResults(path, legacyDate), mine);
   mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(merged, null, 2)}\n`);
+  writeFileSync(tmp, `${formatJson(merged)}\n`);
   renameSync(tmp, path);
   return merged;
 }

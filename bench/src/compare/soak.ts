@@ -83,13 +83,19 @@ export async function runSoak(ctx: SoakContext, o: SoakOptions): Promise<SoakRes
     const word = (): string => (uniform ? `u${((drawn++ * 7919) % o.vocab).toString(36)}` : `w${Math.floor(o.vocab * rand() ** 3).toString(36)}`);
     const samples: [number, number, number][] = [];
     let heap = 0;
-    const memRe = /^MEM (\d+) (\d+)$/;
+    let external = 0;
+    let externalMax = 0;
+    const memRe = /^MEM (\d+) (\d+)(?: (\d+))?$/;
     let lastLine = 0;
     const t0 = performance.now();
     const sampler = setInterval(() => {
       for (let i = lastLine; i < child.lines.length; i++) {
         const m = memRe.exec(child.lines[i]!);
-        if (m) heap = Number(m[2]);
+        if (m) {
+          heap = Number(m[2]);
+          external = Number(m[3] ?? 0);
+          externalMax = Math.max(externalMax, external);
+        }
       }
       lastLine = child.lines.length;
       if (child.proc.pid !== undefined) samples.push([(performance.now() - t0) / 1000, vmRss(child.proc.pid) / 2 ** 20, heap / 2 ** 20]);
@@ -154,12 +160,12 @@ export async function runSoak(ctx: SoakContext, o: SoakOptions): Promise<SoakRes
       p99Ms: percentile(lat, 99),
       load: loadavg().map((x) => Math.round(x * 100) / 100),
       note: [
-        `${sent.toLocaleString('en-US')} lines sent in ${seconds.toFixed(0)} s; warm-up ${warm.toFixed(0)} s; ${samples.length} samples; p50 ${percentile(lat, 50).toFixed(0)} ms over ${lat.length} marker lines`,
+        `${sent.toLocaleString('en-US')} lines sent in ${seconds.toFixed(0)} s; warm-up ${warm.toFixed(0)} s; ${samples.length} samples; V8 external memory (Buffers) at most ${(externalMax / 2 ** 20).toFixed(0)} MiB, ${(external / 2 ** 20).toFixed(0)} MiB at the end; p50 ${percentile(lat, 50).toFixed(0)} ms over ${lat.length} marker lines`,
         ...(stable ? [] : [`counts differ from the reference: ${verifier.wrong(3).join('; ')}`]),
         ...(verifier.overshoot.size ? [`${verifier.overshoot.size} words counted too often`] : []),
         ...(exited ? [`the app exited (${child.proc.exitCode}): ${child.lines.slice(-3).join(' | ')}`] : []),
       ].join('; '),
-      samples: samples.map(([t, r, h]) => [Math.round(t * 10) / 10, Math.round(r * 10) / 10, Math.round(h * 10) / 10] as const),
+      samples: samples.filter((_s, i) => i % 5 === 0).map(([t, r, h]) => [Math.round(t * 10) / 10, Math.round(r * 10) / 10, Math.round(h * 10) / 10] as const),
     };
   } finally {
     await child.stop();

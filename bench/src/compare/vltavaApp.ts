@@ -3,7 +3,7 @@
  * examples/word-count topology (bench/src/compare/wordCountTopology.ts) on KafkaStreams; with
  * `threads` > 1 through `KafkaStreams.fromModule`, whose stream threads import that module.
  * Prints `STATE <state>`, `RESTORED <store> <task> <records> <ms>` and, with memSampleMs,
- * `MEM <rss> <heapUsed>` lines.
+ * `MEM <rss> <heapUsed> <external>` lines.
  */
 import { KafkaStreams, type StreamsConfig } from '@vltava/runtime';
 import { readAppConfig } from './appConfig.js';
@@ -40,7 +40,7 @@ app.on('error', ({ error, taskId }) => console.error(`ERROR ${taskId ?? ''} ${er
 if (cfg.memSampleMs) {
   setInterval(() => {
     const m = process.memoryUsage();
-    console.log(`MEM ${m.rss} ${m.heapUsed}`);
+    console.log(`MEM ${m.rss} ${m.heapUsed} ${m.external}`);
   }, cfg.memSampleMs).unref();
 }
 const stop = (): void => {
