@@ -159,16 +159,6 @@ const CONFIG_ERRORS: Readonly<Record<string, string>> = {
   INVALID_GROUP_ID: 'the broker rejects the group id: check applicationId',
 };
 
-/** Serialises processing, commits and punctuation of this instance (they touch the same tasks). */
-class Mutex {
-  private tail: Promise<unknown> = Promise.resolve();
-  run<T>(fn: () => Promise<T> | T): Promise<T> {
-    const next = this.tail.then(fn, fn);
-    this.tail = next.catch(() => undefined);
-    return next;
-  }
-}
-
 export class KafkaStreams {
   readonly config: ResolvedConfig;
   private readonly emitter = new EventEmitter();
@@ -186,7 +176,6 @@ export class KafkaStreams {
   private readonly standbys = new Map<string, StandbyTask>();
   /** `topic:partition`s paused because their task's buffer is full. */
   private readonly backPressured = new Set<string>();
-  private readonly lock = new Mutex();
   private readonly budget: MemoryBudget;
   private timer: NodeJS.Timeout | undefined;
   private cleanupTimer: NodeJS.Timeout | undefined;
@@ -556,7 +545,6 @@ export class KafkaStreams {
   private managerHost(): TaskManagerHost {
     return {
       newTask: (id) => this.newTask(id),
-      lock: this.lock,
       pause: (task) => this.pauseTask(task.id, true),
       resume: (task) => this.pauseTask(task.id, false),
       seek: (task) => this.seekToPosition(task),
@@ -850,7 +838,7 @@ export class KafkaStreams {
     const id = this.taskIdFor(topic, partition);
     const task = id === undefined ? undefined : this.manager.get(id);
     if (task === undefined || task.state !== 'running') return undefined;
-    return this.lock.run(() => task.resetOutOfRange(topic));
+    return task.lock.run(() => task.resetOutOfRange(topic));
   }
 
   private isActive(): boolean {
@@ -880,7 +868,8 @@ export class KafkaStreams {
     // Never wait here for a task to start: its partitions are paused until it runs.
     if (task === undefined || task.state !== 'running') return;
     this.lag.set(`${batch.topic}-${batch.partition}`, Number(batch.offsetLag()));
-    await this.lock.run(async () => {
+    let overBudget = false;
+    await task.lock.run(async () => {
       if (task.state !== 'running' || this.manager.get(task.id) !== task) return;
       const before = task.processed;
       try {
@@ -905,57 +894,68 @@ export class KafkaStreams {
       }));
       resolveOffset(batch.lastOffset());
       if (task.overfull(batch.topic)) this.backPressure(task, batch.topic, true);
-      const now = this.config.clock();
-      if (this.budget.exceeded()) await this.commitTasks(this.manager.running());
-      else if (now - task.lastCommitAt >= this.config.commitIntervalMs) await this.commitTasks([task]);
+      overBudget = this.budget.exceeded();
+      if (overBudget || this.config.clock() - task.lastCommitAt >= this.config.commitIntervalMs) await this.commitUnderLock(task);
     });
+    // Over the memory cap: every task commits now, each under its own lock; fetching waits for it.
+    if (overBudget) await this.commitTasks(this.manager.running().filter((t) => t !== task));
     await heartbeat().catch(() => undefined);
   }
 
-  /** Periodic: wall-clock punctuation, and commits of tasks whose interval has passed. */
+  /**
+   * Periodic: wall-clock punctuation, and commits of tasks whose interval has passed, each task under
+   * its own lock (a task busy with a batch or a commit is looked at on the next tick).
+   */
   private async tick(): Promise<void> {
     if (!this.isActive() || this.closingDown) return;
-    await this.lock.run(async () => {
-      const now = this.config.clock();
-      const running = this.manager.running();
-      for (const t of running) {
-        try {
-          // Timestamp-ordered tasks whose idle wait ran out, and fetching resumed below the buffer limit.
-          const before = t.processed;
-          t.drain(now);
-          this.processedTotal += t.processed - before;
-          for (const topic of t.bufferState().drained) this.backPressure(t, topic, false);
-          t.punctuate(now);
-        } catch (err) {
-          await this.fail(err);
-          return;
-        }
-      }
-      await this.commitTasks(running.filter((t) => now - t.lastCommitAt >= this.config.commitIntervalMs));
-    });
-  }
-
-  /** Commits tasks in parallel (each has its own producer). Must run under the lock. */
-  private async commitTasks(tasks: readonly ActiveTask[]): Promise<void> {
+    const now = this.config.clock();
     await Promise.all(
-      tasks.map(async (task) => {
-        if (task.state !== 'running') return;
-        if (!task.commitNeeded()) {
-          task.lastCommitAt = this.config.clock();
-          return;
-        }
-        try {
-          await task.commit();
-          this.replacements = 0;
-          if (this.failingSince.size > 0) {
-            this.failingSince.delete(task.id);
-            this.failingSince.delete('*');
+      this.manager.running().map((t) => {
+        if (t.lock.busy) return undefined;
+        return t.lock.run(async () => {
+          if (t.state !== 'running' || this.manager.get(t.id) !== t || this.closingDown) return;
+          try {
+            // Timestamp-ordered tasks whose idle wait ran out, and fetching resumed below the buffer limit.
+            const before = t.processed;
+            t.drain(now);
+            this.processedTotal += t.processed - before;
+            for (const topic of t.bufferState().drained) this.backPressure(t, topic, false);
+            t.punctuate(now);
+          } catch (err) {
+            await this.fail(err);
+            return;
           }
-        } catch (err) {
-          await this.manager.onCommitFailure(task, err);
-        }
+          if (now - t.lastCommitAt >= this.config.commitIntervalMs) await this.commitUnderLock(t);
+        });
       }),
     );
+  }
+
+  /** Commits tasks in parallel (each has its own producer), each under its own lock. */
+  private async commitTasks(tasks: readonly ActiveTask[]): Promise<void> {
+    await Promise.all(tasks.map((task) => task.lock.run(() => this.commitUnderLock(task))));
+  }
+
+  /** Commits one task if it has pending work. Run it under the task's lock. */
+  private async commitUnderLock(task: ActiveTask): Promise<void> {
+    if (task.state !== 'running' || this.manager.get(task.id) !== task) return;
+    if (!task.commitNeeded()) {
+      task.lastCommitAt = this.config.clock();
+      return;
+    }
+    try {
+      await task.commit();
+      this.replacements = 0;
+      if (this.failingSince.size > 0) {
+        this.failingSince.delete(task.id);
+        this.failingSince.delete('*');
+      }
+    } catch (err) {
+      // Closed meanwhile by another task's failure (a fencing closes them all, REPLACE_THREAD too):
+      // the transaction was aborted, and the close waiting for this lock finishes the task.
+      if (this.manager.get(task.id) !== task) return;
+      await this.manager.onCommitFailure(task, err);
+    }
   }
 
   /**
@@ -1020,7 +1020,7 @@ export class KafkaStreams {
     this.stopTimers();
     // Nothing of the failed transaction commits. Every connection and timer goes, so that the
     // process can exit (or a supervisor restart it): an app in ERROR does not linger.
-    // fail() may run inside eachBatch (under the lock): the consumer's disconnect waits for that
+    // fail() may run inside eachBatch (under a task's lock): the consumer's disconnect waits for that
     // eachBatch to return, so it is not awaited here; close() awaits it.
     this.disconnected = (async () => {
       await this.manager.failAll();

@@ -3,6 +3,7 @@
  * The Kafka adapter around the executor: it feeds fetched records in, commits through commitProtocol.ts,
  * and knows how to start (fence, read offsets, restore) and how to close clean or dirty.
  */
+import { Mutex } from './mutex.js';
 import { defaultPartition, type CollectedRecord, type RecordCollector, type StateStore, type Topology } from '@vltava/dsl';
 import { openTaskStores, type RestoreListener, type TaskStores } from '@vltava/state';
 import type { Admin, Kafka, KafkaMessage, Producer } from 'kafkajs';
@@ -104,6 +105,12 @@ export interface OffsetReset {
 const RECORD_OVERHEAD_BYTES = 300;
 
 export class ActiveTask {
+  /**
+   * This task's lock: processing, punctuation, commits and closing run under it, one at a time (the
+   * commit protocol needs the task quiet between taking its offsets and writing its checkpoint).
+   * Other tasks do not wait for it.
+   */
+  readonly lock = new Mutex();
   readonly id: string;
   readonly partition: number;
   readonly subtopology: number;
@@ -539,7 +546,7 @@ export class ActiveTask {
   /**
    * running -> suspended -> closed, with the final commit in between. Run it under the instance lock.
    * Throws if the commit fails (the task is then suspended: the caller closes it dirty). The
-   * resources are released by closeDirty/release afterwards, outside the lock.
+   * resources are released by closeDirty/release afterwards, outside its lock.
    */
   async closeCleanCommit(by: 'revoke' | 'shutdown'): Promise<void> {
     if (this.current !== 'running') return;
@@ -548,7 +555,7 @@ export class ActiveTask {
     this.moveTo('closed', by);
   }
 
-  /** -> closed, dropping uncommitted work (LevelDB untouched). Synchronous: run it under the lock. */
+  /** -> closed, dropping uncommitted work (LevelDB untouched). Synchronous: run it under the task's lock. */
   abandon(by: TaskMover): void {
     if (this.current === 'closed') return;
     this.moveTo('closed', by);

@@ -25,7 +25,6 @@ export interface TaskManagerHost {
   /** A new, not yet started instance of the task. */
   newTask(id: string): ActiveTask;
   /** Serialises processing and commits of all tasks. */
-  readonly lock: { run<T>(fn: () => Promise<T> | T): Promise<T> };
   /** Input partitions of a task, to pause while it starts and resume when it runs. */
   pause(task: ActiveTask): void;
   resume(task: ActiveTask): void;
@@ -170,7 +169,7 @@ export class TaskManager {
   }
 
   /**
-   * A commit failed (under the lock; the transaction was aborted and the overlays dropped). A fenced
+   * A commit failed (under the task's lock; the transaction was aborted and the overlays dropped). A fenced
    * task means another member or producer owns the task now: every task is closed dirty and the
    * group is asked for a new assignment. Otherwise the task restarts from its committed offsets, if
    * it is still assigned to us.
@@ -197,7 +196,7 @@ export class TaskManager {
   }
 
   /**
-   * Kafka Streams' handleLostAll: close every task dirty (called under the lock or from a start
+   * Kafka Streams' handleLostAll: close every task dirty (called under a task's lock or from a start
    * failure), forget the assignment, and ask the group to rebalance; its answer re-creates the tasks
    * that are still ours.
    */
@@ -222,10 +221,10 @@ export class TaskManager {
     }
   }
 
-  /** Clean close: the final commit under the lock, the release outside it. Dirty if the commit fails. */
+  /** Clean close: the final commit under the task's lock, the release outside it. Dirty if the commit fails. */
   private async closeClean(task: ActiveTask, by: 'revoke' | 'shutdown'): Promise<void> {
     // Not running yet (restoring): nothing to commit; closing it interrupts the restore.
-    await this.host.lock.run(async () => {
+    await task.lock.run(async () => {
       if (task.state !== 'running') return;
       try {
         await task.closeCleanCommit(by);
@@ -240,7 +239,7 @@ export class TaskManager {
   }
 
   private async closeDirty(task: ActiveTask, by: TaskMover): Promise<void> {
-    await this.host.lock.run(() => {
+    await task.lock.run(() => {
       if (task.state !== 'closed') task.abandon(by);
     });
     await task.closeDirty(by);
