@@ -544,7 +544,7 @@ export class ActiveTask {
   }
 
   /**
-   * running -> suspended -> closed, with the final commit in between. Run it under the instance lock.
+   * running -> suspended -> closed, with the final commit in between. Run it under the task's lock.
    * Throws if the commit fails (the task is then suspended: the caller closes it dirty). The
    * resources are released by closeDirty/release afterwards, outside its lock.
    */
