@@ -42,18 +42,19 @@ const wc = (id: string, label: string, group: SystemGroup, guarantee: 'exactly-o
   ...extra,
 });
 
+/** In run order: each Vltava run right after the Kafka Streams run it is compared with (same conditions, back to back). */
 export const RUNS: readonly RunDef[] = [
   { id: 'ceiling-produce', kind: 'ceiling', label: 'broker ceiling: produce, plain', inDefault: true },
   { id: 'ceiling-produce-txn', kind: 'ceiling', label: 'broker ceiling: produce, transactional (100 ms transactions)', inDefault: true },
   { id: 'ceiling-consume', kind: 'ceiling', label: 'broker ceiling: consume, read_committed', inDefault: true },
   { id: 'latency-floor', kind: 'floor', label: "the harness's own latency: produce → read_committed read, no app", inDefault: true },
   wc('kstreams-eos', 'Kafka Streams, exactly_once_v2, 100 ms', 'kstreams', 'exactly-once', 100, true, 30_000),
-  wc('kstreams-alos', 'Kafka Streams, at_least_once, 100 ms', 'kstreams', 'at-least-once', 100, true, 40_000),
-  wc('kstreams-eos-2t', 'Kafka Streams, exactly_once_v2, 100 ms, 2 stream threads', 'kstreams', 'exactly-once', 100, true, 35_000, { threads: 2 }),
-  wc('flow-eos', '@kafkats/flow, exactly_once, 100 ms', 'flow', 'exactly-once', 100, false, 3_000),
   wc('vltava-eos-100', 'Vltava, exactly-once, 100 ms', 'vltava', 'exactly-once', 100, true, 50_000),
-  wc('vltava-alos-100', 'Vltava, at-least-once, 100 ms', 'vltava', 'at-least-once', 100, true, 60_000),
+  wc('kstreams-eos-2t', 'Kafka Streams, exactly_once_v2, 100 ms, 2 stream threads', 'kstreams', 'exactly-once', 100, true, 35_000, { threads: 2 }),
   wc('vltava-eos-100-2t', 'Vltava, exactly-once, 100 ms, 2 stream threads', 'vltava', 'exactly-once', 100, true, 60_000, { threads: 2 }),
+  wc('kstreams-alos', 'Kafka Streams, at_least_once, 100 ms', 'kstreams', 'at-least-once', 100, true, 40_000),
+  wc('vltava-alos-100', 'Vltava, at-least-once, 100 ms', 'vltava', 'at-least-once', 100, true, 60_000),
+  wc('flow-eos', '@kafkats/flow, exactly_once, 100 ms', 'flow', 'exactly-once', 100, false, 3_000),
   wc('vltava-eos-1000', 'Vltava, exactly-once, 1 s', 'vltava', 'exactly-once', 1000, false, 55_000),
   wc('vltava-alos-1000', 'Vltava, at-least-once, 1 s', 'vltava', 'at-least-once', 1000, false, 60_000),
   wc('vltava-fix-eos-100', 'Vltava + O(n) kafkajs grouping, exactly-once, 100 ms', 'vltava', 'exactly-once', 100, false, 50_000, { kafkajsFix: true }),
