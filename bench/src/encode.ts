@@ -13,6 +13,9 @@
  * record (JS heap + ArrayBuffers, over one request, in a process with a young generation large
  * enough that no GC runs during it; checked). The process re-runs itself with --expose-gc.
  *
+ * Then the fetch side (fix 6): the same record sets as the broker returns them (one record batch
+ * per scenario) decoded by kafkajs' record batch decoder and by the runtime's (same objects, checked).
+ *
  *   node bench/dist/encode.js [--records 1000,10000] [--ms 1000]
  */
 import { spawnSync } from 'node:child_process';
@@ -119,5 +122,33 @@ for (const s of scenarios) {
   const alloc = { kafkajs: await allocatedPerRecord(encoders.kafkajs, s), fast: await allocatedPerRecord(encoders.fast, s) };
   const a2 = (v: number | undefined): string => (v === undefined ? 'n/a (GC ran)' : fmt(v));
   console.log(`${s.name} (${fmt(b.length / s.records)} B/record on the wire) | ${fmt(best.kafkajs)} | ${fmt(best.fast)} | ${(best.fast / best.kafkajs).toFixed(1)}× | ${a2(alloc.kafkajs)} | ${a2(alloc.fast)}`);
+}
+
+// ---- fetch decoding -------------------------------------------------------------------------
+const Decoder = k('src/protocol/decoder.js') as new (b: Buffer) => { offset: number };
+const liveBatchDecoder = k('src/protocol/recordBatch/v0/decoder.js') as ((d: unknown) => Promise<{ records: unknown[] }>) & Record<symbol, unknown>;
+const kafkajsBatchDecoder = liveBatchDecoder[Symbol.for('vltava.kafkajsFixes.kafkajsBatchDecoder')] as typeof liveBatchDecoder | undefined;
+if (kafkajsBatchDecoder === undefined) throw new Error('the fast fetch decoder is not applied (VLTAVA_KAFKAJS_FAST_DECODER=off?): nothing to compare');
+const decoders: Record<'kafkajs' | 'fast', Encoder> = {
+  kafkajs: async (log) => (await kafkajsBatchDecoder(new Decoder(log as Buffer))) as unknown as Buffer,
+  fast: async (log) => (await liveBatchDecoder(new Decoder(log as Buffer))) as unknown as Buffer,
+};
+console.log('');
+console.log('fetch: scenario | kafkajs records/s | fast records/s | speed-up | kafkajs B/record | fast B/record');
+for (const s of scenarios) {
+  // The record batch of the request: after txid, acks, timeout, topic count, topic, partition count, partition, size.
+  const request = (await encoders.fast(s.input)).subarray(4 + 2 + 2 + 4 + 2 + 'bench'.length);
+  const topicLen = request.readInt16BE(2 + 'word-count-0_1'.length + 2 + 4 + 4);
+  const log = request.subarray(2 + 'word-count-0_1'.length + 2 + 4 + 4 + 2 + topicLen + 4 + 4 + 4);
+  const d = { ...s, input: log };
+  const { isDeepStrictEqual } = await import('node:util');
+  if (!isDeepStrictEqual(await decoders.kafkajs(log), await decoders.fast(log))) throw new Error(`${s.name}: the two decoders' records differ`);
+  const best = { kafkajs: 0, fast: 0 };
+  for (let round = 0; round < 3; round++) {
+    for (const name of ['kafkajs', 'fast'] as const) best[name] = Math.max(best[name], await recordsPerSec(decoders[name], d));
+  }
+  const alloc = { kafkajs: await allocatedPerRecord(decoders.kafkajs, d), fast: await allocatedPerRecord(decoders.fast, d) };
+  const a2 = (v: number | undefined): string => (v === undefined ? 'n/a (GC ran)' : fmt(v));
+  console.log(`${s.name} | ${fmt(best.kafkajs)} | ${fmt(best.fast)} | ${(best.fast / best.kafkajs).toFixed(1)}× | ${a2(alloc.kafkajs)} | ${a2(alloc.fast)}`);
 }
 console.log(`load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
