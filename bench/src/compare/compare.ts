@@ -140,7 +140,10 @@ const invocation: Invocation = {
 /** This invocation's results only: merged into the file after each result. */
 const mine: ResultsFile = emptyResults();
 mine.invocations[invocation.id] = invocation;
+/** Set by SIGINT/SIGTERM: the run under way was cut short, its result is not one. */
+let interrupted = false;
 function record<K extends ResultKind>(kind: K, runId: string, result: StoredResult<K>['result'], dataset = specKey): void {
+  if (interrupted) return;
   const at = new Date().toISOString();
   mine.results[resultKey(dataset, runId)] = { runId, dataset, kind, invocation: invocation.id, at, result } as StoredResult;
   for (const r of ratiosOf(mine, invocation.id)) mine.ratios[resultKey(r.dataset, r.ratioId)] = r;
@@ -188,8 +191,14 @@ const broker = await startLocalKafka({ version, port: 0, home: join(work, 'kafka
 const brokers = broker.brokers;
 for (const sig of ['SIGINT', 'SIGTERM'] as const)
   process.once(sig, () => {
-    log(`${sig}: stopping the apps and the broker`);
+    interrupted = true;
+    log(`${sig}: stopping the apps and the broker; the run under way is not recorded`);
     for (const c of liveChildren) c.kill('SIGKILL');
+    // The results of the runs that finished are in the file already (merged after each); the report too.
+    if (!opt['no-record'] && Object.keys(mine.results).length > 0) {
+      recordReport(loadResults(resultsPath, legacyDate), reportTarget);
+      log(`report rewritten from ${resultsPath} (the runs that finished)`);
+    }
     void broker.stop(5_000).finally(() => process.exit(130));
   });
 log(`broker at ${brokers} (pid ${broker.pid})`);
@@ -446,7 +455,7 @@ async function wordCount(r: RunDef, profileDir?: string): Promise<RunResult> {
     clearInterval(stallTimer);
     const seconds = ((done ? verifier.lastOutputAt : performance.now()) - t0) / 1000;
     if (!done) {
-      const why = child.proc.exitCode !== null ? `process exited (${child.proc.exitCode}): ${child.lines.slice(-5).join(' | ')}` : stalled ? `no new output for ${STALL_MS / 1000} s (stopped after ${seconds.toFixed(0)} s)` : `stopped after ${timeoutMs / 1000} s`;
+      const why = child.proc.exitCode !== null || child.proc.signalCode !== null ? `process exited (${child.proc.exitCode ?? child.proc.signalCode}): ${child.lines.slice(-5).join(' | ')}` : stalled ? `no new output for ${STALL_MS / 1000} s (stopped after ${seconds.toFixed(0)} s)` : `stopped after ${timeoutMs / 1000} s`;
       // Not finished: estimate the rate from the count updates read (one per input word when the app has no cache).
       const wps = verifier.outputs / seconds;
       let stage1 = '';
@@ -495,6 +504,7 @@ async function wordCount(r: RunDef, profileDir?: string): Promise<RunResult> {
 for (const r of selection) {
   if (r.kind !== 'wordcount') continue;
   const x = await wordCount(r);
+  if (interrupted) break;
   record('wordcount', r.id, x);
   log(`${r.label}: ${x.ok ? 'correct' : 'FAILED'}, ${Math.round(x.wordsPerSec)} words/s (${Math.round(x.steadyWordsPerSec)} after the first output) (${Math.round(x.linesPerSec)} lines/s), p50 ${x.p50Ms.toFixed(0)} ms, p99 ${x.p99Ms.toFixed(0)} ms, p999 ${(x.p999Ms ?? NaN).toFixed(0)} ms, peak RSS ${x.peakRssMb.toFixed(0)} MiB, load ${x.load.join(' ')}; ${x.note}`);
 }
@@ -599,6 +609,8 @@ await finish();
 
 // ---- done ------------------------------------------------------------------------------------
 async function finish(): Promise<never> {
+  // Interrupted: the signal handler stops the broker and exits.
+  if (interrupted) await new Promise<never>(() => undefined);
   await producer.disconnect();
   await admin.disconnect();
   log('stopping the broker');
