@@ -455,7 +455,7 @@ async function wordCount(r: RunDef, profileDir?: string): Promise<RunResult> {
     clearInterval(stallTimer);
     const seconds = ((done ? verifier.lastOutputAt : performance.now()) - t0) / 1000;
     if (!done) {
-      const why = child.proc.exitCode !== null || child.proc.signalCode !== null ? `process exited (${child.proc.exitCode ?? child.proc.signalCode}): ${child.lines.slice(-5).join(' | ')}` : stalled ? `no new output for ${STALL_MS / 1000} s (stopped after ${seconds.toFixed(0)} s)` : `stopped after ${timeoutMs / 1000} s`;
+      const why = child.proc.exitCode !== null || child.proc.signalCode !== null ? `process exited (${child.proc.exitCode ?? child.proc.signalCode}): ${child.lines.slice(-3).map((l) => l.slice(0, 160)).join(' | ')}` : stalled ? `no new output for ${STALL_MS / 1000} s (stopped after ${seconds.toFixed(0)} s)` : `stopped after ${timeoutMs / 1000} s`;
       // Not finished: estimate the rate from the count updates read (one per input word when the app has no cache).
       const wps = verifier.outputs / seconds;
       let stage1 = '';
