@@ -89,3 +89,18 @@ test('string serde: every length of the short-string fast paths, with a non-ASCI
     }
   }
 });
+
+test('string serde: serialize gives the UTF-8 bytes at every length around the short-string fast path', (t) => {
+  const s = Serdes.string();
+  for (let n = 0; n <= 40; n++) {
+    const ascii = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH'.slice(0, n);
+    t.deepEqual(s.serialize(ascii), Buffer.from(ascii, 'utf8'), `ascii length ${n}`);
+    for (const i of [0, Math.floor(n / 2), n - 1]) {
+      if (i < 0) continue;
+      for (const ch of ['é', '日', '\u{1f600}', '\u007f', '\u0080', '\ud800']) {
+        const mixed = ascii.slice(0, i) + ch + ascii.slice(i + 1);
+        t.deepEqual(s.serialize(mixed), Buffer.from(mixed, 'utf8'), `${JSON.stringify(ch)} at ${i} of ${n}`);
+      }
+    }
+  }
+});

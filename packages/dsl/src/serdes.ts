@@ -102,9 +102,22 @@ function asciiUpTo8(d: Buffer, n: number): string | undefined {
   }
 }
 
+/**
+ * UTF-8 encode; a short ASCII string (most keys) is copied char by char into a pooled Buffer, which
+ * is about twice as fast as Buffer.from (no native call). Anything else goes through Buffer.from.
+ */
+function encodeUtf8(value: string): Buffer {
+  const n = value.length;
+  if (n > 32) return Buffer.from(value, 'utf8');
+  for (let i = 0; i < n; i++) if (value.charCodeAt(i) > 127) return Buffer.from(value, 'utf8');
+  const buf = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) buf[i] = value.charCodeAt(i);
+  return buf;
+}
+
 const stringSerde: Serde<string> = {
   name: 'string',
-  serialize: (value) => Buffer.from(value, 'utf8'),
+  serialize: encodeUtf8,
   deserialize: decodeUtf8,
 };
 

@@ -1,6 +1,15 @@
 import type { RecordCollector, RecordHeaders } from '@vltava/dsl';
 import type { BytesLayer } from './bytesLayer.js';
 
+/** `Buffer.from(key, 'latin1')` for a byte string (one char per byte); short ones copied char by char (no native call). */
+function byteStringToBuffer(key: string): Buffer {
+  const n = key.length;
+  if (n > 32) return Buffer.from(key, 'latin1');
+  const buf = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) buf[i] = key.charCodeAt(i);
+  return buf;
+}
+
 /**
  * Change-logging: every write also becomes a changelog record in the task's collector, on the
  * changelog partition equal to the task's partition. `stripPrefix` chars of the store key are not
@@ -26,7 +35,7 @@ export class LoggingStore implements BytesLayer {
     this.collector.send({
       topic: this.topic,
       partition: this.partition,
-      key: this.stripPrefix === 0 ? (keyBytes ?? Buffer.from(key, 'latin1')) : Buffer.from(key.slice(this.stripPrefix), 'latin1'),
+      key: this.stripPrefix === 0 ? (keyBytes ?? byteStringToBuffer(key)) : Buffer.from(key.slice(this.stripPrefix), 'latin1'),
       value,
       timestamp,
       headers: this.headers,
