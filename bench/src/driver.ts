@@ -66,8 +66,8 @@ function run(lines: readonly string[], wordsPerLine: number, partitions: number,
   const driver = new TopologyTestDriver(wordCountTopology(rangeScans), { applicationId: 'bench', defaultPartitions: partitions, cacheMaxBytes });
   const input = driver.createInputTopic('text-lines', { keySerde: Serdes.string(), valueSerde: Serdes.string() });
   const output = driver.createOutputTopic('word-counts', { keySerde: Serdes.string(), valueSerde: Serdes.int64() });
-  // The changelog holds timestamped values (8-byte timestamp + count): drained as raw bytes.
-  const changelog = driver.createOutputTopic('bench-counts-changelog', { keySerde: Serdes.string(), valueSerde: Serdes.bytes() });
+  // The changelog (timestamped values: 8-byte timestamp + count) is drained as raw bytes.
+  const changelog = driver.createOutputTopic('bench-counts-changelog', { keySerde: Serdes.bytes(), valueSerde: Serdes.bytes() });
   const counts = new Map<string, number>();
   let outputs = 0;
   const start = process.hrtime.bigint();
@@ -88,12 +88,16 @@ const VOCAB = 10_000;
 const BATCH = 1_000;
 const RUNS = 3;
 
-const configs = [
+/** A young generation large enough that a commit's captured records die before they are copied. */
+const YOUNG_GEN = '--max-semi-space-size=64';
+
+const configs: readonly { partitions: number; rangeScans: boolean; cache: number; label: string; nodeFlags?: readonly string[] }[] = [
   { partitions: 1, rangeScans: true, cache: 0, label: '1 partition' },
   { partitions: 4, rangeScans: true, cache: 0, label: '4 partitions' },
   { partitions: 1, rangeScans: false, cache: 0, label: '1 partition, point-only store (rangeScans: false)' },
   { partitions: 1, rangeScans: true, cache: 10 * 1024 * 1024, label: '1 partition, 10 MiB record cache' },
-] as const;
+  { partitions: 1, rangeScans: true, cache: 0, label: `1 partition, node ${YOUNG_GEN}`, nodeFlags: [YOUNG_GEN] },
+];
 
 const child = process.argv.indexOf('--config');
 if (child >= 0) {
@@ -117,7 +121,7 @@ if (child >= 0) {
 
 const rows: BenchRow[] = [];
 for (const [i, c] of configs.entries()) {
-  const out = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--config', String(i)], { encoding: 'utf8', env: process.env });
+  const out = spawnSync(process.execPath, [...(c.nodeFlags ?? []), fileURLToPath(import.meta.url), '--config', String(i)], { encoding: 'utf8', env: process.env });
   if (out.status !== 0) throw new Error(`bench config "${c.label}" failed: ${out.stderr}`);
   const r = JSON.parse(out.stdout) as Omit<Result, 'counts'>;
   rows.push({
