@@ -12,6 +12,8 @@ export interface AppConfig {
   readonly threads?: number;
   /** When set, the app prints `MEM <rssBytes> <heapUsedBytes> <externalBytes>` this often (the soak samples the heap from it). */
   readonly memSampleMs?: number;
+  /** Vltava only: the count store without range scans (no in-memory key index). */
+  readonly pointOnly?: boolean;
   /** Only for @kafkats/flow: the topic it repartitions words through (it has no repartition of its own). */
   readonly repartitionTopic?: string;
 }

@@ -24,7 +24,8 @@
  *   --report-only        only rewrite the report and the chart from the results file
  *   --estimate           only print the selected runs and the time estimate
  *   --soak               the soak instead of the comparison: --soak-minutes N (3), --soak-rate lines/s (1,000),
- *                        --soak-vocab N,M (10000,1000000: a vocabulary of 100,000 or more is sent word after word, so the store reaches 1M keys)
+ *                        --soak-vocab N,M (10000,1000000,1000000:point-only: a vocabulary of 100,000 or more is sent word after
+ *                        word, so the store reaches 1M keys; `:point-only` declares the count store with rangeScans: false)
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -67,7 +68,7 @@ const { values: opt } = parseArgs({
     estimate: { type: 'boolean', default: false },
     'soak-minutes': { type: 'string', default: '3' },
     'soak-rate': { type: 'string', default: '1000' },
-    'soak-vocab': { type: 'string', default: '10000,1000000' },
+    'soak-vocab': { type: 'string', default: '10000,1000000,1000000:point-only' },
   },
 });
 
@@ -168,8 +169,8 @@ function estimateSeconds(r: RunDef): number {
   return base + 5 + LAT_SECONDS + 5;
 }
 if (opt.soak) {
-  const variants = opt['soak-vocab'].split(',').map(num).filter((n) => n > 0);
-  log(`soak: Vltava EOS 100 ms at ${num(opt['soak-rate'])} lines/s for ${num(opt['soak-minutes'])} min per variant (vocabularies ${variants.join(', ')}): about ${Math.ceil(variants.length * (num(opt['soak-minutes']) + 1))} min`);
+  const variants = soakVariants();
+  log(`soak: Vltava EOS 100 ms at ${num(opt['soak-rate'])} lines/s for ${num(opt['soak-minutes'])} min per variant (vocabularies ${variants.map((v) => `${v.vocab}${v.pointOnly ? ' point-only' : ''}`).join(', ')}): about ${Math.ceil(variants.length * (num(opt['soak-minutes']) + 1))} min`);
 } else {
   const est = selection.map((r) => [r.id, estimateSeconds(r)] as const);
   const total = est.reduce((s, [, x]) => s + x, 0) + spec.lines / 40_000 + 20;
@@ -211,10 +212,9 @@ async function newTopics(...topics: string[]): Promise<void> {
 }
 
 if (opt.soak) {
-  const variants = opt['soak-vocab'].split(',').map(num).filter((n) => n > 0);
-  for (const vocab of variants) {
-    const s = await runSoak({ kafka, admin, producer, brokers, work, partitions: PARTITIONS, log, appPath: appDist('vltavaApp'), newTopics }, { vocab, linesPerSec: num(opt['soak-rate']), wordsPerLine: spec.wordsPerLine, seconds: num(opt['soak-minutes']) * 60, seed: spec.seed });
-    record('soak', `soak-vocab-${vocab}`, s, `soak ${PARTITIONS} partitions`);
+  for (const { vocab, pointOnly } of soakVariants()) {
+    const s = await runSoak({ kafka, admin, producer, brokers, work, partitions: PARTITIONS, log, appPath: appDist('vltavaApp'), newTopics }, { vocab, linesPerSec: num(opt['soak-rate']), wordsPerLine: spec.wordsPerLine, seconds: num(opt['soak-minutes']) * 60, seed: spec.seed, pointOnly });
+    record('soak', `soak-vocab-${vocab}${pointOnly ? '-point-only' : ''}`, s, `soak ${PARTITIONS} partitions`);
     log(`${s.label}: ${s.ok ? 'correct' : 'FAILED'}; RSS ${s.rssWarmMb.toFixed(0)} MiB at warm-up end, max ${s.rssMaxMb.toFixed(0)} MiB, slope ${s.rssSlopeMbPerMin.toFixed(1)} MiB/min; heap max ${s.heapMaxMb.toFixed(0)} MiB, slope ${s.heapSlopeMbPerMin.toFixed(1)} MiB/min; ${s.note}`);
   }
   await finish();
@@ -623,6 +623,16 @@ async function finish(): Promise<never> {
   } else log('--no-record: nothing written');
   log(`done in ${((Date.now() - startedAt.getTime()) / 60_000).toFixed(1)} min, load avg ${load().join(' / ')}`);
   process.exit(0);
+}
+
+/** --soak-vocab: `N` or `N:point-only`, comma-separated. */
+function soakVariants(): { vocab: number; pointOnly: boolean }[] {
+  return opt['soak-vocab'].split(',').map((t) => {
+    const [n, mode, ...rest] = t.trim().split(':');
+    const vocab = num(n);
+    if (!Number.isInteger(vocab) || vocab <= 0 || rest.length > 0 || (mode !== undefined && mode !== 'point-only')) fail(`--soak-vocab: "${t}" is neither N nor N:point-only (e.g. 10000,1000000,1000000:point-only)`);
+    return { vocab, pointOnly: mode === 'point-only' };
+  });
 }
 
 function fail(message: string): never {

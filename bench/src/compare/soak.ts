@@ -30,6 +30,8 @@ export interface SoakOptions {
   readonly wordsPerLine: number;
   readonly seconds: number;
   readonly seed: number;
+  /** The count store without range scans: no in-memory key index, the state in LevelDB only. */
+  readonly pointOnly?: boolean;
 }
 
 /** Least-squares slope of y over x. */
@@ -64,10 +66,10 @@ function vmRss(pid: number): number {
 
 export async function runSoak(ctx: SoakContext, o: SoakOptions): Promise<SoakResult> {
   const uniform = o.vocab >= 100_000;
-  const label = `Vltava EOS 100 ms, ${o.linesPerSec.toLocaleString('en-US')} lines/s, vocabulary ${o.vocab.toLocaleString('en-US')}${uniform ? ' (every word in turn)' : ' (Zipf-like)'}`;
+  const label = `Vltava EOS 100 ms, ${o.linesPerSec.toLocaleString('en-US')} lines/s, vocabulary ${o.vocab.toLocaleString('en-US')}${uniform ? ' (every word in turn)' : ' (Zipf-like)'}${o.pointOnly ? ', point-only store (rangeScans: false)' : ''}`;
   const appId = `soak-${o.vocab}-${Date.now().toString(36)}`;
   const input = `${appId}-in`;
-  const cfg: AppConfig = { brokers: ctx.brokers, applicationId: appId, inputTopic: input, outputTopic: `${appId}-out`, guarantee: 'exactly-once', commitIntervalMs: 100, stateDir: mkdtempSync(join(ctx.work, 'soak-')), sessionTimeoutMs: 10_000, memSampleMs: 1_000 };
+  const cfg: AppConfig = { brokers: ctx.brokers, applicationId: appId, inputTopic: input, outputTopic: `${appId}-out`, guarantee: 'exactly-once', commitIntervalMs: 100, stateDir: mkdtempSync(join(ctx.work, 'soak-')), sessionTimeoutMs: 10_000, memSampleMs: 1_000, ...(o.pointOnly ? { pointOnly: true } : {}) };
   await ctx.newTopics(input, cfg.outputTopic);
   const ref = new Map<string, number>();
   const verifier = new CountsVerifier(new Map());

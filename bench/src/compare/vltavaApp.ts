@@ -7,11 +7,12 @@
  */
 import { KafkaStreams, type StreamsConfig } from '@vltava/runtime';
 import { readAppConfig } from './appConfig.js';
-import { INPUT_ENV, OUTPUT_ENV, topology } from './wordCountTopology.js';
+import { INPUT_ENV, OUTPUT_ENV, POINT_ONLY_ENV, topology } from './wordCountTopology.js';
 
 const cfg = readAppConfig();
 process.env[INPUT_ENV] = cfg.inputTopic;
 process.env[OUTPUT_ENV] = cfg.outputTopic;
+if (cfg.pointOnly) process.env[POINT_ONLY_ENV] = '1';
 const config: StreamsConfig = {
   applicationId: cfg.applicationId,
   brokers: [cfg.brokers],
