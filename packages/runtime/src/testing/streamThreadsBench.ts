@@ -4,13 +4,18 @@
  * it starts on an empty input and, once RUNNING with its final assignment (every thread with
  * tasks), the whole input arrives at once (written in one transaction: read_committed consumers see
  * it when it commits); the time is from that commit until the group's committed offsets reach the end
- * of the input and then of the repartition topic. Not shipped (src/testing).
+ * of the input and then of the repartition topic. Every round runs in a process of its own, so that
+ * both start with cold code: an app on the calling thread of a long-lived process would run on
+ * code the JIT had warmed in earlier rounds, while each new worker starts cold. Not shipped
+ * (src/testing).
  *
  *   node packages/runtime/dist/testing/streamThreadsBench.js [--brokers host:port] [--lines 60000] [--rounds 3] [--threads 2]
  *
  * Without --brokers it uses the broker of `pnpm kafka:up` (or KAFKA_BROKERS).
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,7 +26,16 @@ import { KafkaStreams } from '../index.js';
 import { corpus } from './wordCount.test.helper.js';
 
 const { values: args } = parseArgs({
-  options: { brokers: { type: 'string' }, lines: { type: 'string', default: '60000' }, rounds: { type: 'string', default: '3' }, threads: { type: 'string', default: '2' } },
+  options: {
+    brokers: { type: 'string' },
+    lines: { type: 'string', default: '60000' },
+    rounds: { type: 'string', default: '3' },
+    threads: { type: 'string', default: '2' },
+    /** Internal: run one round with this many threads and print its RESULT line. */
+    child: { type: 'string' },
+    round: { type: 'string', default: '1' },
+    run: { type: 'string' },
+  },
 });
 const brokers = args.brokers !== undefined ? [args.brokers] : (await resolveBrokers()).brokers;
 const lines = corpus(Number(args.lines), 2_000, 17);
@@ -32,8 +46,8 @@ const quiet = { info: () => undefined, warn: () => undefined, error: (m: string)
 const kafka = new Kafka({ clientId: 'threads-bench', brokers, logLevel: logLevel.NOTHING });
 const admin = kafka.admin();
 await admin.connect();
-const run = `thb-${Date.now()}`;
-console.log(`input per round: ${lines.length} lines, ${words} words, 4 partitions; brokers ${brokers.join(',')}`);
+const run = args.run ?? `thb-${Date.now()}`;
+if (args.child === undefined) console.log(`input per round: ${lines.length} lines, ${words} words, 4 partitions; brokers ${brokers.join(',')}`);
 const peakRss = (): number => Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) / 1024;
 
 async function until(pred: () => boolean, what: string): Promise<void> {
@@ -78,20 +92,49 @@ async function once(n: number, round: number): Promise<number> {
   await admin.deleteTopics({ topics: [input, output, `${applicationId}-counts-repartition`, `${applicationId}-counts-changelog`] }).catch(() => undefined);
   const rate = words / seconds;
   const cpuPerMillion = (cpuSeconds / words) * 1e6;
-  console.log(
+  console.error(
     `round ${round} threads ${n}: ${Math.round(rate)} words/s (${seconds.toFixed(2)} s), CPU ${cpuSeconds.toFixed(2)} s = ${cpuPerMillion.toFixed(1)} CPU-s per million words, ${(cpuSeconds / seconds).toFixed(2)} cores busy, ${commits} commits; load ${load} -> ${loadavg()[0]!.toFixed(1)}; tasks ${tasks}`,
   );
-  cpuCost.get(n)!.push(cpuPerMillion);
-  busy.get(n)!.push(cpuSeconds / seconds);
+  console.log(`RESULT ${JSON.stringify({ rate, cpuPerMillion, busy: cpuSeconds / seconds, rss: peakRss() })}`);
   return rate;
+}
+
+if (args.child !== undefined) {
+  await once(Number(args.child), Number(args.round));
+  await admin.disconnect();
+  process.exit(0);
+}
+
+interface Result {
+  readonly rate: number;
+  readonly cpuPerMillion: number;
+  readonly busy: number;
+  readonly rss: number;
+}
+
+function child(n: number, round: number): Result {
+  const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--child', String(n), '--round', String(round), '--run', run, '--lines', args.lines!, '--brokers', brokers[0]!], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const line = out.split('\n').find((l) => l.startsWith('RESULT '));
+  if (line === undefined) throw new Error(`round ${round} with ${n} threads printed no result:\n${out}`);
+  return JSON.parse(line.slice(7)) as Result;
 }
 
 const rates = new Map<number, number[]>([[1, []], [threads, []]]);
 const cpuCost = new Map<number, number[]>([[1, []], [threads, []]]);
 const busy = new Map<number, number[]>([[1, []], [threads, []]]);
+const rss = new Map<number, number[]>([[1, []], [threads, []]]);
 for (let r = 1; r <= Number(args.rounds); r++) {
   // Alternate which goes first, so neither always runs on the warmer broker.
-  for (const n of r % 2 === 1 ? [1, threads] : [threads, 1]) rates.get(n)!.push(await once(n, r));
+  for (const n of r % 2 === 1 ? [1, threads] : [threads, 1]) {
+    const res = child(n, r);
+    rates.get(n)!.push(res.rate);
+    cpuCost.get(n)!.push(res.cpuPerMillion);
+    busy.get(n)!.push(res.busy);
+    rss.get(n)!.push(res.rss);
+  }
 }
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const m1 = median(rates.get(1)!);
@@ -99,6 +142,6 @@ const mN = median(rates.get(threads)!);
 console.log(
   `median: 1 thread ${Math.round(m1)} words/s, ${median(cpuCost.get(1)!).toFixed(1)} CPU-s per million words, ${median(busy.get(1)!).toFixed(2)} cores busy; ` +
     `${threads} threads ${Math.round(mN)} words/s, ${median(cpuCost.get(threads)!).toFixed(1)} CPU-s per million words, ${median(busy.get(threads)!).toFixed(2)} cores busy; ` +
-    `throughput ${(mN / m1).toFixed(2)}x; peak RSS of this process ${Math.round(peakRss())} MiB (the CPU is this process's, every thread; the broker's is not counted)`,
+    `throughput ${(mN / m1).toFixed(2)}x; peak RSS ${Math.round(median(rss.get(1)!))} / ${Math.round(median(rss.get(threads)!))} MiB (CPU and RSS of the app's process, every thread; the broker's not counted)`,
 );
 await admin.disconnect();
