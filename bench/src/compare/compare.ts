@@ -210,6 +210,13 @@ const producer: Producer = await inputProducer(kafka);
 async function newTopics(...topics: string[]): Promise<void> {
   await createTopicsAndWait(admin, topics.map((topic) => ({ topic, numPartitions: PARTITIONS, replicationFactor: 1 })));
 }
+/**
+ * An app's output topic: broker timestamps (LogAppendTime), so the harness can tell how long after
+ * the broker appended a count it read it (the apps stamp outputs with the input's timestamp).
+ */
+async function outputTopic(topic: string): Promise<void> {
+  await createTopicsAndWait(admin, [{ topic, numPartitions: PARTITIONS, replicationFactor: 1, configEntries: [{ name: 'message.timestamp.type', value: 'LogAppendTime' }] }]);
+}
 
 if (opt.soak) {
   for (const { vocab, pointOnly } of soakVariants()) {
@@ -423,7 +430,8 @@ async function wordCount(r: RunDef, profileDir?: string): Promise<RunResult> {
     threads: r.threads ?? 1,
     ...(r.group === 'flow' ? { repartitionTopic: `${appId}-words` } : {}),
   };
-  await newTopics(cfg.outputTopic, ...(cfg.repartitionTopic ? [cfg.repartitionTopic] : []));
+  await outputTopic(cfg.outputTopic);
+  if (cfg.repartitionTopic) await newTopics(cfg.repartitionTopic);
   const lines0 = inputLines;
   const words0 = inputWords;
   const verifier = new CountsVerifier(new Map(ref));
@@ -466,6 +474,7 @@ async function wordCount(r: RunDef, profileDir?: string): Promise<RunResult> {
       return { ...base, ok: false, seconds, linesPerSec: wps / spec.wordsPerLine, wordsPerSec: wps, steadyWordsPerSec: NaN, p50Ms: NaN, p99Ms: NaN, p999Ms: NaN, latencySamples: 0, peakRssMb: child.peakRss() / 2 ** 20, load: load(), note: [`did not finish: ${why}; ${verifier.outputs} count updates read, rate estimated from them${stage1}; ${verifier.remaining} words not at their final count yet (e.g. ${verifier.wrong(2).join('; ')})${verifier.overshoot.size ? `; ${verifier.overshoot.size} words counted too often` : ''}`, ...errorSummary(child)].join('; ') };
     }
     const firstOutS = ((verifier.firstOutputAt ?? t0) - t0) / 1000;
+    const readLagMs = verifier.lastReadLagMs;
     log(`  ${r.id}: input counted in ${seconds.toFixed(1)} s (${Math.round(words0 / seconds)} words/s, first output after ${firstOutS.toFixed(1)} s); latency phase ...`);
     await latencyPhase(verifier, String(runNo));
     const done2 = await verifier.until(LATENCY_DRAIN_MS);
@@ -490,7 +499,7 @@ async function wordCount(r: RunDef, profileDir?: string): Promise<RunResult> {
       latencySamples: lat.length,
       peakRssMb: peak,
       load: load(),
-      note: [`first output after ${firstOutS.toFixed(1)} s`, `latency over ${lat.length} marker lines at ${LAT_RATE} lines/s`, ...problems, ...errorSummary(child)].join('; '),
+      note: [`first output after ${firstOutS.toFixed(1)} s`, `the harness read the last count ${Math.round(readLagMs)} ms after the broker appended it`, `latency over ${lat.length} marker lines at ${LAT_RATE} lines/s`, ...problems, ...errorSummary(child)].join('; '),
     };
   } finally {
     clearInterval(progress);

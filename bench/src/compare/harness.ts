@@ -84,6 +84,12 @@ export class CountsVerifier {
   firstOutputAt: number | undefined;
   /** performance.now() of the output record that made counts equal the reference, or of the last output. */
   lastOutputAt = 0;
+  /**
+   * For the latest output: Date.now() when the harness read it minus the record's timestamp (the
+   * broker's append time on a LogAppendTime topic). Large at the end of a run = the harness's
+   * reader, not the app, was behind (it includes the wait for the transaction's commit).
+   */
+  lastReadLagMs = NaN;
   private readonly markerSent = new Map<string, number>();
   readonly latencies: number[] = [];
   private consumer: Consumer | undefined;
@@ -130,10 +136,11 @@ export class CountsVerifier {
     if (this.mismatched === 0) this.wake();
   }
 
-  private onRecord(word: string, count: number, now: number): void {
+  private onRecord(word: string, count: number, now: number, createdAt: number): void {
     this.outputs++;
     this.firstOutputAt ??= now;
     this.lastOutputAt = now;
+    this.lastReadLagMs = Date.now() - createdAt;
     const before = this.ok(word);
     this.counts.set(word, count);
     const want = this.ref.get(word);
@@ -163,7 +170,7 @@ export class CountsVerifier {
         const now = performance.now();
         for (const m of batch.messages) {
           if (!m.key || !m.value || m.value.length !== 8) continue;
-          this.onRecord(m.key.toString('utf8'), Number(m.value.readBigInt64BE(0)), now);
+          this.onRecord(m.key.toString('utf8'), Number(m.value.readBigInt64BE(0)), now, Number(m.timestamp));
         }
       },
     });
