@@ -79,11 +79,13 @@ async function once(n: number, round: number): Promise<number> {
   await txn.commit();
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
+  const main0 = process.threadCpuUsage();
   await producer.disconnect();
   await awaitCaughtUp(admin, applicationId, input, 300_000, 20);
   await awaitCaughtUp(admin, applicationId, `${applicationId}-counts-repartition`, 300_000, 20);
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  const mainCpu = process.threadCpuUsage(main0);
   const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   const tasks = app.metadataForLocalThreads().map((t) => t.activeTasks.join(' ')).join(' | ');
   const { commits } = app.metrics();
@@ -93,7 +95,7 @@ async function once(n: number, round: number): Promise<number> {
   const rate = words / seconds;
   const cpuPerMillion = (cpuSeconds / words) * 1e6;
   console.error(
-    `round ${round} threads ${n}: ${Math.round(rate)} words/s (${seconds.toFixed(2)} s), CPU ${cpuSeconds.toFixed(2)} s = ${cpuPerMillion.toFixed(1)} CPU-s per million words, ${(cpuSeconds / seconds).toFixed(2)} cores busy, ${commits} commits; load ${load} -> ${loadavg()[0]!.toFixed(1)}; tasks ${tasks}`,
+    `round ${round} threads ${n}: ${Math.round(rate)} words/s (${seconds.toFixed(2)} s), CPU ${cpuSeconds.toFixed(2)} s = ${cpuPerMillion.toFixed(1)} CPU-s per million words, ${(cpuSeconds / seconds).toFixed(2)} cores busy (main thread ${((mainCpu.user + mainCpu.system) / 1e6).toFixed(2)} s), ${commits} commits; load ${load} -> ${loadavg()[0]!.toFixed(1)}; tasks ${tasks}`,
   );
   console.log(`RESULT ${JSON.stringify({ rate, cpuPerMillion, busy: cpuSeconds / seconds, rss: peakRss() })}`);
   return rate;
