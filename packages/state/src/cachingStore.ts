@@ -17,7 +17,7 @@ interface DirtyEntry {
  * once per key (one downstream update). When the cache exceeds `maxBytes` it flushes early.
  */
 export class CachingStore implements BytesLayer {
-  private readonly dirty = new Map<string, DirtyEntry>();
+  private dirty = new Map<string, DirtyEntry>();
   /** Sorted dirty keys, built at the first range scan and maintained from then on. */
   private keys: SortedKeys | null = null;
   private bytes = 0;
@@ -80,15 +80,17 @@ export class CachingStore implements BytesLayer {
   /** Writes every dirty key once to the layer below (in first-write order) and notifies the listener. */
   flush(): void {
     if (this.dirty.size === 0) return;
-    const dirty = [...this.dirty];
-    this.dirty.clear();
+    // the listener may write to the cache again: those writes go to a fresh map
+    const dirty = this.dirty;
+    this.dirty = new Map();
     this.keys?.clear();
     this.bytes = 0;
     const listener = this.listener;
-    for (const [key, e] of dirty) {
-      this.inner.put(key, e.value, e.timestamp, e.keyBytes);
+    const inner = this.inner;
+    dirty.forEach((e, key) => {
+      inner.put(key, e.value, e.timestamp, e.keyBytes);
       if (listener !== undefined && !(e.value === null && e.old === null)) listener(key, e.value, e.old, e.timestamp);
-    }
+    });
   }
 
   /** Drops the dirty entries without writing them (abort). */
