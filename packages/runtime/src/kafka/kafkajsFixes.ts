@@ -44,7 +44,7 @@
  *    (`fetch/v4/decodeMessages.js`, then the fetch response modules v4–v11) are evaluated again,
  *    before fix 1 wraps them. `VLTAVA_KAFKAJS_FAST_DECODER=off` keeps kafkajs' decoder.
  *
- * `checkKafkajsFixes()` proves in-process (no broker, ~1 ms) that the fixes are in effect on the live
+ * `checkKafkajsFixes()` proves in-process (no broker, 10–25 ms cold) that the fixes are in effect on the live
  * code paths: it decodes a crafted fetch response through the real fetch response module and
  * `Batch`, and encodes a produce request with a null header. `requireKafkajsFixes()` refuses to run
  * exactly-once when the read_committed check fails.
@@ -782,7 +782,7 @@ export function refuseWithoutFixes(processingGuarantee: string, report: KafkajsF
 }
 
 /**
- * Applies the fixes to the runtime's kafkajs, checks them in-process (about a millisecond, no broker)
+ * Applies the fixes to the runtime's kafkajs, checks them in-process (10–25 ms cold, no broker)
  * and, under exactly-once, throws {@link KafkajsFixMissingError} when the read_committed fix is not
  * in effect. Returns the report (a failed optional check is worth a warning). `KafkaStreams.start()`
  * calls it first: `await requireKafkajsFixes(this.config.processingGuarantee);`
