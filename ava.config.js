@@ -5,6 +5,7 @@ export default {
     'packages/*/dist/**/*.test.js',
     'tools/*/dist/**/*.test.js',
     'examples/*/dist/**/*.test.js',
+    'bench/dist/**/*.test.js',
   ],
   timeout: '120s',
   concurrency: 4,
