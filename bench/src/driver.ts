@@ -141,10 +141,10 @@ recordSection(
     `Without a cache every count update is emitted and change-logged; with the cache, one update per word per commit (Kafka Streams caching).\n\n` +
     `Every run reads back all outputs and checks the last count of every word against a count computed without the library. ` +
     `Load average (1/5/15 min) before the runs ${load(loadBefore)}, after ${load(loadAfter)}: the figures move with the other work on this shared 2-core box.\n\n` +
-    `What limits it (\`node --cpu-prof\` of the 1-partition row, self time by file, on this loaded box): the store stack about 30% ` +
-    `(overlay, committed map, typed facade, change-logging: mostly Map lookups on 10,000-entry maps and reading the old count's bytes, memory-bound), ` +
-    `garbage collection about 20%, serialization and Buffer creation about 13% (21% before this round), the executor's per-hop dispatch about 9%, ` +
-    `the driver's topic bookkeeping and output capture about 9%, the bench's own splitting, reading and checking about 11%. ` +
+    `What limits it (\`node --cpu-prof\` of the 1-partition row, self time by file; the shares move with the load on this box): ` +
+    `the store stack 27-30% (overlay, committed map, typed facade, change-logging: mostly Map lookups on 10,000-entry maps and reading the old count's bytes, memory-bound), ` +
+    `garbage collection 14-23%, serialization and Buffer creation 13-18% (21% before this round), the executor's per-hop dispatch about 10%, ` +
+    `the driver's topic bookkeeping and output capture about 8%, the bench's own splitting, reading and checking about 11%. ` +
     `The word count allocates about 1.65 KB per word (2.5 KB before): six Buffers (repartition key and value, changelog key and value, output key and value) ` +
     `and about ten small objects the API requires (a record per hop, the collected records, the count with its timestamp, the change). ` +
     `No single layer is left to remove: the 1M words/s goal is not met on this box; it would take fewer Buffers and records per word ` +
