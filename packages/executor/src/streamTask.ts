@@ -489,7 +489,8 @@ export class StreamTask {
     this.current = record;
     this.currentTimestamp = timestamp;
     try {
-      source.node.process({ key, value, timestamp, headers: record.headers });
+      // A source node only forwards (its processor cannot throw): skip its processor call.
+      source.node.forward({ key, value, timestamp, headers: record.headers });
     } catch (err) {
       // Only failures of user code are skippable; store, config and fencing errors always stop the task.
       const handler = this.onProcessingError;
