@@ -5,7 +5,16 @@ import type { DbOp, TaskDb } from './taskDb.js';
 export interface LevelTaskDbOptions {
   /** fsync every commit batch (survives power loss, not only a process crash). Default false. */
   readonly syncWrites?: boolean;
+  /**
+   * Bytes of committed values (and of keys known to be absent) kept in memory after a read or a
+   * write, so that hot keys are not read from LevelDB again after every commit (Kafka Streams' record
+   * cache keeps clean entries the same way). 0 (default) disables it.
+   */
+  readonly readCacheBytes?: number;
 }
+
+/** What one read-cache entry costs besides its key and value bytes (Map slot, strings, Buffer view). */
+const READ_CACHE_ENTRY_BYTES = 100;
 
 /**
  * The LevelDB bytes store (classic-level): point reads with `getSync`, atomic batches for writes.
@@ -15,11 +24,22 @@ export class LevelTaskDb implements TaskDb {
   readonly persistent = true;
   private closed = false;
 
+  /**
+   * The read cache: per store prefix, key -> committed value (null: absent). It only ever holds what
+   * LevelDB holds: filled by reads, and updated by `write` once its batch is in the database. When it
+   * outgrows its budget it is dropped whole (hot keys come back on their next read).
+   */
+  private readonly cache: Map<string, Map<string, Buffer | null>> | undefined;
+  private cachedBytes = 0;
+
   private constructor(
     readonly location: string,
     private readonly db: ClassicLevel<Buffer, Buffer>,
     private readonly sync: boolean,
-  ) {}
+    private readonly readCacheBytes: number,
+  ) {
+    this.cache = readCacheBytes > 0 ? new Map() : undefined;
+  }
 
   /**
    * Opens (creating if missing) the database at `location`. If it cannot be opened because it is
@@ -41,13 +61,51 @@ export class LevelTaskDb implements TaskDb {
       level = create();
       await level.open();
     }
-    return { db: new LevelTaskDb(location, level, options.syncWrites ?? false), wiped };
+    return { db: new LevelTaskDb(location, level, options.syncWrites ?? false, Math.max(0, options.readCacheBytes ?? 0)), wiped };
   }
 
   /** Reused for the keys of point reads: getSync copies the key before it returns. */
   private scratch = Buffer.allocUnsafe(1024);
 
   get(prefix: string, key: string): Buffer | undefined {
+    const cache = this.cache;
+    if (cache === undefined) return this.read(prefix, key);
+    let m = cache.get(prefix);
+    if (m === undefined) cache.set(prefix, (m = new Map()));
+    return this.cachedRead(m, prefix, key);
+  }
+
+  /** A point reader bound to one prefix: the prefix's cache map is looked up once. */
+  reader(prefix: string): (key: string) => Buffer | undefined {
+    const cache = this.cache;
+    if (cache === undefined) return (key) => this.read(prefix, key);
+    return (key) => {
+      let m = cache.get(prefix);
+      if (m === undefined) cache.set(prefix, (m = new Map()));
+      return this.cachedRead(m, prefix, key);
+    };
+  }
+
+  private cachedRead(m: Map<string, Buffer | null>, prefix: string, key: string): Buffer | undefined {
+    const hit = m.get(key);
+    if (hit !== undefined) return hit === null ? undefined : hit;
+    const v = this.read(prefix, key);
+    this.remember(m, key, v ?? null);
+    return v;
+  }
+
+  private remember(m: Map<string, Buffer | null>, key: string, value: Buffer | null): void {
+    const old = m.get(key);
+    if (old === undefined) this.cachedBytes += READ_CACHE_ENTRY_BYTES + key.length + (value?.length ?? 0);
+    else this.cachedBytes += (value?.length ?? 0) - (old?.length ?? 0);
+    m.set(key, value);
+    if (this.cachedBytes > this.readCacheBytes) {
+      for (const x of this.cache!.values()) x.clear();
+      this.cachedBytes = 0;
+    }
+  }
+
+  private read(prefix: string, key: string): Buffer | undefined {
     const len = prefix.length + key.length;
     if (len > this.scratch.length) this.scratch = Buffer.allocUnsafe(len * 2);
     this.scratch.write(prefix, 0, 'latin1');
@@ -65,7 +123,30 @@ export class LevelTaskDb implements TaskDb {
       if (op.value === null) batch.del(k);
       else batch.put(k, op.value);
     }
-    await batch.write({ sync: this.sync });
+    const cache = this.cache;
+    if (cache === undefined) {
+      await batch.write({ sync: this.sync });
+      return;
+    }
+    try {
+      await batch.write({ sync: this.sync });
+    } catch (err) {
+      // Atomic: nothing was written. Dropped anyway, so a cache can never be ahead of or beside the database.
+      for (const x of cache.values()) x.clear();
+      this.cachedBytes = 0;
+      throw err;
+    }
+    // In the database now: the cache follows (write-through, so a key just written stays hot).
+    for (const op of ops) {
+      let m = cache.get(op.prefix);
+      if (m === undefined) cache.set(op.prefix, (m = new Map()));
+      this.remember(m, op.key, op.value);
+    }
+  }
+
+  /** Bytes held by the read cache (for tests and memory accounting). */
+  get readCacheSize(): number {
+    return this.cachedBytes;
   }
 
   async loadKeys(prefix: string, onKeys: (keys: string[]) => void): Promise<void> {

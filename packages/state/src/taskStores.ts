@@ -40,7 +40,11 @@ export async function openTaskStores(options: OpenTaskStoresOptions): Promise<Ta
   const lock = await lockTaskDir(dir);
   let db: LevelTaskDb | undefined;
   try {
-    const opened = await LevelTaskDb.open(join(dir, 'db'), { syncWrites: options.syncWrites ?? false });
+    const opened = await LevelTaskDb.open(join(dir, 'db'), {
+      syncWrites: options.syncWrites ?? false,
+      // Committed values read or written stay cached, within the same budget as the record cache.
+      readCacheBytes: options.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES,
+    });
     db = opened.db;
     let empty = opened.wiped;
     const format = db.get(META, FORMAT_KEY)?.toString('latin1');
