@@ -133,6 +133,8 @@ export class ActiveTask {
   private stores: TaskStores | undefined;
   private task: StreamTask | undefined;
   private readonly buffer: CollectedRecord[] = [];
+  /** The input record handed to the executor, refilled for each record processed directly. */
+  private readonly scratch: { -readonly [K in keyof InputRecord]: InputRecord[K] } = { topic: '', partition: 0, offset: 0, key: null, value: null, timestamp: 0, headers: undefined };
   /** Bytes of `buffer`: keys, values and a per-record overhead (for maxPendingBytes). */
   private bufferBytes = 0;
   private readonly changelogStores = new Map<string, string>();
@@ -349,26 +351,34 @@ export class ActiveTask {
     if (highWatermark !== undefined && Number.isFinite(highWatermark)) this.endOffsets.set(topic, highWatermark);
     const buffered = this.buffersInput();
     const records: InputRecord[] | undefined = buffered ? [] : undefined;
+    // Processed at once, a record is not kept by the executor: one object per task, refilled per record.
+    const scratch = this.scratch;
     for (const m of messages) {
       const offset = Number(m.offset);
       if (offset < from) continue;
-      const record: InputRecord = {
-        topic,
-        partition: this.partition,
-        offset,
-        key: m.key,
-        value: m.value,
-        timestamp: Number(m.timestamp),
-        headers: m.headers as InputRecord['headers'],
-      };
       from = offset + 1;
       if (records !== undefined) {
-        records.push(record);
+        records.push({
+          topic,
+          partition: this.partition,
+          offset,
+          key: m.key,
+          value: m.value,
+          timestamp: Number(m.timestamp),
+          headers: m.headers as InputRecord['headers'],
+        });
         continue;
       }
+      scratch.topic = topic;
+      scratch.partition = this.partition;
+      scratch.offset = offset;
+      scratch.key = m.key;
+      scratch.value = m.value;
+      scratch.timestamp = Number(m.timestamp);
+      scratch.headers = m.headers as InputRecord['headers'];
       // A failure of user code goes to processingExceptionHandler inside the executor (the same
       // option and behaviour as in the test driver); anything else stops the task.
-      task.process(record);
+      task.process(scratch);
       this.processed++;
     }
     // Past the batch's last offset, control records (transaction markers) and aborted records

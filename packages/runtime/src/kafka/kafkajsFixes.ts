@@ -170,6 +170,13 @@ export function applyKafkajsFixes(opts: KafkajsFixOptions = {}): boolean {
 
 /** Records of aborted transactions, marked by the fetch response hook, dropped by the Batch setter. */
 const ABORTED = ((globalThis as any)[Symbol.for('vltava.kafkajsFixes.aborted')] ??= new WeakSet<object>()) as WeakSet<object>;
+/**
+ * Records marked in ABORTED and not yet dropped by a Batch: while it is 0 (no aborted transaction in
+ * sight, the usual case) a Batch keeps kafkajs' array instead of copying it. Shared like ABORTED. A
+ * marked record kafkajs drops by itself leaves it above 0: then every Batch filters, as before.
+ */
+const abortedPending = ((globalThis as any)[Symbol.for('vltava.kafkajsFixes.abortedPending')] ??= { n: 0 }) as { n: number };
+const DROPPED = ((globalThis as any)[Symbol.for('vltava.kafkajsFixes.dropped')] ??= new WeakSet<object>()) as WeakSet<object>;
 
 /** A control record's key is version (int16) + type (int16); type 0 is ABORT, 1 is COMMIT. */
 function isAbortMarker(m: FetchedMessage): boolean {
@@ -206,8 +213,9 @@ export function markAbortedRecords(partition: FetchedPartition): void {
     const producerId = String(ctx.producerId);
     if (m.isControlRecord === true || ctx.isControlBatch === true) {
       if (isAbortMarker(m)) active.delete(producerId);
-    } else if (ctx.inTransaction === true && active.has(producerId)) {
+    } else if (ctx.inTransaction === true && active.has(producerId) && !ABORTED.has(m)) {
       ABORTED.add(m);
+      abortedPending.n++;
     }
   }
   partition.abortedTransactions = [];
@@ -244,8 +252,20 @@ function fixReadCommitted(t: Target): void {
       // The constructor's `this.messages = filterAbortedMessages(...).filter(!isControlRecord)` lands
       // here; the records marked above leave, and `messages` becomes a plain own property again.
       set(this: object, value: FetchedMessage[]) {
+        let kept = value;
+        if (Array.isArray(value) && abortedPending.n > 0) {
+          kept = value.filter((m) => {
+            if (!ABORTED.has(m)) return true;
+            // each marked record counts down once, however many batches drop it
+            if (!DROPPED.has(m)) {
+              DROPPED.add(m);
+              abortedPending.n--;
+            }
+            return false;
+          });
+        }
         Object.defineProperty(this, 'messages', {
-          value: Array.isArray(value) ? value.filter((m) => !ABORTED.has(m)) : value,
+          value: kept,
           writable: true,
           enumerable: true,
           configurable: true,
@@ -395,7 +415,10 @@ function fixProducerGrouping(t: Target): { groupingEffective: boolean; groupingD
       if (partitionMetadata.length === 0) return {};
       const result: Record<string, unknown[]> = {};
       for (const message of messages) {
-        const partition = partitioner({ topic, partitionMetadata, message });
+        // An explicit partition wins without calling the partitioner (the Java producer's rule, and
+        // what kafkajs' own partitioners return after building a filtered list per message).
+        const explicit = message.partition;
+        const partition = typeof explicit === 'number' ? explicit : partitioner({ topic, partitionMetadata, message });
         const current = result[partition];
         if (current === undefined) result[partition] = [message];
         else current.push(message);

@@ -51,6 +51,19 @@ test('read_committed: a data record whose key is four zero bytes (int32 0) does 
   t.deepEqual(await read(fixed, spec, 0), ['c']);
 });
 
+test('read_committed: aborted records are dropped in every fetch that has them, between fetches that have none (those skip the copy of their array)', async (t) => {
+  const clean = { topic: 't', aborted: [], batches: [data(0, 1, 'a'), marker(1, 1, 'commit')] };
+  const dirty = { topic: 't', aborted: [{ producerId: 3, firstOffset: 10 }], batches: [data(10, 3, 'x'), data(11, 3, 'y'), marker(12, 3, 'abort'), data(13, 4, 'ok'), marker(14, 4, 'commit')] };
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < 5; i++) t.deepEqual(await read(fixed, clean, 0), ['a']);
+    t.deepEqual(await read(fixed, dirty, 10), ['ok'], `round ${round}: the aborted records are dropped`);
+  }
+  // the same aborted records in two fetches (a re-fetch after a seek): dropped both times
+  t.deepEqual(await read(fixed, dirty, 10), ['ok']);
+  t.deepEqual(await read(fixed, clean, 0), ['a']);
+  t.deepEqual(await read(fixed, dirty, 10), ['ok']);
+});
+
 test('read_committed: every aborted transaction that starts before a record is active, not one per record', async (t) => {
   // Two tasks' transactions (producers A=1, B=2) aborted together, both begun before the fetch at 110.
   const spec = {

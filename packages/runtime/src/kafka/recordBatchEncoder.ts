@@ -195,7 +195,14 @@ function sizeOfBytes(len: number): number {
 }
 
 /** Size of a record's headers (count varint included); -1 when a header value is of a type we do not take. */
+/** Whether an object has an own enumerable key, without allocating a key array. */
+function hasOwnKeys(o: object): boolean {
+  for (const k in o) if (Object.hasOwn(o, k)) return true;
+  return false;
+}
+
 function sizeOfHeaders(headers: Record<string, unknown>): number {
+  if (!hasOwnKeys(headers)) return 1; // varint(0)
   let count = 0;
   let size = 0;
   const keys = Object.keys(headers);
@@ -446,6 +453,10 @@ function writeBytes(buf: Buffer, v: Buffer | string | null | undefined, len: num
 }
 
 function writeHeaders(buf: Buffer, headers: Record<string, unknown>, o: number): number {
+  if (!hasOwnKeys(headers)) {
+    buf[o] = 0; // varint(0): no headers
+    return o + 1;
+  }
   const keys = Object.keys(headers);
   let count = 0;
   for (let k = 0; k < keys.length; k++) {
