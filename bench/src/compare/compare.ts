@@ -18,6 +18,8 @@
  *   --flow-timeout-sec N (default 240): @kafkats/flow is far slower; its rate is estimated from the count updates by then
  *   --profile            also run Vltava EOS 100 ms under node --cpu-prof and print the top costs
  *   --kafkajs-fix        add the vltava-fix-* runs (kafkajs' O(n²) producer grouping replaced by an O(n) one in the app process)
+ *   --vltava-heap-mb N   Node's heap limit for the Vltava processes (--max-old-space-size; default 256, 0: Node's default),
+ *                        the counterpart of Kafka Streams' -Xmx1g
  *   --results FILE       results file to merge into (default bench/results/compare.json); with another file the
  *                        report goes to FILE with .md instead of docs/benchmarks.md (scratch runs)
  *   --no-record          write neither the results file nor the report
@@ -64,6 +66,7 @@ const { values: opt } = parseArgs({
     'no-record': { type: 'boolean', default: false },
     'report-only': { type: 'boolean', default: false },
     'kafkajs-fix': { type: 'boolean', default: false },
+    'vltava-heap-mb': { type: 'string', default: '256' },
     soak: { type: 'boolean', default: false },
     estimate: { type: 'boolean', default: false },
     'soak-minutes': { type: 'string', default: '3' },
@@ -220,7 +223,7 @@ async function outputTopic(topic: string): Promise<void> {
 
 if (opt.soak) {
   for (const { vocab, pointOnly } of soakVariants()) {
-    const s = await runSoak({ kafka, admin, producer, brokers, work, partitions: PARTITIONS, log, appPath: appDist('vltavaApp'), newTopics }, { vocab, linesPerSec: num(opt['soak-rate']), wordsPerLine: spec.wordsPerLine, seconds: num(opt['soak-minutes']) * 60, seed: spec.seed, pointOnly });
+    const s = await runSoak({ kafka, admin, producer, brokers, work, partitions: PARTITIONS, log, appPath: appDist('vltavaApp'), nodeFlags: vltavaNodeFlags(), newTopics }, { vocab, linesPerSec: num(opt['soak-rate']), wordsPerLine: spec.wordsPerLine, seconds: num(opt['soak-minutes']) * 60, seed: spec.seed, pointOnly });
     record('soak', `soak-vocab-${vocab}${pointOnly ? '-point-only' : ''}`, s, `soak ${PARTITIONS} partitions`);
     log(`${s.label}: ${s.ok ? 'correct' : 'FAILED'}; RSS ${s.rssWarmMb.toFixed(0)} MiB at warm-up end, max ${s.rssMaxMb.toFixed(0)} MiB, slope ${s.rssSlopeMbPerMin.toFixed(1)} MiB/min; heap max ${s.heapMaxMb.toFixed(0)} MiB, slope ${s.heapSlopeMbPerMin.toFixed(1)} MiB/min; ${s.note}`);
   }
@@ -341,6 +344,15 @@ function errorSummary(child: Child): string[] {
   return [`app log: ${[...kinds].sort((a, b) => b[1] - a[1]).slice(0, 2).map(([k, n]) => `${n}× "${k}"`).join(', ')}`];
 }
 
+/**
+ * Node's heap limit for the Vltava processes (`--vltava-heap-mb`, default 256; 0: Node's default),
+ * the counterpart of Kafka Streams' -Xmx: without one V8 lets garbage pile up far past the live heap.
+ */
+function vltavaNodeFlags(): string[] {
+  const mb = num(opt['vltava-heap-mb']);
+  return mb > 0 ? [`--max-old-space-size=${mb}`] : [];
+}
+
 function launch(r: RunDef, cfg: AppConfig, profileDir?: string): Child {
   if (r.group === 'kstreams') {
     if (!streamsJars) throw new Error(`${r.id} needs the Kafka Streams jars, which were not loaded`);
@@ -352,7 +364,7 @@ function launch(r: RunDef, cfg: AppConfig, profileDir?: string): Child {
   }
   return startChild(
     process.execPath,
-    [...(r.kafkajsFix ? ['--require', kafkajsFixPreload()] : []), ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), appDist(r.group === 'flow' ? 'flowApp' : 'vltavaApp'), JSON.stringify(cfg)],
+    [...(r.group === 'flow' ? [] : vltavaNodeFlags()), ...(r.kafkajsFix ? ['--require', kafkajsFixPreload()] : []), ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), appDist(r.group === 'flow' ? 'flowApp' : 'vltavaApp'), JSON.stringify(cfg)],
     { log: childLog(r.id) },
   );
 }

@@ -20,6 +20,8 @@ export interface SoakContext {
   readonly work: string;
   readonly partitions: number;
   readonly appPath: string;
+  /** Node flags of the app process (the heap limit). */
+  readonly nodeFlags: readonly string[];
   readonly log: (m: string) => void;
   readonly newTopics: (...topics: string[]) => Promise<void>;
 }
@@ -74,7 +76,7 @@ export async function runSoak(ctx: SoakContext, o: SoakOptions): Promise<SoakRes
   const ref = new Map<string, number>();
   const verifier = new CountsVerifier(new Map());
   await verifier.start(ctx.kafka, cfg.outputTopic);
-  const child = startChild(process.execPath, [ctx.appPath, JSON.stringify(cfg)], { log: (l) => (/ERROR|Error/.test(l) ? ctx.log(`  [soak] ${l.slice(0, 300)}`) : undefined) });
+  const child = startChild(process.execPath, [...ctx.nodeFlags, ctx.appPath, JSON.stringify(cfg)], { log: (l) => (/ERROR|Error/.test(l) ? ctx.log(`  [soak] ${l.slice(0, 300)}`) : undefined) });
   try {
     // Wait for the app to run before the clock starts: the soak measures steady state, not start-up.
     if ((await child.waitFor(/^STATE RUNNING/, 60_000)) === undefined) throw new Error(`the soak app did not reach RUNNING in 60 s: ${child.lines.slice(-5).join(' | ')}`);
