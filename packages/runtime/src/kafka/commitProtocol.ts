@@ -65,17 +65,20 @@ export interface CommitResult {
   readonly latencyMs: number;
 }
 
+/**
+ * The records as kafkajs messages. A collected record already has a message's fields (key, value,
+ * headers, a number timestamp, which the runtime's produce encoder takes as it is, and kafkajs'
+ * own encoder too): it gets its partition and goes as it is, without a message object per record.
+ */
 function toTopicMessages(records: readonly CollectedRecord[], partitions: readonly (number | undefined)[], from: number, to: number): TopicMessages[] {
   const byTopic = new Map<string, Message[]>();
   for (let k = from; k < to; k++) {
     const r = records[k]!;
     let list = byTopic.get(r.topic);
     if (list === undefined) byTopic.set(r.topic, (list = []));
-    const m: Message = { key: r.key, value: r.value, timestamp: String(r.timestamp) };
     const partition = partitions[k];
-    if (partition !== undefined) m.partition = partition;
-    if (r.headers !== undefined) m.headers = r.headers as Message['headers'];
-    list.push(m);
+    if (partition !== undefined) (r as { partition?: number }).partition = partition;
+    list.push(r as unknown as Message);
   }
   const out: TopicMessages[] = [];
   for (const [topic, messages] of byTopic) out.push({ topic, messages });

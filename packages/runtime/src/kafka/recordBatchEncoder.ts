@@ -280,10 +280,35 @@ export function encodeProduceRequest(input: ProduceRequestInput, now: () => numb
       let maxS: string | undefined;
       let minRaw: string | number = dateNow;
       let maxRaw: string | number = dateNow;
+      // Numbers of 13 digits (every millisecond timestamp from 2001 to 2286) order as their strings
+      // do: while every timestamp is one, they are compared as numbers, without a string per record.
+      let numeric = true;
+      let seen = false;
+      let minN = 0;
+      let maxN = 0;
       for (let i = 0; i < n; i++) {
         const ts = messages[i]!.timestamp;
         if (ts == null) continue;
         if (typeof ts !== 'string' && typeof ts !== 'number') return undefined;
+        if (numeric) {
+          if (typeof ts === 'number' && ts >= 1e12 && ts < 1e13 && Number.isInteger(ts)) {
+            if (!seen) {
+              minN = maxN = ts;
+              seen = true;
+            } else {
+              if (ts < minN) minN = ts;
+              if (ts >= maxN) maxN = ts;
+            }
+            continue;
+          }
+          numeric = false;
+          if (seen) {
+            minS = String(minN);
+            maxS = String(maxN);
+            minRaw = minN;
+            maxRaw = maxN;
+          }
+        }
         const s = typeof ts === 'string' ? ts : String(ts);
         if (minS === undefined) {
           minS = maxS = s;
@@ -299,6 +324,10 @@ export function encodeProduceRequest(input: ProduceRequestInput, now: () => numb
             maxRaw = ts;
           }
         }
+      }
+      if (numeric && seen) {
+        minRaw = minN;
+        maxRaw = maxN;
       }
       const first = timestampValue(minRaw);
       const max = timestampValue(maxRaw);
