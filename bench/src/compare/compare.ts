@@ -19,7 +19,7 @@
  *   --profile            also run Vltava EOS 100 ms under node --cpu-prof and print the top costs
  *   --kafkajs-fix        add the vltava-fix-* runs (kafkajs' O(n²) producer grouping replaced by an O(n) one in the app process)
  *   --vltava-heap-mb N   Node's heap limit for the Vltava processes (--max-old-space-size; default 256, 0: Node's default),
- *                        the counterpart of Kafka Streams' -Xmx1g
+ *                        the counterpart of Kafka Streams' -Xmx1g; --vltava-node-flags=<flags> adds Node flags
  *   --results FILE       results file to merge into (default bench/results/compare.json); with another file the
  *                        report goes to FILE with .md instead of docs/benchmarks.md (scratch runs)
  *   --no-record          write neither the results file nor the report
@@ -67,6 +67,7 @@ const { values: opt } = parseArgs({
     'report-only': { type: 'boolean', default: false },
     'kafkajs-fix': { type: 'boolean', default: false },
     'vltava-heap-mb': { type: 'string', default: '256' },
+    'vltava-node-flags': { type: 'string', default: '' },
     soak: { type: 'boolean', default: false },
     estimate: { type: 'boolean', default: false },
     'soak-minutes': { type: 'string', default: '3' },
@@ -350,7 +351,8 @@ function errorSummary(child: Child): string[] {
  */
 function vltavaNodeFlags(): string[] {
   const mb = num(opt['vltava-heap-mb']);
-  return mb > 0 ? [`--max-old-space-size=${mb}`] : [];
+  const extra = (opt['vltava-node-flags'] ?? '').split(/\s+/).filter(Boolean);
+  return [...(mb > 0 ? [`--max-old-space-size=${mb}`] : []), ...extra];
 }
 
 function launch(r: RunDef, cfg: AppConfig, profileDir?: string): Child {
