@@ -92,3 +92,17 @@ test('a failed write leaves nothing cached that the database does not hold', asy
   level.batch = batch;
   t.deepEqual(db.get(P, 'a'), b('1'), 'the old value, read again from LevelDB');
 });
+
+test('a written value that is a slice of a shared slab is cached as its own copy (an entry must not pin the slab)', async (t) => {
+  const db = await open(t, 1 << 20);
+  const slab = Buffer.alloc(8192, 1);
+  const slice = slab.subarray(100, 116);
+  await db.write([{ prefix: P, key: 'a', value: slice }]);
+  const cached = db.get(P, 'a')!;
+  t.deepEqual(cached, slice);
+  t.not(cached.buffer, slab.buffer, 'the cache holds a copy, not a view of the 8 KiB slab');
+  t.is(cached.buffer.byteLength, 16);
+  const own = Buffer.allocUnsafeSlow(4).fill(2);
+  await db.write([{ prefix: P, key: 'b', value: own }]);
+  t.is(db.get(P, 'b'), own, 'a buffer that owns its memory is kept as it is');
+});

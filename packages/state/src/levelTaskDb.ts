@@ -136,11 +136,13 @@ export class LevelTaskDb implements TaskDb {
       this.cachedBytes = 0;
       throw err;
     }
-    // In the database now: the cache follows (write-through, so a key just written stays hot).
+    // In the database now: the cache follows (write-through, so a key just written stays hot). A
+    // written value is often a slice of a shared 8 KiB pool slab (Buffer.allocUnsafe, the serdes'
+    // pools): the cache keeps its own copy, or each entry would pin a whole slab.
     for (const op of ops) {
       let m = cache.get(op.prefix);
       if (m === undefined) cache.set(op.prefix, (m = new Map()));
-      this.remember(m, op.key, op.value);
+      this.remember(m, op.key, op.value === null ? null : ownCopy(op.value));
     }
   }
 
@@ -176,6 +178,14 @@ export class LevelTaskDb implements TaskDb {
     this.closed = true;
     await this.db.close();
   }
+}
+
+/** `b` itself if it owns its memory, else a copy that does (never from the shared pool). */
+function ownCopy(b: Buffer): Buffer {
+  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) return b;
+  const own = Buffer.allocUnsafeSlow(b.length);
+  b.copy(own);
+  return own;
 }
 
 /** The smallest key greater than every key starting with `prefix`. */
