@@ -223,14 +223,17 @@ export interface Child {
   readonly exited: Promise<number | null>;
 }
 
-function vmHwm(pid: number): number {
+/** A memory field of /proc/<pid>/status (VmHWM: peak resident set, VmRSS: resident now), in bytes; 0 if gone. */
+export function procStatusBytes(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) * 1024 : 0;
   } catch {
     return 0;
   }
 }
+
+const vmHwm = (pid: number): number => procStatusBytes(pid, 'VmHWM');
 
 /** Children still running: killed if the harness itself is interrupted. */
 export const liveChildren = new Set<ChildProcess>();

@@ -4,12 +4,12 @@
  * part is about zero; a vocabulary of 1,000,000 (every word in turn) makes the store grow to a
  * million keys, to show that state size does not grow memory (LevelDB holds it).
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import type { AppConfig } from './appConfig.js';
-import { CountsVerifier, percentile, rng, sleep, startChild } from './harness.js';
+import { CountsVerifier, percentile, procStatusBytes, rng, sleep, startChild } from './harness.js';
 import type { SoakResult } from './results.js';
 
 export interface SoakContext {
@@ -57,14 +57,7 @@ export function slope(points: readonly (readonly [number, number])[]): number {
   return den === 0 ? NaN : num / den;
 }
 
-function vmRss(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
+const vmRss = (pid: number): number => procStatusBytes(pid, 'VmRSS');
 
 export async function runSoak(ctx: SoakContext, o: SoakOptions): Promise<SoakResult> {
   const uniform = o.vocab >= 100_000;

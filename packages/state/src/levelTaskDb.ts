@@ -79,11 +79,11 @@ export class LevelTaskDb implements TaskDb {
   reader(prefix: string): (key: string) => Buffer | undefined {
     const cache = this.cache;
     if (cache === undefined) return (key) => this.read(prefix, key);
-    return (key) => {
-      let m = cache.get(prefix);
-      if (m === undefined) cache.set(prefix, (m = new Map()));
-      return this.cachedRead(m, prefix, key);
-    };
+    // The prefix's map is only ever cleared, never replaced: bind it once.
+    let m = cache.get(prefix);
+    if (m === undefined) cache.set(prefix, (m = new Map()));
+    const map = m;
+    return (key) => this.cachedRead(map, prefix, key);
   }
 
   private cachedRead(m: Map<string, Buffer | null>, prefix: string, key: string): Buffer | undefined {
